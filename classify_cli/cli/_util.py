@@ -1,0 +1,77 @@
+"""The shared Typer app and the few helpers every command uses.
+
+Nothing heavy is imported here: ``classify --help`` must stay fast, so commands import
+numpy, torch and datasets inside their functions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from ..errors import EXIT_INTERRUPTED, ClassifyError
+
+app = typer.Typer(
+    name="classify",
+    help="Train, evaluate and serve news-topic classifiers (EmbeddingBag + Linear).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+EXIT_INTERNAL = 70  # an unexpected error: a bug, reported with --debug's traceback
+
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+
+T = TypeVar("T")
+
+
+def err(message: str) -> None:
+    """One line on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def color_ok(stream=sys.stderr) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def run(fn: Callable[..., T], *args: Any, debug: bool = False, **kwargs: Any) -> T:
+    """Call the library function behind a command; expected failures become one line + exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except ClassifyError as exc:
+        if debug:
+            traceback.print_exc()
+        err(f"error: {exc}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        err("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        # the reader went away (`classify predict ... | head`): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    except Exception as exc:  # a bug: say so in one line, the traceback only when asked
+        if debug:
+            traceback.print_exc()
+        err(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def parse_overrides(items: list[str] | None) -> dict[tuple[str, str], Any]:
+    from ..config import parse_override
+
+    out = {}
+    for item in items or []:
+        section, key, value = parse_override(item)
+        out[(section, key)] = value
+    return out

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._util import Debug, app, err, parse_overrides, run
+
+DEFAULT_CONFIG = Path("configs/agnews.toml")
+
+
+def load_config_or_default(config: Path | None, overrides: dict):
+    """The named config; else configs/agnews.toml when it exists here; else the built-in defaults."""
+    from ..config import load_config
+
+    if config is None and DEFAULT_CONFIG.is_file():
+        config = DEFAULT_CONFIG
+    return load_config(config, overrides)
+
+
+def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | None) -> dict:
+    from ..data import prepare_corpus
+    from ..sources import open_source
+
+    cfg = load_config_or_default(config, parse_overrides(overrides))
+    return prepare_corpus(open_source(source, cfg.prepare), out, cfg.prepare, log=err)
+
+
+@app.command("prepare")
+def prepare_cli(
+    source: Annotated[
+        str,
+        typer.Option("--from", help="Hub dataset name, a CSV/JSONL/JSON/Parquet file, or a directory of train/validation/test files."),
+    ] = "fancyzhx/ag_news",
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared splits to.")] = Path("data/ag_news"),
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config (default: configs/agnews.toml).")] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")] = None,
+    debug: Debug = False,
+) -> None:
+    """Tokenize a labeled corpus into train/validation/test splits with a train-only vocabulary."""
+    manifest = run(prepare, source, out, config, overrides, debug=debug)
+    rows = ", ".join(f"{name} {info['rows']:,}" for name, info in manifest["splits"].items())
+    print(f"{out}: {rows} rows; vocabulary {manifest['vocab_size']:,}; labels {', '.join(manifest['labels'])}")

@@ -1,0 +1,214 @@
+"""Typed configuration, loaded from the TOML files in ``configs/``.
+
+Each section is a dataclass whose defaults live next to the fields. Loading rejects unknown
+keys, wrong types and out-of-range values with the key's path (``train.lr``), so a typo is
+never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass
+class PrepareConfig:
+    # header layout: the columns joined (with a space) into the text, and the label column
+    text_fields: list[str] = field(default_factory=lambda: ["text"])
+    label_field: str = "label"
+    # carved from train when the source has no validation split (stratified, seeded)
+    validation_fraction: float = 0.05
+    # carved from train only when the source has no test split at all
+    test_fraction: float = 0.2
+    seed: int = 0
+    # repair AG News' mangled HTML entities ("#39;" -> "'") and backslash line breaks
+    clean_text: bool = True
+    min_freq: int = 1
+    max_tokens: int | None = None
+
+    def check(self) -> None:
+        _require(0 < self.validation_fraction < 1, "validation_fraction", "must be in (0, 1)")
+        _require(0 < self.test_fraction < 1, "test_fraction", "must be in (0, 1)")
+        _require(self.validation_fraction + self.test_fraction < 1, "test_fraction",
+                 "validation_fraction + test_fraction must stay below 1")
+        _require(self.min_freq >= 1, "min_freq", "must be at least 1")
+        _require(self.max_tokens is None or self.max_tokens >= 2, "max_tokens", "must be at least 2")
+        _require(len(self.text_fields) >= 1, "text_fields", "needs at least one column")
+
+
+@dataclass
+class ModelConfig:
+    embed_dim: int = 64
+    # 1 = words only; 2 adds hashed bigrams, 3 trigrams too
+    ngrams: int = 2
+    # hash buckets shared by all n-grams; only buckets seen in training are saved
+    buckets: int = 2_000_000
+    # "mean": every token counts the same; "tfidf": weighted by train-split IDF
+    weighting: str = "tfidf"
+
+    def check(self) -> None:
+        _require(self.embed_dim >= 1, "embed_dim", "must be at least 1")
+        _require(1 <= self.ngrams <= 5, "ngrams", "must be between 1 and 5")
+        _require(self.buckets >= 1, "buckets", "must be at least 1")
+        _require(self.weighting in ("mean", "tfidf"), "weighting", 'must be "mean" or "tfidf"')
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    lr: float = 5.0
+    batch_size: int = 64
+    # StepLR: multiply lr by gamma every step_size epochs
+    step_size: int = 1
+    gamma: float = 0.9
+    # gradient-norm clipping threshold
+    clip_norm: float = 1.0
+    # stop after this many epochs without a better validation accuracy (0 = never)
+    patience: int = 0
+    seed: int = 0
+    device: str = "auto"
+
+    def check(self) -> None:
+        _require(self.epochs >= 1, "epochs", "must be at least 1")
+        _require(self.lr > 0, "lr", "must be > 0")
+        _require(self.batch_size >= 1, "batch_size", "must be at least 1")
+        _require(self.step_size >= 1, "step_size", "must be at least 1")
+        _require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
+        _require(self.clip_norm > 0, "clip_norm", "must be > 0")
+        _require(self.patience >= 0, "patience", "must be >= 0")
+        _require(self.device in ("auto", "cpu", "cuda", "mps"), "device",
+                 'must be one of "auto", "cpu", "cuda", "mps"')
+
+
+@dataclass
+class Config:
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class _KeyError(Exception):
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise _KeyError(key, message)
+
+
+def _check_type(value: Any, annotation: Any, key: str) -> Any:
+    """Return ``value`` if it fits ``annotation`` (int is accepted for float)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        for option in options:
+            try:
+                return _check_type(value, option, key)
+            except _KeyError:
+                pass
+        raise _KeyError(key, f"expected {_type_name(annotation)}, got {type(value).__name__}")
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise _KeyError(key, f"expected a list, got {type(value).__name__}")
+        return [_check_type(v, item_type, key) for v in value]
+    if annotation is type(None):
+        if value is None:
+            return None
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, annotation):
+        return value
+    raise _KeyError(key, f"expected {_type_name(annotation)}, got {type(value).__name__} {value!r}")
+
+
+def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation) if a is not type(None))
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _build_section(cls: type, values: dict[str, Any], section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"config: unknown key {section}.{key} (known: {', '.join(sorted(known))})")
+        try:
+            kwargs[key] = _check_type(value, hints[key], key)
+        except _KeyError as exc:
+            raise ConfigError(f"config: {section}.{key}: {exc}") from None
+    obj = cls(**kwargs)
+    try:
+        obj.check()
+    except _KeyError as exc:
+        raise ConfigError(f"config: {section}.{exc.key} {exc}") from None
+    return obj
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    built = {}
+    for name, values in data.items():
+        if name not in sections:
+            raise ConfigError(f"config: unknown section [{name}] (known: {', '.join(sections)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"config: [{name}] must be a table")
+        section_cls = typing.get_type_hints(Config)[name]
+        built[name] = _build_section(section_cls, values, name)
+    return Config(**built)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Parse ``section.key=value``; the value is read as TOML (bare words as strings)."""
+    path, sep, raw = text.partition("=")
+    section, dot, key = path.strip().partition(".")
+    if not sep or not dot or not key:
+        raise ConfigError(f"--set expects section.key=value, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return section, key, value
+
+
+def load_config(path: Path | None, overrides: dict[tuple[str, str], Any] | None = None) -> Config:
+    """Read a TOML config (defaults when ``path`` is None) and apply ``overrides``."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config path is a directory: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for (section, key), value in (overrides or {}).items():
+        data.setdefault(section, {})
+        if not isinstance(data[section], dict):
+            raise ConfigError(f"config: [{section}] must be a table")
+        data[section][key] = value
+    return config_from_dict(data)
+
+
+def config_from_json(data: dict[str, Any]) -> Config:
+    """Rebuild a Config saved with ``to_dict`` (in a bundle or manifest)."""
+    return config_from_dict(data)

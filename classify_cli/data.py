@@ -1,0 +1,308 @@
+"""Prepared data: tokenized, numericalized train / validation / test splits on disk.
+
+``prepare`` reads a source once, tokenizing each row as it streams by into provisional
+token ids (so no text is kept), carves the missing splits, builds the vocabulary from the
+train split alone and writes token ids, labels, the vocabulary and a manifest. Training
+reads the ids back and never tokenizes again.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from array import array
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import PrepareConfig
+from .errors import BundleError, InputError
+from .fsutil import atomic_directory, atomic_write_bytes, atomic_write_json, sha256_file
+from .ragged import offsets_from_lengths, take_rows
+from .sources import Source
+from .text import Vocab, make_tokenizer, vocab_from_counts
+
+DATA_FORMAT = "classify-prepared-data"
+DATA_VERSION = 1
+SPLITS = ("train", "validation", "test")
+MANIFEST = "manifest.json"
+VOCAB = "vocab.json"
+
+Log = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@dataclass
+class Split:
+    """Token ids of every document end to end, where each starts, and its label index."""
+
+    ids: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class PreparedData:
+    path: Path
+    vocab: Vocab
+    labels: list[str]
+    tokenizer: dict[str, Any]
+    manifest: dict[str, Any]
+    splits: dict[str, Split]
+
+
+def tokenizer_spec(cfg: PrepareConfig) -> dict[str, Any]:
+    return {"name": "basic_english", "clean_text": cfg.clean_text}
+
+
+# --- reading a source into provisional ids ------------------------------------------------
+
+@dataclass
+class _Part:
+    ids: np.ndarray
+    offsets: np.ndarray
+    labels: list[str]
+    skipped_empty: int
+
+
+class _Numericalizer:
+    """Tokenizes rows into provisional ids: each new token gets the next id."""
+
+    def __init__(self, tokenize: Callable[[str], list[str]]):
+        self.tokenize = tokenize
+        self.index: defaultdict[str, int] = defaultdict()
+        self.index.default_factory = self.index.__len__
+
+    def read(self, rows: Iterable[tuple[str, str]], split: str) -> _Part:
+        index, tokenize = self.index, self.tokenize
+        ids = array("i")
+        row_lengths = array("q")
+        labels: list[str] = []
+        skipped = 0
+        for n, (text, label) in enumerate(rows, 1):
+            tokens = tokenize(text)
+            if not tokens:
+                skipped += 1
+                continue
+            if not label.strip():
+                raise InputError(f"{split} split, row {n}: empty label")
+            ids.extend([index[t] for t in tokens])
+            row_lengths.append(len(tokens))
+            labels.append(label.strip())
+        return _Part(
+            np.frombuffer(ids, dtype=np.int32).copy() if len(ids) else np.zeros(0, np.int32),
+            offsets_from_lengths(np.frombuffer(row_lengths, dtype=np.int64)) if len(row_lengths) else np.zeros(1, np.int64),
+            labels,
+            skipped,
+        )
+
+
+def label_order(seen: Iterable[str], declared: list[str] | None) -> list[str]:
+    """Declared names keep their order; otherwise integers sort numerically, strings alphabetically."""
+    if declared is not None:
+        return list(declared)
+    unique = set(seen)
+    if all(s.lstrip("-").isdigit() for s in unique):
+        return sorted(unique, key=int)
+    return sorted(unique)
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded, per-class split: returns (kept rows, carved rows), both sorted."""
+    rng = np.random.default_rng(seed)
+    carved = []
+    for cls in np.unique(labels):
+        rows = np.flatnonzero(labels == cls)
+        rng.shuffle(rows)
+        carved.append(rows[: int(round(fraction * len(rows)))])
+    carved_rows = np.sort(np.concatenate(carved)) if carved else np.zeros(0, np.int64)
+    if len(carved_rows) == 0 and len(labels) >= 2:
+        carved_rows = np.array([rng.integers(len(labels))])
+    kept = np.setdiff1d(np.arange(len(labels)), carved_rows)
+    return kept, carved_rows
+
+
+def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _stderr) -> dict[str, Any]:
+    """Read ``source``, write prepared splits to ``out`` atomically, return the manifest."""
+    started = time.perf_counter()
+    spec = tokenizer_spec(cfg)
+    numericalizer = _Numericalizer(make_tokenizer(spec))
+    parts: dict[str, _Part] = {}
+    for split in SPLITS:
+        if split in source.splits:
+            parts[split] = numericalizer.read(source.rows(split), split)
+            log(f"read {split}: {len(parts[split].labels):,} rows")
+    skipped = {s: p.skipped_empty for s, p in parts.items() if p.skipped_empty}
+    for split, count in skipped.items():
+        log(f"warning: skipped {count:,} {split} rows with empty text")
+
+    train = parts["train"]
+    if not train.labels:
+        raise InputError(f"{source.description}: no usable rows in the train split")
+    names = label_order(train.labels, source.label_names)
+    label_index = {name: i for i, name in enumerate(names)}
+    for split, part in parts.items():
+        unknown = sorted(set(part.labels) - label_index.keys())
+        if unknown:
+            hint = "not in classes.txt" if source.label_names else "not in the train split"
+            raise InputError(f"{split} split: label(s) {unknown[:5]} {hint}")
+    present = sorted(set(train.labels))
+    if len(present) < 2:
+        raise InputError(f"only one class ({present[0]!r}) in the train split: a classifier needs at least two")
+
+    label_ids = {s: np.array([label_index[x] for x in p.labels], dtype=np.int64) for s, p in parts.items()}
+    rows = {s: np.arange(len(p.labels)) for s, p in parts.items()}
+    origin = {s: s for s in parts}
+    carved = []
+    # carve what the source lacks from its train split: test first, then validation
+    for split, fraction, seed in (("test", cfg.test_fraction, cfg.seed + 1), ("validation", cfg.validation_fraction, cfg.seed)):
+        if split not in parts:
+            kept, taken = stratified_split(label_ids["train"][rows["train"]], fraction, seed)
+            rows[split] = rows["train"][taken]
+            rows["train"] = rows["train"][kept]
+            origin[split] = "train"
+            carved.append(split)
+    if len(rows["train"]) == 0 or len(rows["validation"]) == 0:
+        raise InputError(f"{source.description}: too few rows to carve train / validation / test splits")
+
+    splits: dict[str, Split] = {}
+    for split in SPLITS:
+        part = parts[origin[split]]
+        index, offsets = take_rows(part.offsets, rows[split])
+        splits[split] = Split(part.ids[index], offsets, label_ids[origin[split]][rows[split]])
+
+    # vocabulary from the train split only: validation and test tokens map to <unk> unless train has them
+    tokens = list(numericalizer.index)  # provisional id order
+    counts = np.bincount(splits["train"].ids, minlength=len(tokens))
+    counter = Counter({tok: int(c) for tok, c in zip(tokens, counts, strict=True) if c})
+    vocab = vocab_from_counts(counter, min_freq=cfg.min_freq, max_tokens=cfg.max_tokens)
+    remap = np.array([vocab[tok] for tok in tokens] or [0], dtype=np.int32)
+    for split in splits.values():
+        split.ids = remap[split.ids] if len(split.ids) else split.ids
+
+    manifest = write_prepared(out, splits, vocab, names, spec, {
+        "source": source.description,
+        "source_files": source.files,
+        "carved": carved,
+        "skipped_empty_text": skipped,
+        "config": {"prepare": _asdict(cfg)},
+    })
+    log(f"prepared {sum(len(s) for s in splits.values()):,} rows, vocabulary {len(vocab):,} "
+        f"in {time.perf_counter() - started:.1f}s -> {out}")
+    return manifest
+
+
+def _asdict(cfg: PrepareConfig) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(cfg)
+
+
+def split_tensors(split: Split) -> dict[str, np.ndarray]:
+    return {
+        "ids": np.ascontiguousarray(split.ids, dtype=np.int32),
+        "offsets": np.ascontiguousarray(split.offsets, dtype=np.int64),
+        "labels": np.ascontiguousarray(split.labels, dtype=np.int64),
+    }
+
+
+def write_prepared(
+    out: Path, splits: dict[str, Split], vocab: Vocab, labels: list[str], tokenizer: dict[str, Any], extra: dict[str, Any]
+) -> dict[str, Any]:
+    from safetensors.numpy import save
+
+    manifest: dict[str, Any] = {
+        "format": DATA_FORMAT,
+        "version": DATA_VERSION,
+        "classify_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **extra,
+        "labels": labels,
+        "tokenizer": tokenizer,
+        "vocab_size": len(vocab),
+        "splits": {
+            name: {
+                "rows": len(split),
+                "tokens": int(len(split.ids)),
+                "per_class": {labels[i]: int(c) for i, c in enumerate(np.bincount(split.labels, minlength=len(labels)))},
+            }
+            for name, split in splits.items()
+        },
+        "files": {},
+    }
+    with atomic_directory(out) as tmp:
+        atomic_write_json(tmp / VOCAB, vocab.itos)
+        for name, split in splits.items():
+            atomic_write_bytes(tmp / f"{name}.safetensors", save(split_tensors(split)))
+        manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+        atomic_write_json(tmp / MANIFEST, manifest)
+    return manifest
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    file = path / MANIFEST
+    if not path.is_dir():
+        raise InputError(f"no prepared data at {path} (run `classify prepare --out {path}` first)")
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{path} is not prepared data (no {MANIFEST}); run `classify prepare --out {path}`") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BundleError(f"{file}: not a valid manifest (corrupt?)") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != DATA_FORMAT:
+        raise BundleError(f"{file}: not a classify prepared-data manifest")
+    if manifest.get("version") != DATA_VERSION:
+        raise BundleError(f"{file}: format version {manifest.get('version')} is not supported (expected {DATA_VERSION}); prepare again")
+    return manifest
+
+
+def _verified_bytes(path: Path, manifest: dict[str, Any]) -> bytes:
+    expected = manifest.get("files", {}).get(path.name)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"{path} is missing; prepare the data again") from None
+    import hashlib
+
+    if expected is None or hashlib.sha256(data).hexdigest() != expected:
+        raise BundleError(f"{path}: checksum does not match the manifest (modified or truncated); prepare again")
+    return data
+
+
+def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:
+    """Load and verify prepared data (checksums and format version)."""
+    from safetensors.numpy import load
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    itos = json.loads(_verified_bytes(path / VOCAB, manifest))
+    try:
+        vocab = Vocab(itos)
+    except (TypeError, ValueError) as exc:
+        raise BundleError(f"{path / VOCAB}: invalid vocabulary ({exc})") from None
+    loaded = {}
+    for name in splits:
+        tensors = load(_verified_bytes(path / f"{name}.safetensors", manifest))
+        loaded[name] = Split(tensors["ids"], tensors["offsets"], tensors["labels"])
+    return PreparedData(path, vocab, list(manifest["labels"]), dict(manifest["tokenizer"]), manifest, loaded)
+
+
+def encode_rows(
+    rows: Iterable[tuple[str, str]], tokenize: Callable[[str], list[str]], vocab: Vocab
+) -> Iterator[tuple[list[int], str]]:
+    """Token ids and label for labeled rows (texts that tokenize to nothing included)."""
+    for text, label in rows:
+        yield vocab.lookup_indices(tokenize(text)), label

@@ -1,0 +1,127 @@
+"""Measuring a trained model on labeled data (prepared splits or raw files)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle import load_bundle
+from .config import PrepareConfig
+from .errors import BundleError, InputError
+from .inference import Predictor, softmax
+from .metrics import classification_report
+
+CHUNK_ROWS = 50_000
+
+
+def _chunks(rows: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _is_prepared(path: Path) -> bool:
+    return path.is_dir() and (path / "manifest.json").is_file()
+
+
+def _prepared_rows(predictor: Predictor, meta: dict[str, Any], path: Path):
+    """The test split of prepared data, as (ids, offsets, label names); vocabularies must match."""
+    from .data import load_prepared
+    from .fsutil import sha256_file
+
+    expected = meta.get("data", {}).get("vocab_sha256")
+    if expected != sha256_file(path / "vocab.json"):
+        raise BundleError(
+            f"the prepared data at {path} has another vocabulary than the model was trained with; "
+            "evaluate on the raw labeled files instead (--data FILE)"
+        )
+    data = load_prepared(path, ("test",))
+    split = data.splits["test"]
+    names = np.array(data.labels, dtype=object)[split.labels]
+    return split.ids.astype(np.int64), split.offsets, list(names)
+
+
+def _raw_source(path: Path, meta: dict[str, Any]):
+    from .sources import open_source
+
+    prep = PrepareConfig(**(meta.get("prepare") or {}))
+    source = open_source(str(path), prep)
+    split = "test" if "test" in source.splits else "train"
+    if len(source.splits) > 1 and split == "train":
+        split = next(s for s in ("validation", "train") if s in source.splits)
+    return source, split
+
+
+def evaluate(model_dir: Path, data_path: Path) -> dict[str, Any]:
+    """Report accuracy, F1, loss, calibration and the confusion matrix of a model on data."""
+    bundle = load_bundle(model_dir)
+    predictor = Predictor(bundle)
+    labels = predictor.labels
+    label_index = {name: i for i, name in enumerate(labels)}
+    data_path = Path(data_path)
+    if not data_path.exists():
+        raise InputError(f"no such file or directory: {data_path}")
+
+    logits_parts, truth_parts = [], []
+    unknown: Counter[str] = Counter()
+    tokens = unk_tokens = 0
+
+    def consume(ids: np.ndarray, offsets: np.ndarray, names: list[str]) -> None:
+        nonlocal tokens, unk_tokens
+        keep = np.array([n in label_index for n in names], dtype=bool)
+        for n in names:
+            if n not in label_index:
+                unknown[n] += 1
+        logits = predictor.logits_from_ids(ids, offsets)
+        logits_parts.append(logits[keep])
+        truth_parts.append(np.array([label_index[n] for n in names if n in label_index], dtype=np.int64))
+        tokens += len(ids)
+        unk_tokens += int((ids == predictor.vocab.unk_index).sum())
+
+    if _is_prepared(data_path):
+        consume(*_prepared_rows(predictor, bundle.meta, data_path))
+        description = f"{data_path} (prepared, test split)"
+    else:
+        source, split = _raw_source(data_path, bundle.meta)
+        description = f"{source.files.get(split, source.description)}"
+        for chunk in _chunks(source.rows(split), CHUNK_ROWS):
+            enc = predictor.encode(text for text, _ in chunk)
+            consume(enc.ids, enc.offsets, [label.strip() for _, label in chunk])
+
+    logits = np.concatenate(logits_parts) if logits_parts else np.zeros((0, len(labels)), np.float32)
+    truth = np.concatenate(truth_parts) if truth_parts else np.zeros(0, np.int64)
+    if len(truth) == 0:
+        if unknown:
+            raise InputError(
+                f"none of the labels in {data_path} are known to the model: data has {sorted(unknown)[:5]}, "
+                f"model knows {labels}"
+            )
+        raise InputError(f"{data_path}: no labeled rows to evaluate")
+    probs = softmax(logits.astype(np.float64))
+    report = classification_report(probs, truth, labels)
+    report["model"] = str(model_dir)
+    report["data"] = description
+    report["unknown_labels"] = {"rows": int(sum(unknown.values())), "labels": dict(unknown.most_common())}
+    report["oov_rate"] = unk_tokens / tokens if tokens else 0.0
+    return report
+
+
+def _finite(obj: Any) -> Any:
+    """NaN and infinity are not JSON: they become null."""
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def dumps(report: dict[str, Any]) -> str:
+    return json.dumps(_finite(report), allow_nan=False)

@@ -1,0 +1,61 @@
+"""From token ids to the weighted bag of features the model sums (no torch here).
+
+A document's features are its token ids followed by hashed n-gram buckets; each feature
+occurrence gets a weight and the weights of a document sum to 1, so the bag is a (weighted)
+mean: plain 1/length for ``mean``, proportional to the train split's IDF for ``tfidf``.
+Training and both inference paths call these same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ragged import row_ids
+from .text import ngram_ids
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    vocab_size: int
+    ngrams: int
+    buckets: int
+    weighting: str
+
+    @property
+    def num_features(self) -> int:
+        return self.vocab_size + (self.buckets if self.ngrams > 1 else 0)
+
+
+def featurize(ids: np.ndarray, offsets: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    return ngram_ids(ids, offsets, spec.ngrams, spec.vocab_size, spec.buckets)
+
+
+def document_frequency(feats: np.ndarray, offsets: np.ndarray, num_features: int) -> np.ndarray:
+    """In how many documents each feature occurs."""
+    if len(feats) == 0:
+        return np.zeros(num_features, dtype=np.int64)
+    docs = row_ids(offsets)
+    pairs = np.unique(docs * np.int64(num_features) + feats)
+    return np.bincount(pairs % num_features, minlength=num_features)
+
+
+def smooth_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
+    """scikit-learn's smoothed IDF: ln((1 + n) / (1 + df)) + 1, always >= 1."""
+    return (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(np.float32)
+
+
+def bag_weights(feats: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None) -> np.ndarray:
+    """Per-occurrence weights that sum to 1 within each document.
+
+    ``idf`` is indexed like ``feats`` (one value per occurrence); ``None`` means plain mean.
+    """
+    lengths = np.diff(offsets)
+    docs = row_ids(offsets)
+    if idf is None:
+        per_doc = 1.0 / np.maximum(lengths, 1)
+        return per_doc[docs].astype(np.float32)
+    raw = np.asarray(idf, dtype=np.float64)
+    totals = np.bincount(docs, weights=raw, minlength=len(lengths))
+    return (raw / np.maximum(totals, 1e-12)[docs]).astype(np.float32)

@@ -1,0 +1,139 @@
+"""Crash-safe file writing: every artifact appears whole or not at all.
+
+Files are written to a temporary name in the same directory, flushed, fsynced and renamed
+into place; directories are built under a temporary name and swapped in. A process killed
+at any moment leaves at worst a ``.tmp-*`` leftover that no command loads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import EnvironmentFailure
+
+TMP_PREFIX = ".tmp-"
+
+
+def _os_failure(exc: OSError, what: str) -> EnvironmentFailure:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        reason = "permission denied (read-only?)"
+    return EnvironmentFailure(f"cannot write {what}: {reason}")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    except OSError as exc:
+        raise _os_failure(exc, str(path)) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _os_failure(exc, str(path)) from None
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a fresh temporary directory that replaces ``target`` when the block succeeds.
+
+    On an exception (or a kill) the temporary directory is removed (or left as ``.tmp-*``)
+    and ``target`` is untouched.
+    """
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent))
+    except OSError as exc:
+        raise _os_failure(exc, str(target)) from None
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+        if target.exists():
+            # swap: the old directory leaves under a temporary name, the new one takes its place
+            old = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-old-", dir=target.parent))
+            os.rmdir(old)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _os_failure(exc, str(target)) from None
+        raise
+
+
+def _fsync_tree(path: Path) -> None:
+    for child in path.iterdir():
+        if child.is_file():
+            with open(child, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+class DirectoryLock:
+    """An exclusive, non-blocking lock on a directory (released when the process dies)."""
+
+    def __init__(self, directory: Path, what: str):
+        self.path = Path(directory) / ".lock"
+        self.what = what
+        self._fd: int | None = None
+
+    def __enter__(self) -> DirectoryLock:
+        import fcntl
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise _os_failure(exc, str(self.path.parent)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EnvironmentFailure(
+                f"{self.path.parent} is in use by another {self.what} (lock held); "
+                "wait for it or choose another --out"
+            ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

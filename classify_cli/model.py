@@ -1,0 +1,73 @@
+"""The classifier: a bag of embeddings and one linear layer.
+
+    logits = W · (sum_i w_i · E[f_i]) + b
+
+``nn.EmbeddingBag`` gathers and sums the embedding rows ``E[f_i]`` of a document's features
+with weights ``w_i`` that add up to 1 (a mean, optionally IDF-weighted); ``nn.Linear`` maps
+that vector to one logit per class. softmax(logits) are the class probabilities and
+cross-entropy against the true class is the loss (``F.cross_entropy`` does both at once).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .features import FeatureSpec
+
+
+class TextClassifier(nn.Module):
+    def __init__(self, num_features: int, embed_dim: int, num_classes: int, *, sparse: bool = True):
+        super().__init__()
+        # sparse=True: each step touches only the rows of the batch's features, instead of
+        # materializing a dense gradient for every row of a table of millions
+        self.embedding = nn.EmbeddingBag(num_features, embed_dim, mode="sum", sparse=sparse)
+        self.fc = nn.Linear(embed_dim, num_classes)
+
+    def init_weights(self, vocab_size: int, generator: torch.Generator) -> None:
+        # word rows small and random (as in the PyTorch tutorial, scaled to the dimension);
+        # n-gram bucket rows start at zero, so buckets never seen in training stay exactly
+        # zero and need not be saved
+        bound = 1.0 / self.embedding.embedding_dim
+        with torch.no_grad():
+            self.embedding.weight.zero_()
+            self.embedding.weight[:vocab_size].uniform_(-bound, bound, generator=generator)
+            self.fc.weight.uniform_(-0.5, 0.5, generator=generator)
+            self.fc.bias.zero_()
+
+    def forward(self, feats: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embedding(feats, offsets, per_sample_weights=weights))
+
+
+def clip_grad_norm(parameters: list[nn.Parameter], max_norm: float) -> torch.Tensor:
+    """``clip_grad_norm_`` that also handles sparse gradients (torch's does not)."""
+    squares = []
+    grads = []
+    for p in parameters:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()  # duplicate rows must be summed before taking the norm
+            squares.append(p.grad._values().pow(2).sum())
+        else:
+            squares.append(p.grad.pow(2).sum())
+        grads.append(p.grad)
+    total = torch.stack(squares).sum().sqrt()
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(scale)
+    return total
+
+
+def export_tensors(model: TextClassifier, spec: FeatureSpec, seen_buckets: np.ndarray) -> dict[str, np.ndarray]:
+    """The weights a bundle keeps: word rows, the n-gram rows seen in training, the layer."""
+    weight = model.embedding.weight.detach()
+    rows = torch.from_numpy(spec.vocab_size + seen_buckets).to(weight.device)
+    return {
+        "word_embedding": weight[: spec.vocab_size].cpu().numpy().copy(),
+        "ngram_embedding": weight.index_select(0, rows).cpu().numpy(),
+        "ngram_buckets": seen_buckets.astype(np.int64),
+        "fc_weight": model.fc.weight.detach().cpu().numpy().copy(),
+        "fc_bias": model.fc.bias.detach().cpu().numpy().copy(),
+    }

@@ -1,0 +1,40 @@
+"""Ragged arrays: many variable-length rows stored end to end in one flat array.
+
+``values[offsets[i]:offsets[i + 1]]`` is row i; ``offsets`` has one more entry than there
+are rows. This is the layout ``nn.EmbeddingBag`` takes, so batches are slices, not lists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def lengths(offsets: np.ndarray) -> np.ndarray:
+    return np.diff(offsets)
+
+
+def offsets_from_lengths(row_lengths: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(len(row_lengths) + 1, dtype=np.int64)
+    np.cumsum(row_lengths, out=offsets[1:])
+    return offsets
+
+
+def take_rows(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gather index and offsets for rows ``rows`` (in that order) of a ragged array.
+
+    ``values[index]`` (for any array laid out like ``values``) with the returned offsets is
+    the selected rows as a new ragged array.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = offsets[rows]
+    row_lengths = offsets[rows + 1] - starts
+    new_offsets = offsets_from_lengths(row_lengths)
+    # position j of the output comes from starts[row] + (j - new_offsets[row])
+    index = np.arange(new_offsets[-1], dtype=np.int64)
+    index += np.repeat(starts - new_offsets[:-1], row_lengths)
+    return index, new_offsets
+
+
+def row_ids(offsets: np.ndarray) -> np.ndarray:
+    """For each value, the index of the row it belongs to."""
+    return np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
