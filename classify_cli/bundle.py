@@ -76,7 +76,9 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise BundleError(f"{file}: not a classify model file")
     if meta.get("version") != MODEL_VERSION:
-        raise BundleError(f"{file}: model format version {meta.get('version')!r} is not supported (expected {MODEL_VERSION})")
+        raise BundleError(
+            f"{file}: model format version {meta.get('version')!r} is not supported (expected {MODEL_VERSION})"
+        )
     return meta
 
 

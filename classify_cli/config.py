@@ -8,12 +8,13 @@ never silently ignored.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import ConfigError
 
@@ -36,8 +37,11 @@ class PrepareConfig:
     def check(self) -> None:
         _require(0 < self.validation_fraction < 1, "validation_fraction", "must be in (0, 1)")
         _require(0 < self.test_fraction < 1, "test_fraction", "must be in (0, 1)")
-        _require(self.validation_fraction + self.test_fraction < 1, "test_fraction",
-                 "validation_fraction + test_fraction must stay below 1")
+        _require(
+            self.validation_fraction + self.test_fraction < 1,
+            "test_fraction",
+            "validation_fraction + test_fraction must stay below 1",
+        )
         _require(self.min_freq >= 1, "min_freq", "must be at least 1")
         _require(self.max_tokens is None or self.max_tokens >= 2, "max_tokens", "must be at least 2")
         _require(len(self.text_fields) >= 1, "text_fields", "needs at least one column")
@@ -83,8 +87,7 @@ class TrainConfig:
         _require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         _require(self.clip_norm > 0, "clip_norm", "must be > 0")
         _require(self.patience >= 0, "patience", "must be >= 0")
-        _require(self.device in ("auto", "cpu", "cuda", "mps"), "device",
-                 'must be one of "auto", "cpu", "cuda", "mps"')
+        _require(self.device in ("auto", "cpu", "cuda", "mps"), "device", 'must be one of "auto", "cpu", "cuda", "mps"')
 
 
 @dataclass

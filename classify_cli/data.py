@@ -69,6 +69,7 @@ def tokenizer_spec(cfg: PrepareConfig) -> dict[str, Any]:
 
 # --- reading a source into provisional ids ------------------------------------------------
 
+
 @dataclass
 class _Part:
     ids: np.ndarray
@@ -103,7 +104,9 @@ class _Numericalizer:
             labels.append(label.strip())
         return _Part(
             np.frombuffer(ids, dtype=np.int32).copy() if len(ids) else np.zeros(0, np.int32),
-            offsets_from_lengths(np.frombuffer(row_lengths, dtype=np.int64)) if len(row_lengths) else np.zeros(1, np.int64),
+            offsets_from_lengths(np.frombuffer(row_lengths, dtype=np.int64))
+            if len(row_lengths)
+            else np.zeros(1, np.int64),
             labels,
             skipped,
         )
@@ -167,7 +170,10 @@ def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _st
     origin = {s: s for s in parts}
     carved = []
     # carve what the source lacks from its train split: test first, then validation
-    for split, fraction, seed in (("test", cfg.test_fraction, cfg.seed + 1), ("validation", cfg.validation_fraction, cfg.seed)):
+    for split, fraction, seed in (
+        ("test", cfg.test_fraction, cfg.seed + 1),
+        ("validation", cfg.validation_fraction, cfg.seed),
+    ):
         if split not in parts:
             kept, taken = stratified_split(label_ids["train"][rows["train"]], fraction, seed)
             rows[split] = rows["train"][taken]
@@ -192,15 +198,24 @@ def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _st
     for split in splits.values():
         split.ids = remap[split.ids] if len(split.ids) else split.ids
 
-    manifest = write_prepared(out, splits, vocab, names, spec, {
-        "source": source.description,
-        "source_files": source.files,
-        "carved": carved,
-        "skipped_empty_text": skipped,
-        "config": {"prepare": _asdict(cfg)},
-    })
-    log(f"prepared {sum(len(s) for s in splits.values()):,} rows, vocabulary {len(vocab):,} "
-        f"in {time.perf_counter() - started:.1f}s -> {out}")
+    manifest = write_prepared(
+        out,
+        splits,
+        vocab,
+        names,
+        spec,
+        {
+            "source": source.description,
+            "source_files": source.files,
+            "carved": carved,
+            "skipped_empty_text": skipped,
+            "config": {"prepare": _asdict(cfg)},
+        },
+    )
+    log(
+        f"prepared {sum(len(s) for s in splits.values()):,} rows, vocabulary {len(vocab):,} "
+        f"in {time.perf_counter() - started:.1f}s -> {out}"
+    )
     return manifest
 
 
@@ -219,7 +234,12 @@ def split_tensors(split: Split) -> dict[str, np.ndarray]:
 
 
 def write_prepared(
-    out: Path, splits: dict[str, Split], vocab: Vocab, labels: list[str], tokenizer: dict[str, Any], extra: dict[str, Any]
+    out: Path,
+    splits: dict[str, Split],
+    vocab: Vocab,
+    labels: list[str],
+    tokenizer: dict[str, Any],
+    extra: dict[str, Any],
 ) -> dict[str, Any]:
     from safetensors.numpy import save
 
@@ -236,7 +256,9 @@ def write_prepared(
             name: {
                 "rows": len(split),
                 "tokens": int(len(split.ids)),
-                "per_class": {labels[i]: int(c) for i, c in enumerate(np.bincount(split.labels, minlength=len(labels)))},
+                "per_class": {
+                    labels[i]: int(c) for i, c in enumerate(np.bincount(split.labels, minlength=len(labels)))
+                },
             }
             for name, split in splits.items()
         },
@@ -265,7 +287,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != DATA_FORMAT:
         raise BundleError(f"{file}: not a classify prepared-data manifest")
     if manifest.get("version") != DATA_VERSION:
-        raise BundleError(f"{file}: format version {manifest.get('version')} is not supported (expected {DATA_VERSION}); prepare again")
+        raise BundleError(
+            f"{file}: format version {manifest.get('version')} is not supported "
+            f"(expected {DATA_VERSION}); prepare again"
+        )
     return manifest
 
 

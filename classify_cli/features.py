@@ -32,12 +32,22 @@ def featurize(ids: np.ndarray, offsets: np.ndarray, spec: FeatureSpec) -> tuple[
     return ngram_ids(ids, offsets, spec.ngrams, spec.vocab_size, spec.buckets)
 
 
+def unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (np.unique is many times slower on large arrays in numpy 2.x)."""
+    if len(values) == 0:
+        return values.copy()
+    ordered = np.sort(values)
+    first = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
+
+
 def document_frequency(feats: np.ndarray, offsets: np.ndarray, num_features: int) -> np.ndarray:
     """In how many documents each feature occurs."""
     if len(feats) == 0:
         return np.zeros(num_features, dtype=np.int64)
     docs = row_ids(offsets)
-    pairs = np.unique(docs * np.int64(num_features) + feats)
+    pairs = unique(docs * np.int64(num_features) + feats)
     return np.bincount(pairs % num_features, minlength=num_features)
 
 

@@ -127,8 +127,7 @@ class DirectoryLock:
         except BlockingIOError:
             os.close(fd)
             raise EnvironmentFailure(
-                f"{self.path.parent} is in use by another {self.what} (lock held); "
-                "wait for it or choose another --out"
+                f"{self.path.parent} is in use by another {self.what} (lock held); wait for it or choose another --out"
             ) from None
         self._fd = fd
         return self

@@ -73,7 +73,11 @@ class Predictor:
             buckets = feats[is_ngram] - self.spec.vocab_size
             pos = np.searchsorted(self.kept_buckets, buckets)
             pos_clipped = np.minimum(pos, max(len(self.kept_buckets) - 1, 0))
-            found = (pos < len(self.kept_buckets)) & (self.kept_buckets[pos_clipped] == buckets) if len(self.kept_buckets) else np.zeros(len(buckets), bool)
+            found = (
+                (pos < len(self.kept_buckets)) & (self.kept_buckets[pos_clipped] == buckets)
+                if len(self.kept_buckets)
+                else np.zeros(len(buckets), bool)
+            )
             unseen_row = self.spec.vocab_size + len(self.kept_buckets)
             rows[is_ngram] = np.where(found, self.spec.vocab_size + pos, unseen_row)
         return rows, feat_offsets
@@ -108,7 +112,9 @@ class Predictor:
         weights = self.weights(rows, feat_offsets)
         contrib = weights[:, None] * self.feature_logits[rows]
         predicted = int(np.argmax(contrib.sum(axis=0) + self.bias))
-        names = list(tokens) + [" ".join(tokens[i : i + n]) for n in range(2, self.spec.ngrams + 1) for i in range(len(tokens) - n + 1)]
+        names = list(tokens) + [
+            " ".join(tokens[i : i + n]) for n in range(2, self.spec.ngrams + 1) for i in range(len(tokens) - n + 1)
+        ]
         scores: dict[str, float] = {}
         for name, value in zip(names, contrib[:, predicted], strict=True):
             scores[name] = scores.get(name, 0.0) + float(value)

@@ -81,9 +81,7 @@ def open_directory(path: Path, cfg: PrepareConfig) -> Source:
                 found[split] = matches[0]
                 break
     if "train" not in found:
-        raise InputError(
-            f"{path}: no train file (expected train.csv, train.jsonl, train.json or train.parquet)"
-        )
+        raise InputError(f"{path}: no train file (expected train.csv, train.jsonl, train.json or train.parquet)")
     names = _read_classes(path / "classes.txt")
     readers = {split: (lambda p=p: read_file(p, cfg, names)) for split, p in found.items()}
     return Source(str(path), readers, names, {s: str(p) for s, p in found.items()})
@@ -141,7 +139,9 @@ def _read_csv(path: Path, cfg: PrepareConfig, class_names: list[str] | None) -> 
                     if not row:
                         continue
                     if len(row) != len(header):
-                        raise InputError(f"{path}: line {reader.line_num} has {len(row)} fields, the header {len(header)}")
+                        raise InputError(
+                            f"{path}: line {reader.line_num} has {len(row)} fields, the header {len(header)}"
+                        )
                     yield " ".join(row[i] for i in text_at), row[label_at]
             elif len(header) >= 2 and header[0].strip().isdigit():
                 # the original AG News layout: class index (1-based), title, description
@@ -259,6 +259,7 @@ def _read_parquet(path: Path, cfg: PrepareConfig) -> Iterator[tuple[str, str]]:
 
 # --- the Hugging Face Hub -------------------------------------------------------------
 
+
 def _hub_reachable(timeout: float = 3.0) -> bool:
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
     parsed = urlparse(endpoint)
@@ -293,7 +294,9 @@ def open_hub(name: str, cfg: PrepareConfig) -> Source:
                 f"cannot reach the Hugging Face Hub to download {name!r} (offline, not cached); "
                 "use --from PATH with local CSV/JSONL/Parquet files or an AG News directory"
             ) from None
-        raise InputError(f"cannot load Hub dataset {name!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise InputError(
+            f"cannot load Hub dataset {name!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     splits = {}
     for split, aliases in SPLIT_NAMES.items():
         for alias in aliases:

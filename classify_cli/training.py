@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .config import ModelConfig, TrainConfig
 from .data import Split
 from .errors import DivergedError
-from .features import FeatureSpec, bag_weights, document_frequency, featurize, smooth_idf
+from .features import FeatureSpec, bag_weights, document_frequency, featurize, smooth_idf, unique
 from .model import TextClassifier, clip_grad_norm, export_tensors
 from .ragged import take_rows
 
@@ -67,7 +67,9 @@ def fit_features(train: Split, vocab_size: int, cfg: ModelConfig) -> tuple[Featu
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def batches(data: FeatureSet, batch_size: int, device: torch.device, order: np.ndarray | None = None) -> Iterator[Batch]:
+def batches(
+    data: FeatureSet, batch_size: int, device: torch.device, order: np.ndarray | None = None
+) -> Iterator[Batch]:
     """Consecutive batches of ``data`` (in ``order`` when given), as tensors on ``device``."""
     feats, offsets, weights, labels = data.feats, data.offsets, data.weights, data.labels
     if order is not None:
@@ -83,7 +85,9 @@ def batches(data: FeatureSet, batch_size: int, device: torch.device, order: np.n
         yield feats_t[lo:hi], offsets_t[start:stop] - lo, weights_t[lo:hi], labels_t[start:stop]
 
 
-def train_epoch(model: TextClassifier, data: Iterator[Batch], optimizer: torch.optim.Optimizer, clip_norm: float) -> float:
+def train_epoch(
+    model: TextClassifier, data: Iterator[Batch], optimizer: torch.optim.Optimizer, clip_norm: float
+) -> float:
     """One pass of SGD; returns the sample-weighted mean training loss."""
     model.train()
     params = list(model.parameters())
@@ -203,9 +207,11 @@ def train(data_dir, out_dir, cfg, *, log=print, on_epoch=None) -> dict:
     features, train_set = fit_features(data.splits["train"], len(data.vocab), cfg.model)
     val_set = features.make_set(data.splits["validation"])
     spec = features.spec
-    seen = np.unique(train_set.feats[train_set.feats >= spec.vocab_size]) - spec.vocab_size
-    log(f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
-        f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}")
+    seen = unique(train_set.feats[train_set.feats >= spec.vocab_size]) - spec.vocab_size
+    log(
+        f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
+        f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
+    )
 
     model = TextClassifier(spec.num_features, cfg.model.embed_dim, len(data.labels), sparse=device.type != "mps")
     model.init_weights(spec.vocab_size, init_gen)

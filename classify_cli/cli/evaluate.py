@@ -33,8 +33,12 @@ def render_table(report: dict) -> None:
 
 @app.command("evaluate")
 def evaluate_cli(
-    model: Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")] = Path("runs/ag_news"),
-    data: Annotated[Path, typer.Option("--data", help="Prepared data directory (its test split) or a labeled file/directory.")] = Path("data/ag_news"),
+    model: Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")] = Path(
+        "runs/ag_news"
+    ),
+    data: Annotated[
+        Path, typer.Option("--data", help="Prepared data directory (its test split) or a labeled file/directory.")
+    ] = Path("data/ag_news"),
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     debug: Debug = False,
 ) -> None:

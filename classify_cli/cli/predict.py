@@ -20,19 +20,23 @@ def predict(model: Path, texts: list[str], k: int) -> list[dict]:
     results = []
     for text, p in zip(texts, probs, strict=True):
         top = p.argsort()[::-1][:k]
-        results.append({
-            "text": text,
-            "label": predictor.labels[top[0]],
-            "probability": round(float(p[top[0]]), 6),
-            "top": [{"label": predictor.labels[i], "probability": round(float(p[i]), 6)} for i in top],
-        })
+        results.append(
+            {
+                "text": text,
+                "label": predictor.labels[top[0]],
+                "probability": round(float(p[top[0]]), 6),
+                "top": [{"label": predictor.labels[i], "probability": round(float(p[i]), 6)} for i in top],
+            }
+        )
     return results
 
 
 @app.command("predict")
 def predict_cli(
     texts: Annotated[list[str], typer.Argument(help="Text(s) to label.")],
-    model: Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")] = Path("runs/ag_news"),
+    model: Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")] = Path(
+        "runs/ag_news"
+    ),
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="Show the k most likely labels.")] = 1,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     debug: Debug = False,

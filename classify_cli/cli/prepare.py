@@ -31,11 +31,18 @@ def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | 
 def prepare_cli(
     source: Annotated[
         str,
-        typer.Option("--from", help="Hub dataset name, a CSV/JSONL/JSON/Parquet file, or a directory of train/validation/test files."),
+        typer.Option(
+            "--from",
+            help="Hub dataset name, a CSV/JSONL/JSON/Parquet file, or a directory of train/validation/test files.",
+        ),
     ] = "fancyzhx/ag_news",
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared splits to.")] = Path("data/ag_news"),
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared splits to.")] = Path(
+        "data/ag_news"
+    ),
     config: Annotated[Path | None, typer.Option("--config", help="TOML config (default: configs/agnews.toml).")] = None,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Tokenize a labeled corpus into train/validation/test splits with a train-only vocabulary."""

@@ -1,0 +1,40 @@
+# One way to install, test and run the project; the README and .ci/run use these targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is pinned and installed first: an unpinned torch pulls a multi-GB CUDA build.
+# Elsewhere, e.g.: make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+TORCH ?= torch==2.13.0
+# what `make demo` prepares: a Hub dataset name or a local file/directory
+SOURCE ?= $(or $(CLASSIFY_SOURCE),fancyzhx/ag_news)
+WORK ?= build/demo
+
+.PHONY: install test lint demo bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+lint: install
+	$(BIN)/ruff check classify_cli tests
+	$(BIN)/ruff format --check classify_cli tests
+
+test: lint
+	$(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/classify prepare --from $(SOURCE) --out $(WORK)/data
+	$(BIN)/classify train --data $(WORK)/data --out $(WORK)/run
+	$(BIN)/classify evaluate --model $(WORK)/run --data $(WORK)/data
+	$(BIN)/classify predict --model $(WORK)/run -k 2 "Stocks rally as the Fed holds rates" "Late goal sends United into the final"
+
+bench: install
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python -m classify_cli.bench
+
+clean:
+	rm -rf build runs .pytest_cache

@@ -1,0 +1,69 @@
+import pytest
+
+from classify_cli.config import load_config, parse_override
+from classify_cli.errors import ConfigError
+
+
+def test_defaults_load_without_a_file():
+    cfg = load_config(None)
+    assert cfg.train.epochs >= 1 and cfg.model.ngrams >= 1
+
+
+def test_shipped_config_is_valid():
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "agnews.toml")
+    assert cfg.model.weighting in ("mean", "tfidf")
+
+
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ("[train]\nlearning_rate = 0.1\n", "unknown key train.learning_rate"),
+        ("[trian]\nlr = 0.1\n", "unknown section [trian]"),
+        ('[train]\nlr = "fast"\n', "train.lr: expected float"),
+        ("[train]\nepochs = 2.5\n", "train.epochs: expected int"),
+        ("[train]\nepochs = true\n", "train.epochs: expected int"),
+        ("[train]\nlr = 0\n", "train.lr must be > 0"),
+        ("[train]\nlr = -1.0\n", "train.lr must be > 0"),
+        ("[train]\nepochs = 0\n", "train.epochs must be at least 1"),
+        ("[prepare]\nvalidation_fraction = 1.5\n", "prepare.validation_fraction must be in (0, 1)"),
+        ("[prepare]\nvalidation_fraction = 0\n", "prepare.validation_fraction must be in (0, 1)"),
+        ('[prepare]\ntext_fields = "text"\n', "prepare.text_fields: expected a list"),
+        ('[model]\nweighting = "bm25"\n', "model.weighting must be"),
+        ('[train]\ndevice = "tpu"\n', "train.device must be one of"),
+        ("this is = not toml [", "not valid TOML"),
+    ],
+)
+def test_bad_configs_name_the_key(tmp_path, toml, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(
+        ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")
+    ):
+        load_config(path)
+
+
+def test_int_is_accepted_for_float_and_overrides_apply(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[train]\nlr = 3\n")
+    cfg = load_config(path, {("train", "epochs"): 2})
+    assert cfg.train.lr == 3.0 and isinstance(cfg.train.lr, float)
+    assert cfg.train.epochs == 2
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("train.lr=0.5", ("train", "lr", 0.5)),
+        ("model.weighting=mean", ("model", "weighting", "mean")),
+        ('prepare.text_fields=["title", "description"]', ("prepare", "text_fields", ["title", "description"])),
+    ],
+)
+def test_parse_override(text, expected):
+    assert parse_override(text) == expected
+
+
+def test_parse_override_rejects_garbage():
+    with pytest.raises(ConfigError):
+        parse_override("lr0.5")

@@ -1,0 +1,125 @@
+import json
+
+import numpy as np
+import pytest
+
+from classify_cli.bundle import load_bundle
+from classify_cli.inference import Predictor
+
+from .conftest import write_header_csv
+
+
+def test_evaluate_json_on_prepared_test_split(invoke, trained):
+    _, data, run = trained
+    result = invoke("evaluate", "--model", run, "--data", data, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)  # exactly one JSON object on stdout
+    assert report["n"] == 60
+    assert 0.5 < report["accuracy"] <= 1.0
+    assert report["labels"] == ["World", "Sports", "Business", "Sci/Tech"]
+    assert set(report["per_class"]["World"]) == {"precision", "recall", "f1", "support"}
+    cm = np.array(report["confusion_matrix"])
+    assert cm.shape == (4, 4) and cm.sum() == 60
+    assert cm.sum(axis=1).tolist() == [report["per_class"][lab]["support"] for lab in report["labels"]]
+    assert np.isclose(np.trace(cm) / 60, report["accuracy"])
+    for key in ("macro_f1", "loss", "weighted_f1", "ece"):
+        assert isinstance(report[key], float)
+
+
+def test_evaluate_raw_directory_matches_prepared(invoke, trained):
+    corpus, data, run = trained
+    a = json.loads(invoke("evaluate", "--model", run, "--data", data, "--format", "json").stdout)
+    b = json.loads(invoke("evaluate", "--model", run, "--data", corpus, "--format", "json").stdout)
+    assert a["confusion_matrix"] == b["confusion_matrix"]
+    assert np.isclose(a["loss"], b["loss"])
+
+
+def test_evaluate_table_output(invoke, trained):
+    _, data, run = trained
+    result = invoke("evaluate", "--model", run, "--data", data)
+    assert result.exit_code == 0
+    assert "accuracy" in result.stdout and "confusion matrix" in result.stdout
+    assert "\x1b[" not in result.stdout  # no ANSI codes when not a terminal
+
+
+def test_evaluate_counts_unknown_labels(invoke, trained, tmp_path):
+    _, _, run = trained
+    path = write_header_csv(
+        tmp_path / "batch.csv",
+        [("Sports", "coach match goal"), ("Weather", "rain storm"), ("World", "troops minister")],
+    )
+    result = invoke("evaluate", "--model", run, "--data", path, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 2
+    assert report["unknown_labels"] == {"rows": 1, "labels": {"Weather": 1}}
+
+
+def test_predict_json_and_top_k(invoke, trained):
+    _, _, run = trained
+    result = invoke("predict", "--model", run, "--format", "json", "-k", "3", "The striker scored in the league match")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["label"] == "Sports"
+    assert len(out["top"]) == 3
+    probs = [t["probability"] for t in out["top"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    several = json.loads(invoke("predict", "--model", run, "--format", "json", "bank shares", "space chip").stdout)
+    assert isinstance(several, list) and len(several) == 2
+
+
+def test_predict_table(invoke, trained):
+    _, _, run = trained
+    result = invoke("predict", "--model", run, "Quarterly earnings beat the market")
+    assert result.exit_code == 0 and "Business" in result.stdout
+
+
+def test_numpy_path_matches_torch_model(trained):
+    """The light (numpy) predictor and the torch model give the same logits on real text."""
+    torch = pytest.importorskip("torch")
+    from classify_cli.model import TextClassifier
+
+    corpus, _, run = trained
+    bundle = load_bundle(run)
+    predictor = Predictor(bundle)
+    texts = [line.split('","', 1)[1] for line in (corpus / "test.csv").read_text().splitlines()] + [
+        "",
+        "unknown zzz words",
+    ]
+    enc = predictor.encode(texts)
+    rows, offsets = predictor.rows(enc.ids, enc.offsets)
+    weights = predictor.weights(rows, offsets)
+    t = bundle.tensors
+    table = np.concatenate(
+        [t["word_embedding"], t["ngram_embedding"], np.zeros((1, t["word_embedding"].shape[1]), np.float32)]
+    )
+    model = TextClassifier(len(table), table.shape[1], len(bundle.labels))
+    with torch.no_grad():
+        model.embedding.weight.copy_(torch.from_numpy(table))
+        model.fc.weight.copy_(torch.from_numpy(t["fc_weight"]))
+        model.fc.bias.copy_(torch.from_numpy(t["fc_bias"]))
+        expected = model(torch.from_numpy(rows), torch.from_numpy(offsets[:-1]), torch.from_numpy(weights)).numpy()
+    np.testing.assert_allclose(predictor.logits(texts), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_missing_model_is_one_clear_line(invoke, tmp_path):
+    result = invoke("predict", "--model", tmp_path / "none", "text")
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0 and "no model" in result.stderr
+
+
+def test_predict_does_not_import_torch(trained):
+    import subprocess
+    import sys
+
+    _, _, run = trained
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from classify_cli.cli import app\n"
+        f"r = CliRunner().invoke(app, ['predict', '--model', {str(run)!r}, '--format', 'json', 'bank shares rally'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

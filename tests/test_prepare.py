@@ -1,0 +1,124 @@
+import json
+import time
+
+import numpy as np
+import pytest
+
+from classify_cli.data import load_prepared, stratified_split
+
+from .conftest import make_rows, write_ag_dir, write_header_csv, write_jsonl
+
+
+def test_prepare_ag_directory(invoke, tmp_path, tiny_config):
+    corpus = write_ag_dir(tmp_path / "corpus", n_train=40, n_test=10)
+    result = invoke("prepare", "--from", corpus, "--out", tmp_path / "data", "--config", tiny_config)
+    assert result.exit_code == 0, result.output
+    assert "train" in result.stdout and "World" in result.stdout
+    data = load_prepared(tmp_path / "data")
+    assert data.labels == ["World", "Sports", "Business", "Sci/Tech"]  # classes.txt order
+    assert len(data.splits["test"]) == 40  # the source's own test split, untouched
+    assert len(data.splits["train"]) + len(data.splits["validation"]) == 160
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    assert manifest["carved"] == ["validation"]
+    assert manifest["splits"]["validation"]["per_class"] == {"World": 8, "Sports": 8, "Business": 8, "Sci/Tech": 8}
+    assert set(manifest["files"]) == {"vocab.json", "train.safetensors", "validation.safetensors", "test.safetensors"}
+    assert manifest["config"]["prepare"]["validation_fraction"] == 0.2
+
+
+def test_vocabulary_comes_from_train_only(invoke, tmp_path, tiny_config):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rows = make_rows(10)
+    write_header_csv(corpus / "train.csv", rows)
+    write_header_csv(corpus / "validation.csv", [("World", "zanzibar valonly minister")] + rows[:4])
+    write_header_csv(corpus / "test.csv", [("Sports", "quokka testonly goal")] + rows[:4])
+    result = invoke("prepare", "--from", corpus, "--out", tmp_path / "data", "--config", tiny_config)
+    assert result.exit_code == 0, result.output
+    data = load_prepared(tmp_path / "data")
+    for word in ("zanzibar", "valonly", "quokka", "testonly"):
+        assert word not in data.vocab
+    assert "minister" in data.vocab
+    first_test = data.splits["test"].ids[data.splits["test"].offsets[0] : data.splits["test"].offsets[1]]
+    assert list(first_test[:2]) == [data.vocab.unk_index] * 2
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_single_file_sources_are_carved_into_three_splits(invoke, tmp_path, tiny_config, kind):
+    rows = make_rows(25)
+    path = tmp_path / f"corpus.{kind}"
+    if kind == "csv":
+        write_header_csv(path, rows)
+    elif kind == "jsonl":
+        write_jsonl(path, rows)
+    else:
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"text": [t for _, t in rows], "label": [lab for lab, _ in rows]}), path)
+    result = invoke("prepare", "--from", path, "--out", tmp_path / "data", "--config", tiny_config)
+    assert result.exit_code == 0, result.output
+    data = load_prepared(tmp_path / "data")
+    sizes = {s: len(v) for s, v in data.splits.items()}
+    assert sum(sizes.values()) == 100 and all(sizes.values())
+    assert data.labels == sorted(data.labels)  # string labels: alphabetical
+
+
+def test_integer_labels_keep_numeric_order(invoke, tmp_path, tiny_config):
+    rows = [(str(i % 3 + 1) if i % 3 != 2 else "10", f"text number {i} word{i % 3}") for i in range(60)]
+    write_jsonl(tmp_path / "c.jsonl", rows)
+    result = invoke("prepare", "--from", tmp_path / "c.jsonl", "--out", tmp_path / "data", "--config", tiny_config)
+    assert result.exit_code == 0, result.output
+    assert load_prepared(tmp_path / "data").labels == ["1", "2", "10"]
+
+
+def test_custom_columns_via_set(invoke, tmp_path, tiny_config):
+    path = tmp_path / "c.csv"
+    with open(path, "w") as fh:
+        fh.write("headline,body,topic\n")
+        for label, text in make_rows(10):
+            fh.write(f"{text.split()[0]},{text},{label}\n")
+    result = invoke(
+        "prepare",
+        "--from",
+        path,
+        "--out",
+        tmp_path / "data",
+        "--config",
+        tiny_config,
+        "--set",
+        'prepare.text_fields=["headline", "body"]',
+        "--set",
+        "prepare.label_field=topic",
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_stratified_split_is_seeded_and_per_class():
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    kept, carved = stratified_split(labels, 0.1, seed=3)
+    again = stratified_split(labels, 0.1, seed=3)
+    assert np.array_equal(carved, again[1])
+    assert np.bincount(labels[carved]).tolist() == [5, 3, 2]
+    assert len(np.intersect1d(kept, carved)) == 0 and len(kept) + len(carved) == 100
+
+
+def test_unreachable_hub_fails_fast_with_a_hint(invoke, monkeypatch):
+    # a closed local port: the connection is refused at once, as on a machine with no network
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
+    started = time.monotonic()
+    result = invoke("prepare", "--out", "data/x")
+    assert time.monotonic() - started < 20
+    assert result.exit_code == 3
+    assert "Hugging Face Hub" in result.stderr and "--from" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_prepare_replaces_existing_output_atomically(invoke, tmp_path, tiny_config):
+    corpus = write_ag_dir(tmp_path / "corpus")
+    out = tmp_path / "data"
+    assert invoke("prepare", "--from", corpus, "--out", out, "--config", tiny_config).exit_code == 0
+    assert invoke("prepare", "--from", corpus, "--out", out, "--config", tiny_config).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")) == []
+    load_prepared(out)

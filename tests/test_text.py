@@ -1,0 +1,110 @@
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from classify_cli.text import (
+    UNK,
+    Vocab,
+    basic_english,
+    build_vocab,
+    clean_text,
+    ngram_ids,
+    ngrams_iterator,
+)
+
+# torchtext 0.18's basic_english, verbatim: the reference our single-pass version must match
+_PATTERNS = [r"\'", r"\"", r"\.", r"<br \/>", r",", r"\(", r"\)", r"\!", r"\?", r"\;", r"\:", r"\s+"]
+_REPLACEMENTS = [" '  ", "", " . ", " ", " , ", " ( ", " ) ", " ! ", " ? ", " ", " ", " "]
+_COMPILED = list(zip([re.compile(p) for p in _PATTERNS], _REPLACEMENTS, strict=True))
+
+
+def torchtext_basic_english(line: str) -> list[str]:
+    line = line.lower()
+    for pattern, repl in _COMPILED:
+        line = pattern.sub(repl, line)
+    return line.split()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Wall St. Bears Claw Back Into the Black (Reuters)",
+        "It's \"quoted\"; isn't it: yes! really? (maybe)",
+        'line<br />break and <br "/> trick',
+        "  tabs\tand\nnewlines\u00a0nbsp  ",
+        "",
+        "UPPER lower MiXeD 1,000.50",
+    ],
+)
+def test_basic_english_matches_torchtext(text):
+    assert basic_english(text) == torchtext_basic_english(text)
+
+
+def test_basic_english_examples():
+    assert basic_english("Hello, World! It's 5.") == ["hello", ",", "world", "!", "it", "'", "s", "5", "."]
+
+
+def test_clean_text_repairs_ag_news_entities():
+    assert (
+        clean_text("Australia #39;s lead &lt;b&gt; #36;5 dwindling\\band") == "Australia 's lead <b> $5 dwindling band"
+    )
+    assert clean_text("plain text") == "plain text"
+
+
+def test_vocab_order_specials_and_unknown_default():
+    vocab = build_vocab([["b", "a", "c", "a"], ["b", "d"]])
+    assert vocab.itos == [UNK, "a", "b", "c", "d"]  # by frequency, ties alphabetically
+    assert vocab["a"] == 1
+    assert vocab["never-seen"] == vocab.unk_index == 0
+    assert vocab.lookup_indices(["c", "zzz"]) == [3, 0]
+
+
+def test_vocab_min_freq_and_max_tokens():
+    tokens = [["a"] * 5 + ["b"] * 3 + ["c"] * 2 + ["d"]]
+    assert build_vocab(tokens, min_freq=2).itos == [UNK, "a", "b", "c"]
+    assert build_vocab(tokens, max_tokens=3).itos == [UNK, "a", "b"]
+
+
+def test_vocab_rejects_duplicates_and_missing_unk():
+    with pytest.raises(ValueError):
+        Vocab([UNK, "a", "a"])
+    with pytest.raises(ValueError):
+        Vocab(["a"])
+
+
+def test_ngrams_iterator_order():
+    assert list(ngrams_iterator(["a", "b", "c"], 2)) == ["a", "b", "c", "a b", "b c"]
+
+
+def _naive_ngram_ids(docs, ngrams, vocab_size, buckets):
+    out = []
+    for doc in docs:
+        feats = list(doc)
+        for n in range(2, ngrams + 1):
+            for i in range(len(doc) - n + 1):
+                h = doc[i]
+                for k in range(1, n):
+                    h = (h * 1_000_003 + doc[i + k]) % buckets
+                feats.append(vocab_size + h % buckets)
+        out.append(feats)
+    return out
+
+
+@pytest.mark.parametrize("ngrams", [1, 2, 3])
+def test_ngram_ids_match_a_plain_loop(ngrams):
+    rng = np.random.default_rng(0)
+    docs = [list(rng.integers(0, 50, size=rng.integers(0, 7))) for _ in range(30)]
+    ids = np.array([t for d in docs for t in d], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])])
+    feats, feat_offsets = ngram_ids(ids, offsets, ngrams, vocab_size=50, buckets=97)
+    got = [list(feats[a:b]) for a, b in zip(feat_offsets[:-1], feat_offsets[1:], strict=True)]
+    assert got == _naive_ngram_ids(docs, ngrams, 50, 97)
+
+
+def test_counter_is_not_mutated_beyond_specials():
+    counter = Counter({"a": 2, UNK: 5})
+    from classify_cli.text import vocab_from_counts
+
+    assert vocab_from_counts(counter).itos == [UNK, "a"]

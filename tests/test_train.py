@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pytest
+
+from classify_cli.bundle import load_bundle
+
+from .conftest import write_ag_dir
+
+
+@pytest.fixture
+def prepared(invoke, tmp_path, tiny_config):
+    corpus = write_ag_dir(tmp_path / "corpus", n_train=40, n_test=10)
+    result = invoke("prepare", "--from", corpus, "--out", tmp_path / "data", "--config", tiny_config)
+    assert result.exit_code == 0, result.output
+    return tmp_path / "data"
+
+
+def test_train_writes_bundle_and_metrics(invoke, tmp_path, prepared, tiny_config):
+    result = invoke("train", "--data", prepared, "--out", tmp_path / "run", "--config", tiny_config)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["epochs_run"] == 3
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+    assert {"train_loss", "val_loss", "val_accuracy", "lr"} <= set(lines[0])
+    assert lines[1]["lr"] < lines[0]["lr"]  # StepLR stepped once per epoch
+    best = max(lines, key=lambda r: r["val_accuracy"])
+    bundle = load_bundle(tmp_path / "run")
+    assert bundle.meta["best"]["epoch"] == best["epoch"] == summary["best_epoch"]
+    assert bundle.meta["labels"] == ["World", "Sports", "Business", "Sci/Tech"]
+    # no pickle anywhere: safetensors weights plus JSON
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert [n for n in names if not n.startswith(".")] == sorted(
+        ["metrics.jsonl", "model.json", bundle.meta["weights"]["file"]]
+    )
+    assert bundle.meta["weights"]["file"].endswith(".safetensors")
+    assert "epoch" in result.stderr  # progress went to stderr, not stdout
+
+
+def test_same_seed_gives_identical_metrics(invoke, tmp_path, prepared, tiny_config):
+    runs = []
+    for name in ("a", "b"):
+        assert (
+            invoke(
+                "train", "--data", prepared, "--out", tmp_path / name, "--config", tiny_config, "--seed", "7"
+            ).exit_code
+            == 0
+        )
+        runs.append([json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()])
+    strip = [[{k: v for k, v in r.items() if k != "seconds"} for r in run] for run in runs]
+    assert strip[0] == strip[1]
+    a, b = load_bundle(tmp_path / "a"), load_bundle(tmp_path / "b")
+    for key in a.tensors:
+        assert np.array_equal(a.tensors[key], b.tensors[key])
+
+
+def test_cli_overrides_reach_the_config(invoke, tmp_path, prepared, tiny_config):
+    result = invoke(
+        "train",
+        "--data",
+        prepared,
+        "--out",
+        tmp_path / "run",
+        "--config",
+        tiny_config,
+        "--epochs",
+        "1",
+        "--set",
+        "model.weighting=mean",
+        "--device",
+        "cpu",
+    )
+    assert result.exit_code == 0, result.output
+    meta = load_bundle(tmp_path / "run").meta
+    assert meta["train"]["epochs"] == 1 and meta["model"]["weighting"] == "mean"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "train.lr=0"], "train.lr must be > 0"),
+        (["--set", "train.bogus=1"], "unknown key train.bogus"),
+        (["--epochs", "0"], "train.epochs must be at least 1"),
+    ],
+)
+def test_bad_settings_fail_cleanly(invoke, tmp_path, prepared, tiny_config, args, message):
+    result = invoke("train", "--data", prepared, "--out", tmp_path / "run", "--config", tiny_config, *args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "run" / "model.json").exists()
+
+
+def test_missing_data_dir(invoke, tmp_path, tiny_config):
+    result = invoke("train", "--data", tmp_path / "nope", "--out", tmp_path / "run", "--config", tiny_config)
+    assert result.exit_code == 2
+    assert "classify prepare" in result.stderr
