@@ -233,7 +233,7 @@ def train(data_dir, out_dir, cfg, *, log=print, on_epoch=None) -> dict:
         "train": dataclasses.asdict(cfg.train),
         "prepare": data.manifest.get("config", {}).get("prepare"),
         "data": {
-            "path": str(data.path),
+            "path": str(data.path.resolve()),
             "source": data.manifest.get("source"),
             "vocab_sha256": sha256_file(data.path / "vocab.json"),
             "rows": {s: v["rows"] for s, v in data.manifest["splits"].items()},

@@ -67,3 +67,10 @@ def test_parse_override(text, expected):
 def test_parse_override_rejects_garbage():
     with pytest.raises(ConfigError):
         parse_override("lr0.5")
+
+
+def test_shipped_config_matches_builtin_defaults():
+    """Running outside the checkout (no configs/ in reach) must train the same model."""
+    from pathlib import Path
+
+    assert load_config(Path(__file__).resolve().parents[1] / "configs" / "agnews.toml") == load_config(None)

@@ -123,3 +123,16 @@ def test_predict_does_not_import_torch(trained):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_evaluate_defaults_to_the_training_data(invoke, trained):
+    _, data, run = trained
+    result = invoke("evaluate", "--model", run, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["data"].startswith(str(data))
+
+
+def test_unknown_format_is_a_usage_error(invoke, trained):
+    _, _, run = trained
+    result = invoke("evaluate", "--model", run, "--format", "yaml")
+    assert result.exit_code == 2

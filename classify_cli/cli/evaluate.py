@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -31,30 +32,43 @@ def render_table(report: dict) -> None:
         console.print(f"skipped {unknown['rows']:,} rows with labels unknown to the model: {unknown['labels']}")
 
 
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def default_data(model: Path) -> Path:
+    """The data the model was trained on, when it is still there; else data/ag_news."""
+    from ..bundle import read_meta
+
+    recorded = read_meta(model).get("data", {}).get("path")
+    return Path(recorded) if recorded and Path(recorded).is_dir() else Path("data/ag_news")
+
+
 @app.command("evaluate")
 def evaluate_cli(
     model: Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")] = Path(
         "runs/ag_news"
     ),
     data: Annotated[
-        Path, typer.Option("--data", help="Prepared data directory (its test split) or a labeled file/directory.")
-    ] = Path("data/ag_news"),
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Prepared data directory (its test split) or a labeled file/directory "
+            "[default: the data the model was trained on, else data/ag_news].",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     debug: Debug = False,
 ) -> None:
     """Measure a trained model on labeled data: accuracy, F1, loss, confusion matrix."""
-    from ..errors import InputError
-
-    if fmt not in ("table", "json"):
-        run(_raise, InputError(f"--format must be table or json, not {fmt!r}"), debug=debug)
     from ..evaluation import dumps, evaluate
 
+    if data is None:
+        data = run(default_data, model, debug=debug)
     report = run(evaluate, model, data, debug=debug)
-    if fmt == "json":
+    if fmt is Format.json:
         print(dumps(report))
     else:
         render_table(report)
-
-
-def _raise(exc: Exception) -> None:
-    raise exc

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ._util import Debug, app, run
+from .evaluate import Format
 
 
 def predict(model: Path, texts: list[str], k: int) -> list[dict]:
@@ -38,12 +39,12 @@ def predict_cli(
         "runs/ag_news"
     ),
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="Show the k most likely labels.")] = 1,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     debug: Debug = False,
 ) -> None:
     """Label text: the most likely label and its probability (top k with -k)."""
     results = run(predict, model, texts, k, debug=debug)
-    if fmt == "json":
+    if fmt is Format.json:
         payload = results[0] if len(results) == 1 else results
         print(json.dumps(payload, ensure_ascii=False))
         return
