@@ -71,3 +71,19 @@ def export_tensors(model: TextClassifier, spec: FeatureSpec, seen_buckets: np.nd
         "fc_weight": model.fc.weight.detach().cpu().numpy().copy(),
         "fc_bias": model.fc.bias.detach().cpu().numpy().copy(),
     }
+
+
+def import_tensors(model: TextClassifier, tensors: dict[str, np.ndarray], spec: FeatureSpec) -> None:
+    """Load exported weights back into the full table (unseen n-gram rows are zero)."""
+    weight = model.embedding.weight
+    with torch.no_grad():
+        weight.zero_()
+        weight[: spec.vocab_size].copy_(torch.from_numpy(tensors["word_embedding"]))
+        rows = torch.from_numpy(spec.vocab_size + tensors["ngram_buckets"]).to(weight.device)
+        weight.index_copy_(0, rows, torch.from_numpy(tensors["ngram_embedding"]).to(weight.device))
+        model.fc.weight.copy_(torch.from_numpy(tensors["fc_weight"]))
+        model.fc.bias.copy_(torch.from_numpy(tensors["fc_bias"]))
+
+
+def all_finite(tensors: dict[str, np.ndarray]) -> bool:
+    return all(np.isfinite(t).all() for t in tensors.values() if t.dtype.kind == "f")

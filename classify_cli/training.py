@@ -7,9 +7,11 @@ validation split picks the best epoch; the test split is never read here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -18,8 +20,8 @@ import torch.nn.functional as F
 from .config import ModelConfig, TrainConfig
 from .data import Split
 from .errors import DivergedError
-from .features import FeatureSpec, bag_weights, document_frequency, featurize, smooth_idf, unique
-from .model import TextClassifier, clip_grad_norm, export_tensors
+from .features import FeatureSpec, bag_weights, document_frequency, featurize, smooth_idf
+from .model import TextClassifier, clip_grad_norm
 from .ragged import take_rows
 
 
@@ -68,9 +70,9 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def batches(
-    data: FeatureSet, batch_size: int, device: torch.device, order: np.ndarray | None = None
+    data: FeatureSet, batch_size: int, device: torch.device, order: np.ndarray | None = None, start: int = 0
 ) -> Iterator[Batch]:
-    """Consecutive batches of ``data`` (in ``order`` when given), as tensors on ``device``."""
+    """Batches of ``data`` (in ``order`` when given), as tensors on ``device``, from batch ``start`` on."""
     feats, offsets, weights, labels = data.feats, data.offsets, data.weights, data.labels
     if order is not None:
         index, offsets = take_rows(offsets, order)
@@ -79,33 +81,28 @@ def batches(
     offsets_t = torch.from_numpy(np.ascontiguousarray(offsets, dtype=np.int64)).to(device)
     weights_t = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32)).to(device)
     labels_t = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)).to(device)
-    for start in range(0, len(labels), batch_size):
-        stop = min(start + batch_size, len(labels))
-        lo, hi = offsets_t[start], offsets_t[stop]
-        yield feats_t[lo:hi], offsets_t[start:stop] - lo, weights_t[lo:hi], labels_t[start:stop]
+    for first in range(start * batch_size, len(labels), batch_size):
+        stop = min(first + batch_size, len(labels))
+        lo, hi = offsets_t[first], offsets_t[stop]
+        yield feats_t[lo:hi], offsets_t[first:stop] - lo, weights_t[lo:hi], labels_t[first:stop]
 
 
-def train_epoch(
-    model: TextClassifier, data: Iterator[Batch], optimizer: torch.optim.Optimizer, clip_norm: float
-) -> float:
-    """One pass of SGD; returns the sample-weighted mean training loss."""
-    model.train()
-    params = list(model.parameters())
-    total, count = 0.0, 0
-    for feats, offsets, weights, labels in data:
-        optimizer.zero_grad()
-        logits = model(feats, offsets, weights)
-        # the batch mean of the cross-entropy is a Monte Carlo estimate of the expected loss
-        loss = F.cross_entropy(logits, labels)
-        loss.backward()
-        clip_grad_norm(params, clip_norm)
-        optimizer.step()
-        value = loss.item()
-        if not math.isfinite(value):
-            raise DivergedError(f"training diverged (loss {value}); try a lower train.lr")
-        total += value * len(labels)
-        count += len(labels)
-    return total / max(count, 1)
+def train_step(model: TextClassifier, batch: Batch, optimizer: torch.optim.Optimizer, clip_norm: float) -> float:
+    """One step of gradient descent on one batch; returns the batch's mean loss."""
+    feats, offsets, weights, labels = batch
+    optimizer.zero_grad()
+    logits = model(feats, offsets, weights)
+    # the batch mean of the cross-entropy is a Monte Carlo estimate of the expected loss
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()  # ∇L
+    clip_grad_norm(list(model.parameters()), clip_norm)
+    optimizer.step()  # θ ← θ − η∇L
+    value = loss.item()
+    if not math.isfinite(value):
+        raise DivergedError(
+            f"training diverged (loss {value}); lower train.lr (now {optimizer.param_groups[0]['lr']:g})"
+        )
+    return value
 
 
 @torch.no_grad()
@@ -132,39 +129,84 @@ class EpochResult:
     is_best: bool
 
 
+@dataclass
+class Progress:
+    """Where training stands: with the weights, all a checkpoint needs to continue exactly."""
+
+    epoch_rng: dict  # state of the shuffling generator at the start of ``epoch``
+    epoch: int = 1  # the epoch in progress
+    step: int = 0  # batches of it already done
+    loss_sum: float = 0.0  # sample-weighted training loss of those batches
+    seen: int = 0
+    seconds: float = 0.0
+    best_accuracy: float = -1.0
+    since_best: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+class StopRequested(Exception):
+    """Raised at a step boundary when the caller asked training to stop (Ctrl-C, SIGTERM)."""
+
+
 def train_while_improving(
     model: TextClassifier,
     train_set: FeatureSet,
     val_set: FeatureSet,
     cfg: TrainConfig,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    progress: Progress,
     device: torch.device,
-    generator: np.random.Generator,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[EpochResult]:
-    """Run epochs, yielding each one's numbers; the caller keeps the best model."""
-    import time
+    """Run the remaining epochs, yielding each one's numbers; the caller keeps the best model.
 
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-    best, since_best = -1.0, 0
-    for epoch in range(1, cfg.epochs + 1):
-        started = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
+    ``progress`` is updated after every step, so when ``should_stop()`` turns true the
+    ``StopRequested`` raised at the next step boundary leaves model, optimizer, scheduler
+    and ``progress`` consistent for a checkpoint.
+    """
+    generator = np.random.default_rng()
+    while progress.epoch <= cfg.epochs:
+        started = time.perf_counter() - progress.seconds
+        generator.bit_generator.state = progress.epoch_rng
         order = generator.permutation(len(train_set))
-        train_loss = train_epoch(model, batches(train_set, cfg.batch_size, device, order), optimizer, cfg.clip_norm)
+        for batch in batches(train_set, cfg.batch_size, device, order, start=progress.step):
+            loss = train_step(model, batch, optimizer, cfg.clip_norm)
+            progress.loss_sum += loss * len(batch[3])
+            progress.seen += len(batch[3])
+            progress.step += 1
+            if should_stop():
+                progress.seconds = time.perf_counter() - started
+                raise StopRequested
+        lr = optimizer.param_groups[0]["lr"]
         val_loss, val_acc = evaluate_loss(model, batches(val_set, 4096, device))
-        scheduler.step()
-        is_best = val_acc > best
-        if is_best:
-            best, since_best = val_acc, 0
-        else:
-            since_best += 1
-        yield EpochResult(epoch, lr, train_loss, val_loss, val_acc, time.perf_counter() - started, is_best)
-        if cfg.patience and since_best >= cfg.patience:
+        if not math.isfinite(val_loss):
+            raise DivergedError(f"training diverged (validation loss {val_loss}); lower train.lr (now {lr:g})")
+        scheduler.step()  # once per epoch
+        is_best = val_acc > progress.best_accuracy
+        progress.best_accuracy = max(progress.best_accuracy, val_acc)
+        progress.since_best = 0 if is_best else progress.since_best + 1
+        result = EpochResult(
+            progress.epoch,
+            lr,
+            progress.loss_sum / max(progress.seen, 1),
+            val_loss,
+            val_acc,
+            time.perf_counter() - started,
+            is_best,
+        )
+        progress.history.append(dataclasses.asdict(result))
+        progress.epoch, progress.step, progress.loss_sum, progress.seen, progress.seconds = (
+            progress.epoch + 1,
+            0,
+            0.0,
+            0,
+            0.0,
+        )
+        progress.epoch_rng = generator.bit_generator.state
+        yield result
+        if cfg.patience and progress.since_best >= cfg.patience:
             return
-
-
-def snapshot(model: TextClassifier, spec: FeatureSpec, seen_buckets: np.ndarray) -> dict[str, np.ndarray]:
-    return export_tensors(model, spec, seen_buckets)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -180,89 +222,3 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda", "mps"):
         raise InputError(f"unknown device {name!r} (auto, cpu, cuda or mps)")
     return torch.device(name)
-
-
-def train(data_dir, out_dir, cfg, *, log=print, on_epoch=None) -> dict:
-    """Train on prepared data; save the best epoch's model bundle and metrics in ``out_dir``.
-
-    Returns a summary (best epoch, its validation numbers, timings).
-    """
-    import dataclasses
-    import json
-    import time
-    from pathlib import Path
-
-    from .bundle import save_bundle
-    from .data import load_prepared
-    from .fsutil import DirectoryLock, atomic_write_text, sha256_file
-
-    out_dir = Path(out_dir)
-    data = load_prepared(Path(data_dir), ("train", "validation"))
-    device = resolve_device(cfg.train.device)
-    torch.manual_seed(cfg.train.seed)
-    init_gen = torch.Generator().manual_seed(cfg.train.seed)
-    order_gen = np.random.default_rng(cfg.train.seed)
-
-    started = time.perf_counter()
-    features, train_set = fit_features(data.splits["train"], len(data.vocab), cfg.model)
-    val_set = features.make_set(data.splits["validation"])
-    spec = features.spec
-    seen = unique(train_set.feats[train_set.feats >= spec.vocab_size]) - spec.vocab_size
-    log(
-        f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
-        f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
-    )
-
-    model = TextClassifier(spec.num_features, cfg.model.embed_dim, len(data.labels), sparse=device.type != "mps")
-    model.init_weights(spec.vocab_size, init_gen)
-    model.to(device)
-
-    meta = {
-        "labels": data.labels,
-        "vocab": data.vocab.itos,
-        "tokenizer": data.tokenizer,
-        "features": {
-            "ngrams": spec.ngrams,
-            "buckets": spec.buckets,
-            "weighting": spec.weighting,
-            "kept_buckets": int(len(seen)),
-            "unseen_idf": features.unseen_idf(),
-            "n_train_docs": features.n_train_docs,
-        },
-        "model": dataclasses.asdict(cfg.model),
-        "train": dataclasses.asdict(cfg.train),
-        "prepare": data.manifest.get("config", {}).get("prepare"),
-        "data": {
-            "path": str(data.path.resolve()),
-            "source": data.manifest.get("source"),
-            "vocab_sha256": sha256_file(data.path / "vocab.json"),
-            "rows": {s: v["rows"] for s, v in data.manifest["splits"].items()},
-        },
-    }
-    idf_tensors = {}
-    if features.idf is not None:
-        idf_tensors = {"word_idf": features.idf[: spec.vocab_size], "ngram_idf": features.idf[spec.vocab_size + seen]}
-
-    history: list[dict] = []
-    best: dict | None = None
-    with DirectoryLock(out_dir, "train"):
-        for result in train_while_improving(model, train_set, val_set, cfg.train, device, order_gen):
-            row = dataclasses.asdict(result)
-            history.append(row)
-            atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-            if result.is_best:
-                best = row
-                best_tensors = snapshot(model, spec, seen)
-            if on_epoch is not None:
-                on_epoch(result)
-        assert best is not None
-        meta["best"] = {k: best[k] for k in ("epoch", "val_loss", "val_accuracy")}
-        save_bundle(out_dir, best_tensors | idf_tensors, meta)
-    return {
-        "best_epoch": best["epoch"],
-        "val_accuracy": best["val_accuracy"],
-        "val_loss": best["val_loss"],
-        "epochs_run": len(history),
-        "seconds": round(time.perf_counter() - started, 3),
-        "out": str(out_dir),
-    }

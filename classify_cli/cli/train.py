@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -10,45 +13,77 @@ from ._util import Debug, app, color_ok, err, parse_overrides, run
 from .prepare import load_config_or_default
 
 
-def train(data: Path, out: Path, config: Path | None, overrides: dict, progress: bool) -> dict:
-    from ..training import train as train_model
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C or SIGTERM asks training to stop at the next step; a second Ctrl-C stops at once."""
+    requested = []
 
-    cfg = load_config_or_default(config, overrides)
-    total = cfg.train.epochs
+    def handler(signum, frame):
+        if requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        requested.append(signum)
+        err("stopping at the next step boundary (Ctrl-C again to abort without a checkpoint)")
 
-    def log_epoch(r) -> None:
-        best = " *" if r.is_best else ""
-        err(
-            f"epoch {r.epoch:>3}/{total}  lr {r.lr:.4g}  train loss {r.train_loss:.4f}  "
-            f"val loss {r.val_loss:.4f}  val acc {r.val_accuracy:.4f}  {r.seconds:.1f}s{best}"
-        )
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
-    if not progress:
-        return train_model(data, out, cfg, log=err, on_epoch=log_epoch)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("", total=total)
+def format_epoch(r, total: int) -> str:
+    return (
+        f"epoch {r.epoch:>3}/{total}  lr {r.lr:.4g}  train loss {r.train_loss:.4f}  "
+        f"val loss {r.val_loss:.4f}  val acc {r.val_accuracy:.4f}  {r.seconds:.1f}s" + ("  *best" if r.is_best else "")
+    )
 
-        def on_epoch(r) -> None:
-            bar.console.print(
-                f"epoch {r.epoch:>3}/{total}  lr {r.lr:.4g}  train loss {r.train_loss:.4f}  "
-                f"val loss {r.val_loss:.4f}  val acc {r.val_accuracy:.4f}  {r.seconds:.1f}s"
-                + (" [bold green]*[/]" if r.is_best else "")
+
+def train(data: Path, out: Path, config: Path | None, overrides: dict, resume: bool, progress: bool) -> dict:
+    from ..trainer import train as train_model
+
+    cfg = None if resume else load_config_or_default(config, overrides)
+    with stop_on_signals() as should_stop:
+        if not progress:
+            return train_model(
+                data,
+                out,
+                cfg,
+                resume=resume,
+                log=err,
+                should_stop=should_stop,
+                on_epoch=lambda r: err(format_epoch(r, total_epochs(cfg, out))),
             )
-            bar.update(task, advance=1, description=f"val acc {r.val_accuracy:.4f}")
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        return train_model(data, out, cfg, log=lambda m: bar.console.print(m), on_epoch=on_epoch)
+        total = total_epochs(cfg, out)
+        with Progress(
+            TextColumn("training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("", total=total)
+
+            def on_epoch(r) -> None:
+                bar.console.print(format_epoch(r, total))
+                bar.update(task, completed=r.epoch, description=f"val acc {r.val_accuracy:.4f}")
+
+            return train_model(
+                data, out, cfg, resume=resume, log=bar.console.print, on_epoch=on_epoch, should_stop=should_stop
+            )
+
+
+def total_epochs(cfg, out: Path) -> int:
+    """Epochs of the run (from the checkpoint's config when resuming)."""
+    if cfg is not None:
+        return cfg.train.epochs
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    return state["config"]["train"]["epochs"]
 
 
 @app.command("train")
@@ -69,15 +104,27 @@ def train_cli(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Continue the interrupted run in this directory (its config and data).", show_default=False
+        ),
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Fit the EmbeddingBag + Linear classifier with SGD, StepLR and gradient clipping.
 
     The epoch with the best validation accuracy is saved; prints a JSON summary on stdout.
+    Ctrl-C or SIGTERM saves a checkpoint at the next step; `--resume RUN_DIR` continues it.
     """
     extra = run(parse_overrides, overrides, debug=debug)
     for key, value in (("device", device), ("seed", seed), ("epochs", epochs), ("lr", lr)):
         if value is not None:
             extra[("train", key)] = value
-    summary = run(train, data, out, config, extra, color_ok(), debug=debug)
+    if resume is not None:
+        if extra or config is not None:
+            err("error: --resume continues with the checkpoint's own config; drop --config/--set/--seed/...")
+            raise typer.Exit(2)
+        out = resume
+    summary = run(train, data, out, config, extra, resume is not None, color_ok(), debug=debug)
     print(json.dumps(summary))

@@ -1,0 +1,165 @@
+"""A training run: data in, model bundle out, with locking, checkpoints and resume.
+
+The math lives in ``training.py``; this module wires it to files: it loads prepared data,
+builds the model, runs ``train_while_improving``, keeps the best epoch's weights, saves a
+checkpoint when asked to stop, and commits the bundle only when training completes, so a
+failed or killed run never replaces a good model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .bundle import save_bundle
+from .checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from .config import Config, config_from_dict
+from .data import load_prepared
+from .errors import BundleError, DivergedError, Interrupted
+from .features import unique
+from .fsutil import DirectoryLock, atomic_write_text, sha256_file
+from .model import TextClassifier, all_finite, export_tensors, import_tensors
+from .training import EpochResult, Progress, StopRequested, fit_features, resolve_device, train_while_improving
+
+
+def train(
+    data_dir: Path | None,
+    out_dir: Path,
+    cfg: Config | None,
+    *,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, Any]:
+    """Train on prepared data (or continue the checkpoint in ``out_dir`` when ``resume``).
+
+    Saves the best epoch's bundle and ``metrics.jsonl`` in ``out_dir``; returns a summary.
+    """
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    state: dict[str, Any] | None = None
+    if resume:
+        state, _ = load_checkpoint(out_dir)
+        cfg = config_from_dict(state["config"])
+        data_dir = Path(state["data"]["path"])
+    assert cfg is not None and data_dir is not None
+    data = load_prepared(Path(data_dir), ("train", "validation"))
+    vocab_sha = sha256_file(data.path / "vocab.json")
+    if state is not None and state["data"]["vocab_sha256"] != vocab_sha:
+        raise BundleError(f"the prepared data at {data.path} changed since the checkpoint was saved; cannot resume")
+    device = resolve_device(cfg.train.device)
+    seed = cfg.train.seed
+    torch.manual_seed(seed)
+
+    features, train_set = fit_features(data.splits["train"], len(data.vocab), cfg.model)
+    val_set = features.make_set(data.splits["validation"])
+    spec = features.spec
+    seen = unique(train_set.feats[train_set.feats >= spec.vocab_size]) - spec.vocab_size
+    log(
+        f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
+        f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
+    )
+
+    model = TextClassifier(spec.num_features, cfg.model.embed_dim, len(data.labels), sparse=device.type != "mps")
+    model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed))
+    model.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.train.step_size, gamma=cfg.train.gamma)
+    progress = Progress(epoch_rng=np.random.default_rng(seed).bit_generator.state)
+    best: dict[str, np.ndarray] | None = None
+
+    with DirectoryLock(out_dir, "train"):
+        if resume:
+            state, tensors = load_checkpoint(out_dir)  # again, now that the run directory is ours
+            import_tensors(model, {k: v for k, v in tensors.items() if not k.startswith("best.")}, spec)
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            progress = Progress(**state["progress"])
+            best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")} or None
+            log(f"resuming at epoch {progress.epoch}, step {progress.step}")
+        try:
+            for result in train_while_improving(
+                model, train_set, val_set, cfg.train, optimizer, scheduler, progress, device, should_stop
+            ):
+                if result.is_best:
+                    best = export_tensors(model, spec, seen)
+                if on_epoch is not None:
+                    on_epoch(result)
+        except StopRequested:
+            tensors = export_tensors(model, spec, seen)
+            if best is not None:
+                tensors |= {f"best.{k}": v for k, v in best.items()}
+            save_checkpoint(
+                out_dir,
+                {
+                    "config": cfg.to_dict(),
+                    "data": {"path": str(data.path.resolve()), "vocab_sha256": vocab_sha},
+                    "progress": dataclasses.asdict(progress),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                },
+                tensors,
+            )
+            raise Interrupted(
+                f"interrupted at epoch {progress.epoch}, step {progress.step}; checkpoint saved. "
+                f"Resume with: classify train --resume {out_dir}"
+            ) from None
+        if best is None or not all_finite(best):
+            raise DivergedError("training produced no finite model; lower train.lr")
+
+        history = progress.history
+        best_row = max(history, key=lambda r: r["val_accuracy"])
+        meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
+        meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", "val_accuracy")}
+        if features.idf is not None:
+            best = best | {
+                "word_idf": features.idf[: spec.vocab_size],
+                "ngram_idf": features.idf[spec.vocab_size + seen],
+            }
+        atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+        save_bundle(out_dir, best, meta)
+        remove_checkpoint(out_dir)
+    return {
+        "best_epoch": best_row["epoch"],
+        "val_accuracy": best_row["val_accuracy"],
+        "val_loss": best_row["val_loss"],
+        "epochs_run": len(history),
+        "seconds": round(time.perf_counter() - started, 3),
+        "out": str(out_dir),
+    }
+
+
+def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) -> dict[str, Any]:
+    """Everything but the weights that predicting with the model needs, and where it came from."""
+    spec = features.spec
+    return {
+        "labels": data.labels,
+        "vocab": data.vocab.itos,
+        "tokenizer": data.tokenizer,
+        "features": {
+            "ngrams": spec.ngrams,
+            "buckets": spec.buckets,
+            "weighting": spec.weighting,
+            "kept_buckets": kept_buckets,
+            "unseen_idf": features.unseen_idf(),
+            "n_train_docs": features.n_train_docs,
+        },
+        "model": dataclasses.asdict(cfg.model),
+        "train": dataclasses.asdict(cfg.train),
+        "prepare": data.manifest.get("config", {}).get("prepare"),
+        "data": {
+            "path": str(data.path.resolve()),
+            "source": data.manifest.get("source"),
+            "vocab_sha256": vocab_sha,
+            "rows": {s: v["rows"] for s, v in data.manifest["splits"].items()},
+            "per_class": data.manifest["splits"]["train"]["per_class"],
+        },
+    }

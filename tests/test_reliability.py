@@ -1,0 +1,363 @@
+"""Nothing lost, nothing executed, every bad input answered (and nothing half-written)."""
+
+import hashlib
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classify_cli.bundle import load_bundle
+from classify_cli.config import load_config
+from classify_cli.data import load_prepared
+from classify_cli.errors import BundleError
+from classify_cli.fsutil import DirectoryLock
+
+from .conftest import make_rows, write_ag_dir, write_header_csv
+
+PYTHON = [sys.executable, "-m", "classify_cli"]
+
+
+def files_under(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else []
+
+
+def weights_path(run: Path) -> Path:
+    return run / json.loads((run / "model.json").read_text())["weights"]["file"]
+
+
+@pytest.fixture
+def run_copy(trained, tmp_path):
+    import shutil
+
+    _, data, run = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    return data, copy
+
+
+# --- 1. no pickle; tampered, truncated or foreign files are refused ------------------------
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {Path.cwd() / 'PWNED'}",))
+
+
+def _rehash(run: Path) -> None:
+    meta = json.loads((run / "model.json").read_text())
+    meta["weights"]["sha256"] = hashlib.sha256(weights_path(run).read_bytes()).hexdigest()
+    (run / "model.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda run: weights_path(run).write_bytes(weights_path(run).read_bytes()[:-100]), "checksum mismatch"),
+        (lambda run: weights_path(run).write_bytes(b"\0" + weights_path(run).read_bytes()[1:]), "checksum mismatch"),
+        (lambda run: (run / "model.json").write_text((run / "model.json").read_text()[:200]), "not valid JSON"),
+        (lambda run: (run / "model.json").write_text('{"hello": 1}'), "not a classify model file"),
+        (
+            lambda run: (weights_path(run).write_bytes(pickle.dumps(_Exploit())), _rehash(run)),
+            "not a valid safetensors",
+        ),
+        (lambda run: weights_path(run).unlink(), "missing"),
+    ],
+    ids=["truncated-weights", "flipped-byte", "truncated-json", "foreign-json", "pickle-payload", "missing-weights"],
+)
+def test_tampered_bundles_are_refused(invoke, run_copy, tamper, message):
+    _, run = run_copy
+    tamper(run)
+    for args in (["predict", "--model", run, "some text"], ["evaluate", "--model", run, "--format", "json"]):
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and "Traceback" not in result.output
+        assert result.stderr.count("\n") == 1
+    assert not Path("PWNED").exists()
+
+
+def test_weights_with_wrong_shapes_are_refused(run_copy):
+    from safetensors.numpy import save
+
+    _, run = run_copy
+    weights_path(run).write_bytes(save({"word_embedding": np.zeros((3, 3), np.float32)}))
+    _rehash(run)
+    with pytest.raises(BundleError, match="tensor word_embedding"):
+        load_bundle(run)
+
+
+def test_tampered_prepared_data_is_refused(invoke, trained, tmp_path):
+    import shutil
+
+    _, data, _ = trained
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    raw = bytearray((copy / "train.safetensors").read_bytes())
+    raw[-1] ^= 1
+    (copy / "train.safetensors").write_bytes(bytes(raw))
+    result = invoke("train", "--data", copy, "--out", tmp_path / "run", "--epochs", "1")
+    assert result.exit_code == 2 and "checksum" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_pickle_in_any_artifact(trained):
+    _, data, run = trained
+    for path in [*data.iterdir(), *run.iterdir()]:
+        if path.is_file():
+            assert not path.read_bytes().startswith(b"\x80"), path  # pickle protocol 2+ header
+
+
+# --- 2. atomic artifacts under SIGKILL ------------------------------------------------------
+
+
+def _big_corpus(path: Path, n_per_class: int) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    write_header_csv(path / "train.csv", make_rows(n_per_class, seed=1))
+    return path
+
+
+def test_sigkill_never_leaves_loadable_garbage(tmp_path):
+    corpus = _big_corpus(tmp_path / "corpus", 3000)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[model]\nembed_dim = 8\nbuckets = 1000\n[train]\nepochs = 3\nbatch_size = 8\ndevice = "cpu"\n')
+    out, run = tmp_path / "data", tmp_path / "run"
+    assert (
+        subprocess.run(
+            [*PYTHON, "prepare", "--from", corpus, "--out", out, "--config", cfg], capture_output=True
+        ).returncode
+        == 0
+    )
+    assert (
+        subprocess.run(
+            [*PYTHON, "train", "--data", out, "--out", run, "--config", cfg, "--epochs", "1"], capture_output=True
+        ).returncode
+        == 0
+    )
+    good_model = (run / "model.json").read_bytes()
+    good_data = (out / "manifest.json").read_bytes()
+    for delay in (0.2, 0.8, 1.5, 2.5, 4.0):
+        for args in (
+            ["prepare", "--from", corpus, "--out", out, "--config", cfg],
+            ["train", "--data", out, "--out", run, "--config", cfg, "--seed", "5"],
+        ):
+            proc = subprocess.Popen([*PYTHON, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            load_prepared(out)  # old or new, always whole
+            bundle = load_bundle(run)  # the good model survives, or a complete new one replaced it
+            assert bundle.meta["train"]["seed"] in (0, 5)
+            if (run / "model.json").read_bytes() != good_model:
+                assert bundle.meta["train"]["seed"] == 5
+    assert good_data  # the manifest was readable throughout
+
+
+# --- 3. interrupt and resume ------------------------------------------------------------------
+
+
+@pytest.fixture
+def resumable(tmp_path):
+    corpus = _big_corpus(tmp_path / "corpus", 400)
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text('[model]\nembed_dim = 8\nbuckets = 1000\n[train]\nepochs = 3\nbatch_size = 8\ndevice = "cpu"\n')
+    data = tmp_path / "data"
+    assert (
+        subprocess.run(
+            [*PYTHON, "prepare", "--from", corpus, "--out", data, "--config", cfg_path], capture_output=True
+        ).returncode
+        == 0
+    )
+    return data, load_config(cfg_path), cfg_path
+
+
+def _history(run: Path) -> list[dict]:
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def _assert_same_model(a: Path, b: Path) -> None:
+    ta, tb = load_bundle(a).tensors, load_bundle(b).tensors
+    assert ta.keys() == tb.keys()
+    for key in ta:
+        assert np.array_equal(ta[key], tb[key]), key
+    assert _history(a) == _history(b)
+
+
+@pytest.mark.parametrize("stop_after", [1, 170, 300, 451])
+def test_resumed_run_equals_uninterrupted_run(resumable, tmp_path, stop_after):
+    from classify_cli.errors import Interrupted
+    from classify_cli.trainer import train
+
+    data, cfg, _ = resumable
+    train(data, tmp_path / "full", cfg, log=lambda m: None)
+    calls = iter(range(10**6))
+    with pytest.raises(Interrupted, match="--resume"):
+        train(data, tmp_path / "cut", cfg, log=lambda m: None, should_stop=lambda: next(calls) >= stop_after)
+    assert not (tmp_path / "cut" / "model.json").exists()
+    assert (tmp_path / "cut" / "checkpoint" / "state.json").exists()
+    train(None, tmp_path / "cut", None, resume=True, log=lambda m: None)
+    assert not (tmp_path / "cut" / "checkpoint").exists()
+    _assert_same_model(tmp_path / "full", tmp_path / "cut")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_checkpoint_and_resume_finishes(resumable, tmp_path, sig):
+    data, cfg, cfg_path = resumable
+    from classify_cli.trainer import train
+
+    train(data, tmp_path / "full", cfg, log=lambda m: None)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*PYTHON, "train", "--data", data, "--out", run, "--config", cfg_path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stderr:  # wait until training is under way
+        if line.startswith("epoch"):
+            break
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("training finished before the signal arrived")
+    assert proc.returncode == 130
+    assert f"classify train --resume {run}" in stderr and "Traceback" not in stderr
+    assert not (run / "model.json").exists()
+    resumed = subprocess.run([*PYTHON, "train", "--resume", run], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_model(tmp_path / "full", run)
+
+
+def test_resume_without_checkpoint(invoke, tmp_path):
+    result = invoke("train", "--resume", tmp_path / "nothing")
+    assert result.exit_code == 2 and "no checkpoint" in result.stderr
+
+
+# --- 4. divergence ------------------------------------------------------------------------------
+
+
+def test_divergence_stops_and_keeps_the_good_model(invoke, run_copy):
+    data, run = run_copy
+    before = (run / "model.json").read_bytes()
+    result = invoke("train", "--data", data, "--out", run, "--lr", "1e38", "--set", "train.clip_norm=1e38")
+    assert result.exit_code == 4, result.output
+    assert "lower train.lr" in result.stderr and "Traceback" not in result.output
+    assert (run / "model.json").read_bytes() == before
+    load_bundle(run)
+
+
+# --- 5. bad inputs: message, exit code, nothing written ---------------------------------------
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+BAD_SOURCES = [
+    ("missing", lambda d: d / "nope.csv", 2, "no such file"),
+    ("empty", lambda d: _write(d / "e.csv", b""), 2, "empty file"),
+    (
+        "misnamed-columns",
+        lambda d: _write(d / "c.csv", b"body,topic\nhello,World\n"),
+        2,
+        "missing columns ['label', 'text']",
+    ),
+    ("jsonl-missing-field", lambda d: _write(d / "c.jsonl", b'{"text": "hi"}\n'), 2, "missing field(s) ['label']"),
+    ("not-utf8", lambda d: _write(d / "c.csv", b"text,label\n\xff\xfe caf\xe9,World\n"), 2, "not valid UTF-8"),
+    ("whitespace-only", lambda d: _write(d / "c.csv", b"text,label\n   ,World\n\t,Sports\n"), 2, "no usable rows"),
+    (
+        "single-class",
+        lambda d: write_header_csv(d / "c.csv", [("World", f"text {i}") for i in range(20)]),
+        2,
+        "only one class",
+    ),
+    ("empty-label", lambda d: _write(d / "c.csv", b"text,label\nhello,\n"), 2, "empty label"),
+    ("bad-suffix", lambda d: _write(d / "c.txt", b"hello"), 2, "unsupported file type"),
+]
+
+
+@pytest.mark.parametrize("name, make, code, message", BAD_SOURCES, ids=[b[0] for b in BAD_SOURCES])
+def test_bad_sources(invoke, tmp_path, name, make, code, message):
+    source = make(tmp_path)
+    out = tmp_path / "out"
+    result = invoke("prepare", "--from", source, "--out", out)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if line.startswith("error:")] == [lines[-1]]
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_evaluation_labels_all_unknown(invoke, trained, tmp_path):
+    _, _, run = trained
+    path = write_header_csv(tmp_path / "b.csv", [("Weather", "rain"), ("Cooking", "bread")])
+    result = invoke("evaluate", "--model", run, "--data", path)
+    assert result.exit_code == 2 and "none of the labels" in result.stderr
+
+
+def test_bundle_and_prepared_data_mismatch(invoke, trained, tmp_path):
+    _, _, run = trained
+    other = write_ag_dir(tmp_path / "other", n_train=30, seed=42)
+    assert invoke("prepare", "--from", other, "--out", tmp_path / "d2").exit_code == 0
+    result = invoke("evaluate", "--model", run, "--data", tmp_path / "d2")
+    assert result.exit_code == 2 and "another vocabulary" in result.stderr
+
+
+def _read_only_target(tmp_path: Path) -> Path:
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        return ro / "out"
+    if os.access("/sys", os.W_OK) and Path("/sys/.probe").exists():
+        pytest.skip("no read-only location available")
+    return Path("/sys/classify-test-out")  # sysfs refuses new entries, even for root
+
+
+def test_read_only_output(invoke, trained, tmp_path):
+    corpus, data, _ = trained
+    target = _read_only_target(tmp_path)
+    result = invoke("prepare", "--from", corpus, "--out", target)
+    assert result.exit_code == 3, result.output
+    assert "cannot write" in result.stderr and "Traceback" not in result.output
+    result = invoke("train", "--data", data, "--out", target, "--epochs", "1")
+    assert result.exit_code == 3 and "cannot write" in result.stderr
+
+
+# --- 7. concurrency -------------------------------------------------------------------------------
+
+
+def test_second_train_into_a_locked_run_dir_is_refused(invoke, trained, tmp_path):
+    _, data, _ = trained
+    run = tmp_path / "run"
+    with DirectoryLock(run, "train"):
+        result = invoke("train", "--data", data, "--out", run, "--epochs", "1")
+    assert result.exit_code == 3
+    assert "in use by another train" in result.stderr
+    assert not (run / "model.json").exists()
+
+
+def test_concurrent_evaluate_and_predict_on_one_bundle(trained):
+    _, data, run = trained
+    procs = [
+        subprocess.Popen(
+            [*PYTHON, "evaluate", "--model", run, "--data", data, "--format", "json"], stdout=subprocess.PIPE
+        )
+        for _ in range(3)
+    ] + [
+        subprocess.Popen(
+            [*PYTHON, "predict", "--model", run, "--format", "json", "bank shares"], stdout=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(set(outs[:3])) == 1 and len(set(outs[3:])) == 1
