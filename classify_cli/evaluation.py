@@ -17,7 +17,7 @@ from .errors import BundleError, InputError
 from .inference import Predictor, softmax
 from .metrics import classification_report
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 4096  # rows read, tokenized and scored at a time: bounded memory, fast numpy
 
 
 def _chunks(rows: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
@@ -109,7 +109,74 @@ def evaluate(model_dir: Path, data_path: Path) -> dict[str, Any]:
     report["data"] = description
     report["unknown_labels"] = {"rows": int(sum(unknown.values())), "labels": dict(unknown.most_common())}
     report["oov_rate"] = unk_tokens / tokens if tokens else 0.0
+    report["drift"] = drift(report, bundle.meta.get("reference"))
     return report
+
+
+# How far a batch may move from what the model saw in training before evaluate warns.
+DRIFT_LIMITS = {"oov_rate": 0.05, "label_distribution": 0.15, "mean_confidence": 0.10}
+
+
+def drift(report: dict[str, Any], reference: dict[str, Any] | None) -> dict[str, Any]:
+    """Compare the batch with the training data: OOV rate, label mix, mean confidence."""
+    if not reference:
+        return {"warnings": [], "note": "model has no training reference (trained by an older version)"}
+    labels = report["labels"]
+    n = max(report["n"], 1)
+    batch_dist = {lab: report["per_class"][lab]["support"] / n for lab in labels}
+    ref_dist = reference["label_distribution"]
+    tv = 0.5 * sum(abs(batch_dist[lab] - ref_dist.get(lab, 0.0)) for lab in labels)
+    out = {
+        "oov_rate": {"batch": report["oov_rate"], "reference": reference["oov_rate"]},
+        "mean_confidence": {"batch": report["mean_confidence"], "reference": reference["mean_confidence"]},
+        "label_distribution": {"batch": batch_dist, "reference": ref_dist, "total_variation": tv},
+        "limits": DRIFT_LIMITS,
+        "warnings": [],
+    }
+    oov_up = report["oov_rate"] - reference["oov_rate"]
+    if oov_up > DRIFT_LIMITS["oov_rate"]:
+        out["warnings"].append(
+            f"out-of-vocabulary rate {report['oov_rate']:.3f} is {oov_up:.3f} above training's {reference['oov_rate']:.3f}"
+        )
+    if tv > DRIFT_LIMITS["label_distribution"]:
+        out["warnings"].append(f"label distribution moved: total variation {tv:.3f} from the training split's")
+    confidence_drop = reference["mean_confidence"] - report["mean_confidence"]
+    if confidence_drop > DRIFT_LIMITS["mean_confidence"]:
+        out["warnings"].append(
+            f"mean confidence {report['mean_confidence']:.3f} is {confidence_drop:.3f} below validation's "
+            f"{reference['mean_confidence']:.3f}"
+        )
+    return out
+
+
+# --fail-under applies to metrics where higher is better, --fail-over where lower is better
+HIGHER_IS_BETTER = ("accuracy", "macro_f1", "weighted_f1", "mean_confidence")
+LOWER_IS_BETTER = ("loss", "ece", "oov_rate")
+
+
+def parse_threshold(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, float]:
+    metric, sep, value = text.partition("=")
+    metric = metric.strip()
+    if not sep or metric not in allowed:
+        raise InputError(f"{option} expects METRIC=VALUE with METRIC one of {', '.join(allowed)}; got {text!r}")
+    try:
+        return metric, float(value)
+    except ValueError:
+        raise InputError(f"{option} {metric}: {value!r} is not a number") from None
+
+
+def check_thresholds(
+    report: dict[str, Any], under: list[tuple[str, float]], over: list[tuple[str, float]]
+) -> list[dict]:
+    """One record per threshold, with whether the report passes it."""
+    checks = []
+    for metric, limit in under:
+        actual = report[metric]
+        checks.append({"metric": metric, "fail_under": limit, "actual": actual, "passed": bool(actual >= limit)})
+    for metric, limit in over:
+        actual = report[metric]
+        checks.append({"metric": metric, "fail_over": limit, "actual": actual, "passed": bool(actual <= limit)})
+    return checks
 
 
 def _finite(obj: Any) -> Any:

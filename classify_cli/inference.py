@@ -15,8 +15,14 @@ import numpy as np
 
 from .bundle import Bundle
 from .features import FeatureSpec, bag_weights, featurize
-from .ragged import offsets_from_lengths, row_ids
-from .text import Vocab, make_tokenizer
+from .ragged import offsets_from_lengths
+from .text import TokenIndex, Vocab, make_tokenizer
+
+# documents per vectorized step: large enough to amortize numpy's call overhead, small enough
+# that its temporary arrays are reused rather than freshly mapped (page faults dominate then)
+CHUNK_DOCS = 4096
+# joins many texts into one string for tokenizing; not whitespace, so it survives as a token
+_SEPARATOR = "\x00"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -49,17 +55,33 @@ class Predictor:
         )
         self.feature_logits = (embedding @ t["fc_weight"].T).astype(np.float32)
         self.bias = t["fc_bias"].astype(np.float32)
+        # bucket -> row of the compact table (the shared zero row for buckets never seen)
+        self.bucket_rows = np.full(self.spec.buckets if self.spec.ngrams > 1 else 0, len(embedding) - 1, np.int64)
+        self.bucket_rows[self.kept_buckets] = self.spec.vocab_size + np.arange(len(self.kept_buckets))
+        self._lookup = TokenIndex(self.vocab.stoi, self.vocab.unk_index)
+        self._lookup[_SEPARATOR] = -1
         self.idf = None
         if f["weighting"] == "tfidf":
             self.idf = np.concatenate([t["word_idf"], t["ngram_idf"], [np.float32(f["unseen_idf"])]])
 
     # -- text to ids ---------------------------------------------------------------------
     def encode(self, texts: Iterable[str]) -> Encoded:
+        """Token ids of many texts: tokenized as one string, so Python's per-call cost is paid once."""
+        texts = list(texts)
+        joined = f" {_SEPARATOR} ".join(texts)
+        if joined.count(_SEPARATOR) != max(len(texts) - 1, 0):  # a text holds the separator itself
+            return self._encode_each(texts)
+        tokens = self.tokenize(joined)
+        ids = np.fromiter(map(self._lookup.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        is_sep = ids == -1
+        lengths = np.bincount(np.cumsum(is_sep)[~is_sep], minlength=len(texts)) if len(texts) else np.zeros(0, np.int64)
+        return Encoded(ids[~is_sep], offsets_from_lengths(lengths))
+
+    def _encode_each(self, texts: Sequence[str]) -> Encoded:
         ids: list[int] = []
         lengths: list[int] = []
-        lookup, tokenize = self.vocab.lookup_indices, self.tokenize
         for text in texts:
-            doc = lookup(tokenize(text))
+            doc = self.vocab.lookup_indices(self.tokenize(text))
             ids.extend(doc)
             lengths.append(len(doc))
         return Encoded(np.asarray(ids, dtype=np.int64), offsets_from_lengths(np.asarray(lengths, dtype=np.int64)))
@@ -67,34 +89,29 @@ class Predictor:
     def rows(self, ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Feature rows of the compact tables, and their offsets."""
         feats, feat_offsets = featurize(ids, offsets, self.spec)
-        rows = feats.copy()
         is_ngram = feats >= self.spec.vocab_size
         if is_ngram.any():
-            buckets = feats[is_ngram] - self.spec.vocab_size
-            pos = np.searchsorted(self.kept_buckets, buckets)
-            pos_clipped = np.minimum(pos, max(len(self.kept_buckets) - 1, 0))
-            found = (
-                (pos < len(self.kept_buckets)) & (self.kept_buckets[pos_clipped] == buckets)
-                if len(self.kept_buckets)
-                else np.zeros(len(buckets), bool)
-            )
-            unseen_row = self.spec.vocab_size + len(self.kept_buckets)
-            rows[is_ngram] = np.where(found, self.spec.vocab_size + pos, unseen_row)
-        return rows, feat_offsets
+            feats = feats.copy()
+            feats[is_ngram] = self.bucket_rows[feats[is_ngram] - self.spec.vocab_size]
+        return feats, feat_offsets
 
     def weights(self, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         return bag_weights(rows, offsets, None if self.idf is None else self.idf[rows])
 
     # -- ids to logits -------------------------------------------------------------------
     def logits_from_ids(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        rows, feat_offsets = self.rows(ids, offsets)
-        weights = self.weights(rows, feat_offsets)
-        docs = row_ids(feat_offsets)
-        n = len(feat_offsets) - 1
-        out = np.empty((n, len(self.labels)), dtype=np.float64)
-        for c in range(len(self.labels)):
-            out[:, c] = np.bincount(docs, weights=weights * self.feature_logits[rows, c], minlength=n)
-        return (out + self.bias).astype(np.float32)
+        """Logits of every document, a few thousand at a time (small arrays are much faster here)."""
+        n = len(offsets) - 1
+        out = np.zeros((n, len(self.labels)), dtype=np.float32)
+        for first in range(0, n, CHUNK_DOCS):
+            last = min(first + CHUNK_DOCS, n)
+            chunk = offsets[first : last + 1]
+            rows, feat_offsets = self.rows(ids[chunk[0] : chunk[-1]], chunk - chunk[0])
+            contrib = self.feature_logits[rows] * self.weights(rows, feat_offsets)[:, None]
+            nonempty = np.flatnonzero(np.diff(feat_offsets) > 0)
+            if len(nonempty):
+                out[first + nonempty] = np.add.reduceat(contrib, feat_offsets[nonempty], axis=0)
+        return out + self.bias
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         enc = self.encode(texts)

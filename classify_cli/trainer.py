@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .bundle import save_bundle
+from .bundle import Bundle, save_bundle
 from .checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
 from .data import load_prepared
@@ -124,6 +124,7 @@ def train(
                 "word_idf": features.idf[: spec.vocab_size],
                 "ngram_idf": features.idf[spec.vocab_size + seen],
             }
+        meta["reference"] = training_reference(Bundle(out_dir, meta, best), data.splits["validation"], data.labels)
         atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         save_bundle(out_dir, best, meta)
         remove_checkpoint(out_dir)
@@ -162,4 +163,19 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
             "rows": {s: v["rows"] for s, v in data.manifest["splits"].items()},
             "per_class": data.manifest["splits"]["train"]["per_class"],
         },
+    }
+
+
+def training_reference(bundle: Bundle, validation, labels: list[str]) -> dict[str, Any]:
+    """What `evaluate` compares new batches with: validation OOV rate and confidence, train label mix."""
+    from .inference import Predictor, softmax
+
+    predictor = Predictor(bundle)
+    probs = softmax(predictor.logits_from_ids(validation.ids.astype(np.int64), validation.offsets).astype(np.float64))
+    per_class = bundle.meta["data"]["per_class"]
+    total = sum(per_class.values())
+    return {
+        "oov_rate": float((validation.ids == predictor.vocab.unk_index).mean()) if len(validation.ids) else 0.0,
+        "mean_confidence": float(probs.max(axis=1).mean()) if len(probs) else 0.0,
+        "label_distribution": {lab: per_class[lab] / total for lab in labels},
     }

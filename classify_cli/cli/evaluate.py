@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ._util import Debug, app, run
+from ..errors import EXIT_BELOW_THRESHOLD
+from ._util import Debug, app, err, run
 
 
 def render_table(report: dict) -> None:
@@ -27,6 +28,19 @@ def render_table(report: dict) -> None:
     for label, row in zip(report["labels"], report["confusion_matrix"], strict=True):
         cm.add_row(label, *map(str, row))
     console.print(cm)
+    drift = report["drift"]
+    if "oov_rate" in drift:
+        table = Table("drift", "batch", "training", title="drift from the training data")
+        table.add_row("OOV rate", f"{drift['oov_rate']['batch']:.4f}", f"{drift['oov_rate']['reference']:.4f}")
+        table.add_row(
+            "mean confidence",
+            f"{drift['mean_confidence']['batch']:.4f}",
+            f"{drift['mean_confidence']['reference']:.4f}",
+        )
+        for lab in report["labels"]:
+            dist = drift["label_distribution"]
+            table.add_row(f"share {lab}", f"{dist['batch'][lab]:.3f}", f"{dist['reference'].get(lab, 0):.3f}")
+        console.print(table)
     unknown = report["unknown_labels"]
     if unknown["rows"]:
         console.print(f"skipped {unknown['rows']:,} rows with labels unknown to the model: {unknown['labels']}")
@@ -45,6 +59,29 @@ def default_data(model: Path) -> Path:
     return Path(recorded) if recorded and Path(recorded).is_dir() else Path("data/ag_news")
 
 
+def evaluate(
+    model: Path, data: Path | None, under: list[str], over: list[str], output: Path | None
+) -> tuple[dict, list[dict]]:
+    """Evaluate, check thresholds, write --output; returns the report and failed checks."""
+    from ..evaluation import (
+        HIGHER_IS_BETTER,
+        LOWER_IS_BETTER,
+        check_thresholds,
+        dumps,
+        parse_threshold,
+    )
+    from ..evaluation import evaluate as evaluate_model
+    from ..fsutil import atomic_write_text
+
+    fail_under = [parse_threshold(t, HIGHER_IS_BETTER, "--fail-under") for t in under]
+    fail_over = [parse_threshold(t, LOWER_IS_BETTER, "--fail-over") for t in over]
+    report = evaluate_model(model, data if data is not None else default_data(model))
+    report["thresholds"] = check_thresholds(report, fail_under, fail_over)
+    if output is not None:
+        atomic_write_text(output, dumps(report) + "\n")
+    return report, [c for c in report["thresholds"] if not c["passed"]]
+
+
 @app.command("evaluate")
 def evaluate_cli(
     model: Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")] = Path(
@@ -60,15 +97,42 @@ def evaluate_cli(
         ),
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Also write the JSON report here (atomically).", show_default=False)
+    ] = None,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-under",
+            help="METRIC=VALUE: exit 1 if METRIC (accuracy, macro_f1, weighted_f1, mean_confidence) is below. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    fail_over: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-over",
+            help="METRIC=VALUE: exit 1 if METRIC (loss, ece, oov_rate) is above. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     debug: Debug = False,
 ) -> None:
-    """Measure a trained model on labeled data: accuracy, F1, loss, confusion matrix."""
-    from ..evaluation import dumps, evaluate
+    """Measure a trained model on labeled data: accuracy, F1, loss, calibration, confusion matrix, drift.
 
-    if data is None:
-        data = run(default_data, model, debug=debug)
-    report = run(evaluate, model, data, debug=debug)
+    Exit codes: 0 ok, 1 a --fail-under/--fail-over threshold was not met, 2 usage or input error.
+    """
+    from ..evaluation import dumps
+
+    report, failed = run(evaluate, model, data, fail_under or [], fail_over or [], output, debug=debug)
+    for warning in report["drift"]["warnings"]:
+        err(f"warning: drift: {warning}")
     if fmt is Format.json:
-        print(dumps(report))
+        print(dumps(report), flush=True)
     else:
         render_table(report)
+    for check in failed:
+        bound = f"< {check['fail_under']}" if "fail_under" in check else f"> {check['fail_over']}"
+        err(f"FAILED: {check['metric']} {check['actual']:.4f} {bound}")
+    if failed:
+        raise typer.Exit(EXIT_BELOW_THRESHOLD)
