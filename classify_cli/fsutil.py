@@ -30,11 +30,18 @@ def _os_failure(exc: OSError, what: str) -> EnvironmentFailure:
     return EnvironmentFailure(f"cannot write {what}: {reason}")
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make artifacts private
     except OSError as exc:
         raise _os_failure(exc, str(path)) from None
     try:
@@ -78,6 +85,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent))
+        os.chmod(tmp, 0o777 & ~_umask())
     except OSError as exc:
         raise _os_failure(exc, str(target)) from None
     try:

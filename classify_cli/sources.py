@@ -8,6 +8,7 @@ so a corpus never has to fit in memory as text. Problems with the input raise
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import socket
@@ -322,3 +323,85 @@ def open_hub(name: str, cfg: PrepareConfig) -> Source:
             yield " ".join(item[c] or "" for c in cfg.text_fields), label
 
     return Source(f"hf://{name}", {s: (lambda d=d: reader(d)) for s, d in splits.items()}, names)
+
+
+# --- unlabeled texts for predict --------------------------------------------------------
+
+
+def read_texts(path: str, input_format: str, cfg: PrepareConfig) -> Iterator[str]:
+    """Texts to label, one at a time: plain lines, CSV (header or AG layout) or JSONL.
+
+    ``path`` "-" is standard input. ``input_format`` "auto" picks by suffix (plain lines for
+    stdin and unknown suffixes).
+    """
+    if input_format == "auto":
+        suffix = Path(path).suffix.lower() if path != "-" else ""
+        input_format = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "lines")
+    if path == "-":
+        # strict UTF-8 whatever the locale; detached afterwards so stdin itself stays open
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
+        try:
+            yield from _texts_of_stream(stream, input_format, cfg, Path("<stdin>"))
+        finally:
+            stream.detach()
+        return
+    try:
+        stream = open(path, encoding="utf-8", newline="")
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    with stream:
+        yield from _texts_of_stream(stream, input_format, cfg, Path(path))
+
+
+def _texts_of_stream(stream, input_format: str, cfg: PrepareConfig, name: Path) -> Iterator[str]:
+    try:
+        if input_format == "lines":
+            for line in stream:
+                yield line.rstrip("\r\n")
+        elif input_format == "jsonl":
+            for n, line in enumerate(stream, 1):
+                if line.strip():
+                    yield _text_of(_json_line(line, name, n), cfg, name, n)
+        elif input_format == "csv":
+            yield from _csv_texts(stream, cfg, name)
+        else:
+            raise InputError(f"unknown input format {input_format!r} (auto, lines, csv, jsonl)")
+    except UnicodeDecodeError as exc:
+        raise _utf8_error(name, exc) from None
+
+
+def _json_line(line: str, path: Path, n: int) -> object:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {n}: invalid JSON ({exc.msg})") from None
+
+
+def _text_of(obj: object, cfg: PrepareConfig, path: Path, n: int) -> str:
+    if isinstance(obj, str):
+        return obj
+    if not isinstance(obj, dict) or any(k not in obj for k in cfg.text_fields):
+        raise InputError(f"{path}: line {n}: expected an object with {cfg.text_fields}")
+    return " ".join(str(obj[k]) for k in cfg.text_fields)
+
+
+def _csv_texts(stream, cfg: PrepareConfig, path: Path) -> Iterator[str]:
+    reader = csv.reader(stream)
+    header = next(reader, None)
+    if header is None:
+        return
+    if all(col in header for col in cfg.text_fields):
+        at = [header.index(col) for col in cfg.text_fields]
+        for row in reader:
+            if row:
+                yield " ".join(row[i] if i < len(row) else "" for i in at)
+    elif len(header) >= 2 and header[0].strip().isdigit():  # AG News layout: the class index is ignored
+        for row in _chain_first(header, reader):
+            if row:
+                yield " ".join(row[1:])
+    else:
+        raise InputError(
+            f"{path}: CSV needs a header with {cfg.text_fields} (or the AG News layout); found {header[:6]}"
+        )

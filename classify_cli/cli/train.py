@@ -39,21 +39,47 @@ def format_epoch(r, total: int) -> str:
     )
 
 
-def train(data: Path, out: Path, config: Path | None, overrides: dict, resume: bool, progress: bool) -> dict:
+@contextlib.contextmanager
+def tensorboard_logger(log_dir: Path | None) -> Iterator[Callable[[object], None]]:
+    """Per-epoch scalars for TensorBoard when a directory is given (needs the tensorboard package)."""
+    if log_dir is None:
+        yield lambda result: None
+        return
+    from ..errors import EnvironmentFailure
+
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise EnvironmentFailure("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+    writer = SummaryWriter(log_dir=str(log_dir))
+
+    def log(r) -> None:
+        writer.add_scalar("loss/train", r.train_loss, r.epoch)
+        writer.add_scalar("loss/validation", r.val_loss, r.epoch)
+        writer.add_scalar("accuracy/validation", r.val_accuracy, r.epoch)
+        writer.add_scalar("lr", r.lr, r.epoch)
+        writer.flush()
+
+    try:
+        yield log
+    finally:
+        writer.close()
+
+
+def train(
+    data: Path, out: Path, config: Path | None, overrides: dict, resume: bool, progress: bool, tensorboard: Path | None
+) -> dict:
     from ..trainer import train as train_model
 
     cfg = None if resume else load_config_or_default(config, overrides)
-    with stop_on_signals() as should_stop:
+    with stop_on_signals() as should_stop, tensorboard_logger(tensorboard) as board:
         if not progress:
-            return train_model(
-                data,
-                out,
-                cfg,
-                resume=resume,
-                log=err,
-                should_stop=should_stop,
-                on_epoch=lambda r: err(format_epoch(r, total_epochs(cfg, out))),
-            )
+
+            def log_epoch(r) -> None:
+                err(format_epoch(r, total_epochs(cfg, out)))
+                board(r)
+
+            return train_model(data, out, cfg, resume=resume, log=err, should_stop=should_stop, on_epoch=log_epoch)
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -72,6 +98,7 @@ def train(data: Path, out: Path, config: Path | None, overrides: dict, resume: b
             def on_epoch(r) -> None:
                 bar.console.print(format_epoch(r, total))
                 bar.update(task, completed=r.epoch, description=f"val acc {r.val_accuracy:.4f}")
+                board(r)
 
             return train_model(
                 data, out, cfg, resume=resume, log=bar.console.print, on_epoch=on_epoch, should_stop=should_stop
@@ -110,6 +137,12 @@ def train_cli(
             "--resume", help="Continue the interrupted run in this directory (its config and data).", show_default=False
         ),
     ] = None,
+    tensorboard: Annotated[
+        Path | None,
+        typer.Option(
+            "--tensorboard", help="Log per-epoch scalars to this TensorBoard log directory.", show_default=False
+        ),
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Fit the EmbeddingBag + Linear classifier with SGD, StepLR and gradient clipping.
@@ -126,5 +159,5 @@ def train_cli(
             err("error: --resume continues with the checkpoint's own config; drop --config/--set/--seed/...")
             raise typer.Exit(2)
         out = resume
-    summary = run(train, data, out, config, extra, resume is not None, color_ok(), debug=debug)
+    summary = run(train, data, out, config, extra, resume is not None, color_ok(), tensorboard, debug=debug)
     print(json.dumps(summary))

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._util import Debug, app, run
+
+
+@app.command("report")
+def report_cli(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of a trained model.")] = Path("runs/ag_news"),
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Data for the confusion matrix [default: as evaluate].", show_default=False),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the PNGs [default: RUN_DIR].", show_default=False)
+    ] = None,
+    debug: Debug = False,
+) -> None:
+    """Draw the run's learning curves and confusion matrix as PNGs (needs matplotlib)."""
+    from ..report import write_report
+
+    for path in run(write_report, run_dir, out, data, debug=debug):
+        print(path)

@@ -1,0 +1,219 @@
+"""evaluate for cron (thresholds, reports, drift, headless) and predict for pipelines."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classify_cli.bundle import load_bundle
+from classify_cli.inference import Predictor
+
+from .conftest import make_rows, write_header_csv
+
+
+def test_output_file_holds_the_report(invoke, trained, tmp_path):
+    _, data, run = trained
+    out = tmp_path / "reports" / "today.json"
+    result = invoke("evaluate", "--model", run, "--data", data, "--format", "json", "--output", out)
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text()) == json.loads(result.stdout)
+    assert [p.name for p in out.parent.iterdir()] == ["today.json"]  # no temporary leftovers
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["--fail-under", "accuracy=0.0"], 0),
+        (["--fail-under", "accuracy=1.01"], 1),
+        (["--fail-under", "accuracy=0.0", "--fail-under", "macro_f1=1.5"], 1),
+        (["--fail-over", "loss=100"], 0),
+        (["--fail-over", "loss=0"], 1),
+        (["--fail-under", "loss=0.5"], 2),
+        (["--fail-under", "accuracy=high"], 2),
+        (["--fail-under", "accuracy"], 2),
+    ],
+)
+def test_thresholds_set_the_exit_code(invoke, trained, args, code):
+    _, data, run = trained
+    result = invoke("evaluate", "--model", run, "--data", data, "--format", "json", *args)
+    assert result.exit_code == code, result.output
+    if code == 1:
+        report = json.loads(result.stdout)  # the full report is still printed
+        assert report["n"] == 60 and any(not c["passed"] for c in report["thresholds"])
+        assert "FAILED:" in result.stderr
+    if code == 2:
+        assert result.stdout == "" and "expects METRIC=VALUE" in result.stderr or "not a number" in result.stderr
+
+
+def test_headless_under_a_bare_cron_environment(trained):
+    _, data, run = trained
+    classify = Path(sys.executable).with_name("classify")
+    env = {"PATH": "/usr/bin:/bin"}
+    for fmt in ("table", "json"):
+        proc = subprocess.run(
+            [str(classify), "evaluate", "--model", str(run), "--data", str(data), "--format", fmt],
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "\x1b[" not in proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["n"] == 60
+
+
+def test_drift_warnings(invoke, trained, tmp_path):
+    _, _, run = trained
+    shifted = write_header_csv(tmp_path / "sports.csv", [r for r in make_rows(20, seed=9) if r[0] == "Sports"])
+    result = invoke("evaluate", "--model", run, "--data", shifted, "--format", "json")
+    assert result.exit_code == 0
+    drift = json.loads(result.stdout)["drift"]
+    assert drift["label_distribution"]["total_variation"] > 0.5
+    assert any("label distribution" in w for w in drift["warnings"])
+    assert "warning: drift: label distribution" in result.stderr
+
+    rows = [(lab, text + " qwzx vbnm plok ytre") for lab, text in make_rows(5, seed=3)]
+    result = invoke(
+        "evaluate", "--model", run, "--data", write_header_csv(tmp_path / "oov.csv", rows), "--format", "json"
+    )
+    drift = json.loads(result.stdout)["drift"]
+    assert drift["oov_rate"]["batch"] > drift["oov_rate"]["reference"] + 0.05
+    assert any("out-of-vocabulary" in w for w in drift["warnings"])
+
+    same = invoke("evaluate", "--model", run, "--format", "json")  # the model's own test split
+    assert json.loads(same.stdout)["drift"]["warnings"] == []
+
+
+def _lines(tmp_path: Path) -> Path:
+    path = tmp_path / "in.txt"
+    path.write_text("The striker scored in the league match\n\nQuarterly earnings beat the market\nzzz qqq\n")
+    return path
+
+
+def test_predict_file_formats(invoke, trained, tmp_path):
+    _, _, run = trained
+    path = _lines(tmp_path)
+    out = invoke("predict", "--model", run, "--file", path, "--format", "jsonl")
+    assert out.exit_code == 0, out.output
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["label"] for r in records] == ["Sports", None, "Business", None]
+    assert records[1]["abstained"] == "no known tokens"
+
+    as_json = json.loads(invoke("predict", "--model", run, "--file", path, "--format", "json").stdout)
+    assert [r["label"] for r in as_json] == [r["label"] for r in records]
+
+    table = list(
+        csv.reader(io.StringIO(invoke("predict", "--model", run, "-f", path, "--format", "csv", "-k", "2").stdout))
+    )
+    assert table[0] == ["label", "probability", "label_2", "probability_2", "text"]
+    assert table[1][0] == "Sports" and table[2][0] == "" and len(table) == 5
+
+
+def test_predict_reads_csv_jsonl_and_stdin(invoke, trained, tmp_path):
+    _, _, run = trained
+    rows = make_rows(3, seed=5)
+    csv_path = write_header_csv(tmp_path / "batch.csv", rows)
+    jsonl = tmp_path / "batch.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t}) + "\n" for _, t in rows))
+    expected = [t for _, t in rows]
+    for args, stdin in (
+        (["--file", csv_path], None),
+        (["--file", jsonl], None),
+        (["--file", "-"], "".join(t + "\n" for t in expected)),
+        (["--file", "-", "--input-format", "csv"], csv_path.read_text()),
+    ):
+        result = invoke("predict", "--model", run, "--format", "jsonl", *args, input=stdin)
+        assert result.exit_code == 0, result.output
+        assert [json.loads(x)["text"] for x in result.stdout.splitlines()] == expected
+
+
+def test_predict_streams_large_files(invoke, trained, tmp_path):
+    _, _, run = trained
+    path = tmp_path / "big.txt"
+    texts = [t for _, t in make_rows(2600, seed=1)]  # 10,400 lines: several batches
+    path.write_text("\n".join(texts) + "\n")
+    result = invoke("predict", "--model", run, "--file", path, "--format", "csv")
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == len(texts) + 1
+
+
+def test_min_confidence_abstains(invoke, trained):
+    _, _, run = trained
+    text = "Quarterly earnings beat the market"
+    sure = json.loads(invoke("predict", "--model", run, "--format", "json", text).stdout)
+    unsure = json.loads(invoke("predict", "--model", run, "--format", "json", "--min-confidence", "1.0", text).stdout)
+    assert sure["label"] == "Business" and unsure["label"] is None
+    assert unsure["abstained"].startswith("confidence below")
+    assert invoke("predict", "--model", run, "--min-confidence", "2", text).exit_code == 2
+
+
+def test_explain_contributions_are_exact(invoke, trained):
+    _, _, run = trained
+    text = "bank shares"  # two tokens and one bigram: every feature is listed
+    out = json.loads(invoke("predict", "--model", run, "--format", "json", "--explain", text).stdout)
+    features = {e["feature"]: e["contribution"] for e in out["explain"]}
+    assert set(features) == {"bank", "shares", "bank shares"}
+    predictor = Predictor(load_bundle(run))
+    logits = predictor.logits([text])[0]
+    label = predictor.labels.index(out["label"])
+    assert np.isclose(sum(features.values()) + predictor.bias[label], logits[label], atol=1e-4)
+
+
+def test_help_and_predict_stay_light():
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from classify_cli.cli import app\n"
+        "r = CliRunner().invoke(app, ['--help'])\n"
+        "assert r.exit_code == 0\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'datasets', 'pandas') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_report_writes_pngs(invoke, trained, tmp_path):
+    pytest.importorskip("matplotlib")
+    _, _, run = trained
+    result = invoke("report", run, "--out", tmp_path / "pics")
+    assert result.exit_code == 0, result.output
+    for name in ("curves.png", "confusion.png"):
+        assert (tmp_path / "pics" / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_report_without_matplotlib(invoke, trained, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    _, _, run = trained
+    result = invoke("report", run, "--out", tmp_path / "pics")
+    assert result.exit_code == 3
+    assert "matplotlib is not installed" in result.stderr
+    assert not (tmp_path / "pics").exists()
+
+
+def test_tensorboard_scalars(invoke, trained, tmp_path):
+    pytest.importorskip("tensorboard")
+    _, data, _ = trained
+    logs = tmp_path / "tb"
+    result = invoke("train", "--data", data, "--out", tmp_path / "run", "--epochs", "2", "--tensorboard", logs)
+    assert result.exit_code == 0, result.output
+    events = list(logs.glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(logs))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("accuracy/validation")] == [1, 2]
+
+
+def test_artifacts_follow_the_umask(trained):
+    _, data, run = trained
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [data / "manifest.json", run / "model.json"]:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask
