@@ -1,0 +1,333 @@
+"""Property-based tests (hypothesis): tokenizer, vocabulary, hashed n-grams, file loaders, predict.
+
+Arbitrary Unicode (control characters included), empty and very long inputs: nothing crashes,
+the same input always gives the same output, and each piece matches a plain reference.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from classify_cli.bundle import load_bundle
+from classify_cli.config import PrepareConfig
+from classify_cli.inference import Predictor
+from classify_cli.sources import read_file
+from classify_cli.text import UNK, Vocab, basic_english, build_vocab, clean_text, ngram_ids
+
+from .conftest import FILLER, TOPICS
+from .test_text import torchtext_basic_english
+
+# conftest's autouse `_isolated` fixture is function-scoped; it only sets env vars and chdirs,
+# so sharing it across the examples of one test is harmless.
+PROPS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+# --- strategies --------------------------------------------------------------------------
+
+# everything basic_english treats specially, plus whitespace of several kinds and a few letters
+SPECIAL = "'\".,()!?;:<br /> \t\n\r\x0b\x0c\x1c\x85\u00a0\u2028\u3000aBİK"
+special_text = st.one_of(
+    st.text(alphabet=SPECIAL, max_size=60),
+    st.lists(st.sampled_from(["<br />", "<br", "/>", '"', "'", "<BR />", '<br "/>', "br", " ", "x"]), max_size=20).map(
+        "".join
+    ),
+)
+any_text = st.one_of(st.text(), st.text(max_size=500), special_text)
+
+WORDS = sorted({w for words in TOPICS.values() for w in words.split()} | set(FILLER))
+vocab_text = st.lists(
+    st.one_of(st.sampled_from(WORDS), st.sampled_from(list(".,!?;:'\"() \n\t")), st.text(max_size=5)),
+    max_size=60,
+).map(" ".join)
+predict_text = st.one_of(st.text(max_size=20000), vocab_text, special_text, st.just(""))
+
+token = st.one_of(st.sampled_from(["a", "b", "c", "d", "e", UNK, ""]), st.text(max_size=4))
+token_lists = st.lists(st.lists(token, max_size=12), max_size=12)
+
+label = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=8)
+row_text = st.one_of(st.text(), special_text, st.text(alphabet="a,\"\r\n '", max_size=30))
+
+
+# --- tokenizer ---------------------------------------------------------------------------
+
+
+@PROPS
+@given(any_text)
+def test_basic_english_matches_torchtext_reference(text):
+    tokens = basic_english(text)
+    assert tokens == torchtext_basic_english(text)
+    assert basic_english(text) == tokens  # deterministic
+    for tok in tokens:
+        assert tok
+        assert not any(ch.isspace() for ch in tok)
+        assert tok == tok.strip()
+
+
+@PROPS
+@given(any_text)
+def test_basic_english_tokens_are_fixed_points(text):
+    # re-tokenizing the tokens gives them back: no token holds anything the tokenizer would
+    # split further, and lower-casing is already applied. Joined by "\n", not " ": tokens
+    # "<br" and "/>" joined by a space would form a "<br />" that (as in torchtext) vanishes.
+    tokens = basic_english(text)
+    assert basic_english("\n".join(tokens)) == tokens
+    assert torchtext_basic_english(" ".join(["<br", "/>"])) == []
+
+
+@PROPS
+@given(st.one_of(any_text, st.text(alphabet="#&;\\0123456789abclgtmpqu", max_size=40)))
+def test_clean_text_never_crashes(text):
+    once = clean_text(text)
+    assert isinstance(once, str)
+    assert clean_text(text) == once  # deterministic
+    twice = clean_text(once)  # applying it twice must not crash either (it is not idempotent)
+    assert isinstance(twice, str)
+    assert "\\" not in once
+    assert basic_english(once) == torchtext_basic_english(once)
+
+
+def test_clean_text_is_not_idempotent():
+    # documented so nobody relies on it: a doubly escaped entity unescapes one level per call
+    assert clean_text("&amp;lt;") == "&lt;"
+    assert clean_text(clean_text("&amp;lt;")) == "<"
+
+
+# --- vocabulary --------------------------------------------------------------------------
+
+
+def _expected_itos(docs, min_freq, max_tokens):
+    counts = Counter(t for doc in docs for t in doc)
+    counts.pop(UNK, None)
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if max_tokens is not None:
+        ordered = ordered[: max_tokens - 1]
+    return [UNK] + [t for t, c in ordered if c >= min_freq], counts
+
+
+@PROPS
+@given(
+    token_lists,
+    st.integers(1, 4),
+    st.one_of(st.none(), st.integers(2, 10)),
+    st.text(min_size=1, max_size=6),
+)
+def test_build_vocab_properties(docs, min_freq, max_tokens, probe):
+    vocab = build_vocab(docs, min_freq=min_freq, max_tokens=max_tokens)
+    expected, counts = _expected_itos(docs, min_freq, max_tokens)
+    assert vocab.itos == expected
+    assert vocab.itos[0] == UNK and vocab.unk_index == 0 and vocab[UNK] == 0
+    assert len(set(vocab.itos)) == len(vocab.itos)
+    if max_tokens is not None:
+        assert len(vocab) <= max_tokens
+    for i, tok in enumerate(vocab.itos):
+        assert vocab[tok] == i
+        assert tok in vocab
+        if i:
+            assert counts[tok] >= min_freq
+    assert vocab.lookup_tokens(vocab.lookup_indices(vocab.itos)) == vocab.itos
+    # frequency order: counts never increase along the vocabulary, ties alphabetical
+    kept = [(counts[t], t) for t in vocab.itos[1:]]
+    assert kept == sorted(kept, key=lambda ct: (-ct[0], ct[1]))
+    if probe not in vocab.stoi:
+        assert vocab[probe] == vocab.unk_index
+        assert vocab.lookup_indices([probe]) == [0]
+    # building twice gives the same vocabulary
+    assert build_vocab(docs, min_freq=min_freq, max_tokens=max_tokens).itos == vocab.itos
+
+
+@PROPS
+@given(token_lists, st.data())
+def test_build_vocab_ignores_document_and_token_order(docs, data):
+    shuffled = data.draw(st.permutations(docs))
+    shuffled = [list(reversed(doc)) for doc in shuffled]
+    max_tokens = data.draw(st.one_of(st.none(), st.integers(2, 6)))
+    assert build_vocab(shuffled, max_tokens=max_tokens).itos == build_vocab(docs, max_tokens=max_tokens).itos
+    # a generator is consumed exactly like a list
+    assert build_vocab(iter(docs), max_tokens=max_tokens).itos == build_vocab(docs, max_tokens=max_tokens).itos
+
+
+@PROPS
+@given(st.lists(st.text(max_size=5), unique=True, max_size=30), st.data())
+def test_vocab_from_itos_round_trips(tokens, data):
+    itos = [t for t in tokens if t != UNK]
+    itos.insert(data.draw(st.integers(0, len(itos))), UNK)
+    vocab = Vocab(itos)
+    assert vocab.itos == itos
+    assert vocab.itos[vocab.unk_index] == UNK
+    assert [vocab[t] for t in itos] == list(range(len(itos)))
+    probe = data.draw(st.text(max_size=6))
+    assert vocab[probe] == (itos.index(probe) if probe in itos else vocab.unk_index)
+
+
+# --- hashed n-grams ----------------------------------------------------------------------
+
+
+def _reference_ngrams(doc, ngrams, vocab_size, buckets):
+    feats = list(doc)
+    if ngrams <= 1 or buckets <= 0:
+        return feats
+    for n in range(2, ngrams + 1):
+        for i in range(len(doc) - n + 1):
+            h = doc[i]
+            for k in range(1, n):
+                h = (h * 1_000_003 + doc[i + k]) % buckets
+            feats.append(vocab_size + h % buckets)
+    return feats
+
+
+@PROPS
+@given(
+    st.integers(1, 1_000_000),
+    st.integers(1, 5),
+    st.integers(1, 2_000_000),
+    st.data(),
+)
+def test_ngram_ids_layout_and_range(vocab_size, ngrams, buckets, data):
+    docs = data.draw(st.lists(st.lists(st.integers(0, vocab_size - 1), max_size=9), max_size=8))
+    ids = np.array([t for d in docs for t in d], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs], dtype=np.int64)]).astype(np.int64)
+    feats, feat_offsets = ngram_ids(ids, offsets, ngrams, vocab_size, buckets)
+
+    assert len(feat_offsets) == len(docs) + 1
+    assert feat_offsets[0] == 0
+    assert np.all(np.diff(feat_offsets) >= 0)
+    assert feat_offsets[-1] == len(feats)
+    for i, doc in enumerate(docs):
+        got = [int(x) for x in feats[feat_offsets[i] : feat_offsets[i + 1]]]
+        assert got[: len(doc)] == doc  # the document's own tokens first, in order
+        grams = got[len(doc) :]
+        assert len(grams) == sum(max(0, len(doc) - n + 1) for n in range(2, ngrams + 1))
+        assert all(vocab_size <= g < vocab_size + buckets for g in grams)
+        assert got == _reference_ngrams(doc, ngrams, vocab_size, buckets)
+    # deterministic, and the inputs are left alone
+    again, again_offsets = ngram_ids(ids.copy(), offsets.copy(), ngrams, vocab_size, buckets)
+    assert np.array_equal(again, feats) and np.array_equal(again_offsets, feat_offsets)
+
+
+# --- loaders -----------------------------------------------------------------------------
+
+
+def _read(path: Path) -> list[tuple[str, str]]:
+    return list(read_file(path, PrepareConfig()))
+
+
+@PROPS
+@given(st.lists(st.tuples(row_text, label), max_size=8))
+def test_csv_with_header_round_trips(rows):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.csv"
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["text", "label"])
+            writer.writerows(rows)
+        assert _read(path) == rows
+        assert _read(path) == rows  # reading again gives the same rows
+
+
+@PROPS
+@given(
+    st.lists(st.tuples(row_text, st.one_of(label, st.integers(-(10**12), 10**12))), min_size=1, max_size=8),
+    st.booleans(),
+)
+def test_jsonl_round_trips(rows, ensure_ascii):
+    expected = [(text, str(lab)) for text, lab in rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.jsonl"
+        path.write_text(
+            "".join(json.dumps({"text": t, "label": lab}, ensure_ascii=ensure_ascii) + "\n" for t, lab in rows),
+            encoding="utf-8",
+        )
+        assert _read(path) == expected
+        array = Path(tmp) / "data.json"
+        array.write_text(
+            json.dumps([{"label": lab, "text": t} for t, lab in rows], ensure_ascii=ensure_ascii), encoding="utf-8"
+        )
+        assert _read(array) == expected
+
+
+# --- predict -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def predictor(trained):
+    _, _, run = trained
+    return Predictor(load_bundle(run))
+
+
+def _check_probabilities(probs: np.ndarray, n: int, n_labels: int) -> None:
+    assert probs.shape == (n, n_labels)
+    assert np.all(np.isfinite(probs))
+    assert np.all(probs >= 0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+@FEW
+@given(predict_text)
+def test_probabilities_finite_normalized_deterministic(predictor, text):
+    probs = predictor.probabilities([text])
+    _check_probabilities(probs, 1, len(predictor.labels))
+    np.testing.assert_array_equal(predictor.probabilities([text]), probs)
+
+
+@FEW
+@given(predict_text, predict_text)
+def test_probabilities_do_not_depend_on_the_batch(predictor, first, second):
+    together = predictor.probabilities([first, second])
+    _check_probabilities(together, 2, len(predictor.labels))
+    alone = np.concatenate([predictor.probabilities([first]), predictor.probabilities([second])])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-6)
+    swapped = predictor.probabilities([second, first])
+    np.testing.assert_allclose(swapped[::-1], together, rtol=0, atol=1e-6)
+
+
+@FEW
+@given(predict_text)
+def test_explain_never_crashes(predictor, text):
+    top = predictor.explain(text)
+    assert top == predictor.explain(text)
+    assert len(top) <= 5
+    tokens = set(basic_english(clean_text(text)))
+    for name, value in top:
+        assert isinstance(name, str) and math.isfinite(value)
+        assert set(name.split(" ")) <= tokens  # features are the text's own tokens and n-grams
+    assert [v for _, v in top] == sorted((v for _, v in top), reverse=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " " * 50_000,
+        "a " * 100_000,
+        "stock " * 100_000,
+        "x" * 1_000_000,
+        "\x00\x01\x1f\x7f" * 10_000,
+        "<br />" * 20_000,
+        "".join(chr(c) for c in range(0x20, 0xD800)),
+        " ".join(WORDS) * 2_000,
+    ],
+    ids=["empty", "spaces", "a-100k", "stock-100k", "x-1M", "controls", "br", "bmp", "vocab"],
+)
+def test_giant_and_degenerate_texts(predictor, text):
+    probs = predictor.probabilities([text])
+    _check_probabilities(probs, 1, len(predictor.labels))
+    np.testing.assert_array_equal(predictor.probabilities([text]), probs)
+    batch = predictor.probabilities([text, "stock market profit", text])
+    np.testing.assert_allclose(batch[[0, 2]], np.vstack([probs, probs]), rtol=0, atol=1e-6)
+    predictor.explain(text)
+
+
+def test_featureless_text_predicts_the_bias(predictor):
+    # a text without a single token has no features: its logits are exactly the bias
+    logits = predictor.logits(["", ' \t\n"";:<br />'])
+    np.testing.assert_array_equal(logits, np.vstack([predictor.bias, predictor.bias]))
