@@ -14,7 +14,7 @@ import numpy as np
 from .bundle import load_bundle
 from .config import PrepareConfig
 from .errors import BundleError, InputError
-from .inference import Predictor, softmax
+from .inference import Predictor, score_batches, softmax
 from .metrics import classification_report
 
 CHUNK_ROWS = 4096  # rows read, tokenized and scored at a time: bounded memory, fast numpy
@@ -72,27 +72,29 @@ def evaluate(model_dir: Path, data_path: Path) -> dict[str, Any]:
     unknown: Counter[str] = Counter()
     tokens = unk_tokens = 0
 
-    def consume(ids: np.ndarray, offsets: np.ndarray, names: list[str]) -> None:
+    def consume(logits: np.ndarray, n_tokens: int, n_unknown: int, names: list[str]) -> None:
         nonlocal tokens, unk_tokens
         keep = np.array([n in label_index for n in names], dtype=bool)
         for n in names:
             if n not in label_index:
                 unknown[n] += 1
-        logits = predictor.logits_from_ids(ids, offsets)
         logits_parts.append(logits[keep])
         truth_parts.append(np.array([label_index[n] for n in names if n in label_index], dtype=np.int64))
-        tokens += len(ids)
-        unk_tokens += int((ids == predictor.vocab.unk_index).sum())
+        tokens += n_tokens
+        unk_tokens += n_unknown
 
     if _is_prepared(data_path):
-        consume(*_prepared_rows(predictor, bundle.meta, data_path))
+        ids, offsets, names = _prepared_rows(predictor, bundle.meta, data_path)
+        n_unknown = int((ids == predictor.vocab.unk_index).sum())
+        consume(predictor.logits_from_ids(ids, offsets), len(ids), n_unknown, names)
         description = f"{data_path} (prepared, test split)"
     else:
         source, split = _raw_source(data_path, bundle.meta)
         description = f"{source.files.get(split, source.description)}"
-        for chunk in _chunks(source.rows(split), CHUNK_ROWS):
-            enc = predictor.encode(text for text, _ in chunk)
-            consume(enc.ids, enc.offsets, [label.strip() for _, label in chunk])
+        chunks = _chunks(source.rows(split), CHUNK_ROWS)
+        for rows, scored in score_batches(predictor, chunks, lambda rows: [text for text, _ in rows]):
+            n_unknown = int((scored.tokens - scored.known).sum())
+            consume(scored.logits, int(scored.tokens.sum()), n_unknown, [label.strip() for _, label in rows])
 
     logits = np.concatenate(logits_parts) if logits_parts else np.zeros((0, len(labels)), np.float32)
     truth = np.concatenate(truth_parts) if truth_parts else np.zeros(0, np.int64)

@@ -32,6 +32,42 @@ def featurize(ids: np.ndarray, offsets: np.ndarray, spec: FeatureSpec) -> tuple[
     return ngram_ids(ids, offsets, spec.ngrams, spec.vocab_size, spec.buckets)
 
 
+class RowMap:
+    """Feature id -> row of the model's embedding table.
+
+    The table holds only what training saw: the vocabulary's rows, then one row per n-gram
+    bucket that occurs in the train split (sorted), then one zero row shared by every bucket
+    training never saw. A model of millions of buckets thus costs memory only for the few
+    thousand it uses, in training and in the saved bundle alike.
+    """
+
+    def __init__(self, spec: FeatureSpec, seen_buckets: np.ndarray):
+        self.spec = spec
+        self.seen_buckets = np.asarray(seen_buckets, dtype=np.int64)
+        self.unseen_row = spec.vocab_size + len(self.seen_buckets)
+        self.num_rows = self.unseen_row + 1
+        self._bucket_rows = np.full(spec.buckets if spec.ngrams > 1 else 0, self.unseen_row, dtype=np.int64)
+        self._bucket_rows[self.seen_buckets] = spec.vocab_size + np.arange(len(self.seen_buckets))
+
+    @classmethod
+    def fit(cls, spec: FeatureSpec, train_feats: np.ndarray) -> RowMap:
+        return cls(spec, unique(train_feats[train_feats >= spec.vocab_size]) - spec.vocab_size)
+
+    def rows(self, ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Table rows of every document's features (tokens, then n-grams), and their offsets."""
+        feats, feat_offsets = featurize(ids, offsets, self.spec)
+        return self.to_rows(feats), feat_offsets
+
+    def to_rows(self, feats: np.ndarray) -> np.ndarray:
+        """Map feature ids to table rows (n-gram buckets to their compact rows)."""
+        is_ngram = feats >= self.spec.vocab_size
+        if not is_ngram.any():
+            return feats
+        rows = feats.copy()
+        rows[is_ngram] = self._bucket_rows[feats[is_ngram] - self.spec.vocab_size]
+        return rows
+
+
 def unique(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values (np.unique is many times slower on large arrays in numpy 2.x)."""
     if len(values) == 0:

@@ -8,13 +8,14 @@ The same table gives exact explanations: ``w_i · T[f_i]`` is what feature i add
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from .bundle import Bundle
-from .features import FeatureSpec, bag_weights, featurize
+from .features import FeatureSpec, RowMap, bag_weights
 from .ragged import offsets_from_lengths
 from .text import TokenIndex, Vocab, make_tokenizer
 
@@ -40,6 +41,13 @@ class Encoded:
         return len(self.offsets) - 1
 
 
+@dataclass
+class Scored:
+    logits: np.ndarray
+    tokens: np.ndarray  # tokens per text
+    known: np.ndarray  # of which in the vocabulary
+
+
 class Predictor:
     def __init__(self, bundle: Bundle):
         meta, t = bundle.meta, bundle.tensors
@@ -48,16 +56,13 @@ class Predictor:
         self.tokenize = make_tokenizer(meta["tokenizer"])
         f = meta["features"]
         self.spec = FeatureSpec(len(self.vocab), f["ngrams"], f["buckets"], f["weighting"])
-        self.kept_buckets = t["ngram_buckets"]
-        # rows: words, then the n-gram buckets seen in training, then one zero row for the rest
+        self.row_map = RowMap(self.spec, t["ngram_buckets"])
+        # the training table's layout: words, seen n-gram buckets, one zero row for the rest
         embedding = np.concatenate(
             [t["word_embedding"], t["ngram_embedding"], np.zeros((1, t["word_embedding"].shape[1]), np.float32)]
         )
         self.feature_logits = (embedding @ t["fc_weight"].T).astype(np.float32)
         self.bias = t["fc_bias"].astype(np.float32)
-        # bucket -> row of the compact table (the shared zero row for buckets never seen)
-        self.bucket_rows = np.full(self.spec.buckets if self.spec.ngrams > 1 else 0, len(embedding) - 1, np.int64)
-        self.bucket_rows[self.kept_buckets] = self.spec.vocab_size + np.arange(len(self.kept_buckets))
         self._lookup = TokenIndex(self.vocab.stoi, self.vocab.unk_index)
         self._lookup[_SEPARATOR] = -1
         self.idf = None
@@ -87,13 +92,8 @@ class Predictor:
         return Encoded(np.asarray(ids, dtype=np.int64), offsets_from_lengths(np.asarray(lengths, dtype=np.int64)))
 
     def rows(self, ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Feature rows of the compact tables, and their offsets."""
-        feats, feat_offsets = featurize(ids, offsets, self.spec)
-        is_ngram = feats >= self.spec.vocab_size
-        if is_ngram.any():
-            feats = feats.copy()
-            feats[is_ngram] = self.bucket_rows[feats[is_ngram] - self.spec.vocab_size]
-        return feats, feat_offsets
+        """Rows of the compact table for every document's features, and their offsets."""
+        return self.row_map.rows(ids, offsets)
 
     def weights(self, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         return bag_weights(rows, offsets, None if self.idf is None else self.idf[rows])
@@ -117,6 +117,14 @@ class Predictor:
         enc = self.encode(texts)
         return self.logits_from_ids(enc.ids, enc.offsets)
 
+    def score(self, texts: Sequence[str]) -> Scored:
+        """Logits plus, per text, how many tokens it has and how many the vocabulary knows."""
+        enc = self.encode(texts)
+        lengths = np.diff(enc.offsets)
+        docs = np.repeat(np.arange(len(lengths)), lengths)
+        known = np.bincount(docs, weights=enc.ids != self.vocab.unk_index, minlength=len(lengths)).astype(np.int64)
+        return Scored(self.logits_from_ids(enc.ids, enc.offsets), lengths, known)
+
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.logits(texts))
 
@@ -136,3 +144,58 @@ class Predictor:
         for name, value in zip(names, contrib[:, predicted], strict=True):
             scores[name] = scores.get(name, 0.0) + float(value)
         return sorted(scores.items(), key=lambda kv: -kv[1])[:top]
+
+
+# --- scoring many texts on every core -------------------------------------------------------
+
+T = TypeVar("T")
+_worker_predictor: Predictor | None = None  # set once in each worker process by _start_worker
+
+
+def _start_worker(predictor: Predictor) -> None:
+    global _worker_predictor
+    _worker_predictor = predictor
+
+
+def _score_in_worker(texts: list[str]) -> Scored:
+    assert _worker_predictor is not None
+    return _worker_predictor.score(texts)
+
+
+def score_batches(
+    predictor: Predictor, batches: Iterable[T], texts_of: Callable[[T], list[str]], workers: int | None = None
+) -> Iterator[tuple[T, Scored]]:
+    """Each batch with the scores of its texts, in order, tokenized in parallel worker processes.
+
+    Tokenizing is pure Python and holds the GIL, so processes (forked: the model is shared,
+    not copied) are what uses more than one core. At most two batches per worker are in
+    flight, so memory stays bounded whatever the input size. Short inputs (one batch) are
+    scored here, without starting workers.
+    """
+    import multiprocessing
+    import os
+    from collections import deque
+
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    it = iter(batches)
+    head = [b for b in (next(it, None), next(it, None)) if b is not None]
+    if len(head) < 2 or workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for batch in _chain(head, it):
+            yield batch, predictor.score(texts_of(batch))
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers, initializer=_start_worker, initargs=(predictor,)) as pool:
+        pending: deque = deque()
+        for batch in _chain(head, it):
+            pending.append((batch, pool.apply_async(_score_in_worker, (texts_of(batch),))))
+            if len(pending) >= 2 * workers:
+                done, result = pending.popleft()
+                yield done, result.get()
+        while pending:
+            done, result = pending.popleft()
+            yield done, result.get()
+
+
+def _chain(head: list, rest: Iterator) -> Iterator:
+    yield from head
+    yield from rest

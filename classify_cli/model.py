@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .features import FeatureSpec
+from .features import RowMap
 
 
 class TextClassifier(nn.Module):
@@ -27,8 +27,7 @@ class TextClassifier(nn.Module):
 
     def init_weights(self, vocab_size: int, generator: torch.Generator) -> None:
         # word rows small and random (as in the PyTorch tutorial, scaled to the dimension);
-        # n-gram bucket rows start at zero, so buckets never seen in training stay exactly
-        # zero and need not be saved
+        # n-gram rows start at zero, and the shared row of unseen buckets stays zero
         bound = 1.0 / self.embedding.embedding_dim
         with torch.no_grad():
             self.embedding.weight.zero_()
@@ -60,27 +59,27 @@ def clip_grad_norm(parameters: list[nn.Parameter], max_norm: float) -> torch.Ten
     return total
 
 
-def export_tensors(model: TextClassifier, spec: FeatureSpec, seen_buckets: np.ndarray) -> dict[str, np.ndarray]:
+def export_tensors(model: TextClassifier, row_map: RowMap) -> dict[str, np.ndarray]:
     """The weights a bundle keeps: word rows, the n-gram rows seen in training, the layer."""
-    weight = model.embedding.weight.detach()
-    rows = torch.from_numpy(spec.vocab_size + seen_buckets).to(weight.device)
+    weight = model.embedding.weight.detach().cpu()
+    vocab = row_map.spec.vocab_size
     return {
-        "word_embedding": weight[: spec.vocab_size].cpu().numpy().copy(),
-        "ngram_embedding": weight.index_select(0, rows).cpu().numpy(),
-        "ngram_buckets": seen_buckets.astype(np.int64),
+        "word_embedding": weight[:vocab].numpy().copy(),
+        "ngram_embedding": weight[vocab : row_map.unseen_row].numpy().copy(),
+        "ngram_buckets": row_map.seen_buckets.copy(),
         "fc_weight": model.fc.weight.detach().cpu().numpy().copy(),
         "fc_bias": model.fc.bias.detach().cpu().numpy().copy(),
     }
 
 
-def import_tensors(model: TextClassifier, tensors: dict[str, np.ndarray], spec: FeatureSpec) -> None:
-    """Load exported weights back into the full table (unseen n-gram rows are zero)."""
-    weight = model.embedding.weight
+def import_tensors(model: TextClassifier, tensors: dict[str, np.ndarray], row_map: RowMap) -> None:
+    """Load exported weights back (the unseen-bucket row stays zero)."""
+    vocab = row_map.spec.vocab_size
     with torch.no_grad():
+        weight = model.embedding.weight
         weight.zero_()
-        weight[: spec.vocab_size].copy_(torch.from_numpy(tensors["word_embedding"]))
-        rows = torch.from_numpy(spec.vocab_size + tensors["ngram_buckets"]).to(weight.device)
-        weight.index_copy_(0, rows, torch.from_numpy(tensors["ngram_embedding"]).to(weight.device))
+        weight[:vocab].copy_(torch.from_numpy(tensors["word_embedding"]))
+        weight[vocab : row_map.unseen_row].copy_(torch.from_numpy(tensors["ngram_embedding"]))
         model.fc.weight.copy_(torch.from_numpy(tensors["fc_weight"]))
         model.fc.bias.copy_(torch.from_numpy(tensors["fc_bias"]))
 

@@ -175,12 +175,14 @@ def ngram_ids(
 
 # AG News lost the "&" of its numeric HTML entities ("#39;" for an apostrophe) and kept
 # bare backslashes where the source had line breaks; repairing both gives cleaner tokens.
-_BROKEN_ENTITY = re.compile(r"(?<!&)#(\d{1,5});")
+_BROKEN_ENTITY = re.compile(r"#(\d{1,5});")
 
 
 def clean_text(text: str) -> str:
     if "#" in text:
-        text = _BROKEN_ENTITY.sub(r"&#\1;", text)
+        # restore the "&" (and undo the doubling where it was still there): a plain pattern
+        # scans several times faster than one with a look-behind for "&"
+        text = _BROKEN_ENTITY.sub(r"&#\1;", text).replace("&&#", "&#")
     if "&" in text:
         text = html.unescape(text)
     if "\\" in text:

@@ -23,7 +23,6 @@ from .checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
 from .data import load_prepared
 from .errors import BundleError, DivergedError, Interrupted
-from .features import unique
 from .fsutil import DirectoryLock, atomic_write_text, sha256_file
 from .model import TextClassifier, all_finite, export_tensors, import_tensors
 from .training import EpochResult, Progress, StopRequested, fit_features, resolve_device, train_while_improving
@@ -61,14 +60,14 @@ def train(
 
     features, train_set = fit_features(data.splits["train"], len(data.vocab), cfg.model)
     val_set = features.make_set(data.splits["validation"])
-    spec = features.spec
-    seen = unique(train_set.feats[train_set.feats >= spec.vocab_size]) - spec.vocab_size
+    spec, row_map = features.spec, features.row_map
+    seen = row_map.seen_buckets
     log(
         f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
         f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
     )
 
-    model = TextClassifier(spec.num_features, cfg.model.embed_dim, len(data.labels), sparse=device.type != "mps")
+    model = TextClassifier(row_map.num_rows, cfg.model.embed_dim, len(data.labels), sparse=device.type != "mps")
     model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed))
     model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr)
@@ -79,7 +78,7 @@ def train(
     with DirectoryLock(out_dir, "train"):
         if resume:
             state, tensors = load_checkpoint(out_dir)  # again, now that the run directory is ours
-            import_tensors(model, {k: v for k, v in tensors.items() if not k.startswith("best.")}, spec)
+            import_tensors(model, {k: v for k, v in tensors.items() if not k.startswith("best.")}, row_map)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             progress = Progress(**state["progress"])
@@ -90,11 +89,11 @@ def train(
                 model, train_set, val_set, cfg.train, optimizer, scheduler, progress, device, should_stop
             ):
                 if result.is_best:
-                    best = export_tensors(model, spec, seen)
+                    best = export_tensors(model, row_map)
                 if on_epoch is not None:
                     on_epoch(result)
         except StopRequested:
-            tensors = export_tensors(model, spec, seen)
+            tensors = export_tensors(model, row_map)
             if best is not None:
                 tensors |= {f"best.{k}": v for k, v in best.items()}
             save_checkpoint(
@@ -122,7 +121,7 @@ def train(
         if features.idf is not None:
             best = best | {
                 "word_idf": features.idf[: spec.vocab_size],
-                "ngram_idf": features.idf[spec.vocab_size + seen],
+                "ngram_idf": features.idf[spec.vocab_size : row_map.unseen_row],
             }
         meta["reference"] = training_reference(Bundle(out_dir, meta, best), data.splits["validation"], data.labels)
         atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .config import ModelConfig, TrainConfig
 from .data import Split
 from .errors import DivergedError
-from .features import FeatureSpec, bag_weights, document_frequency, featurize, smooth_idf
+from .features import FeatureSpec, RowMap, bag_weights, document_frequency, featurize, smooth_idf
 from .model import TextClassifier, clip_grad_norm
 from .ragged import take_rows
 
@@ -40,30 +40,37 @@ class FeatureSet:
 
 @dataclass
 class Features:
-    """Everything derived from the train split that turns ids into model input."""
+    """Everything derived from the train split that turns token ids into model input."""
 
-    spec: FeatureSpec
-    idf: np.ndarray | None  # one value per feature, from train documents only
+    row_map: RowMap
+    idf: np.ndarray | None  # one value per table row, from train documents only
     n_train_docs: int
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.row_map.spec
 
     def unseen_idf(self) -> float:
         return float(smooth_idf(np.zeros(1), self.n_train_docs)[0])
 
     def make_set(self, split: Split) -> FeatureSet:
-        feats, offsets = featurize(split.ids, split.offsets, self.spec)
-        weights = bag_weights(feats, offsets, None if self.idf is None else self.idf[feats])
-        return FeatureSet(feats, offsets, weights, split.labels)
+        rows, offsets = self.row_map.rows(split.ids, split.offsets)
+        weights = bag_weights(rows, offsets, None if self.idf is None else self.idf[rows])
+        return FeatureSet(rows, offsets, weights, split.labels)
 
 
 def fit_features(train: Split, vocab_size: int, cfg: ModelConfig) -> tuple[Features, FeatureSet]:
+    """Learn from the train split which n-gram buckets occur and (for tfidf) each row's IDF."""
     spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, cfg.weighting)
-    idf = None
     feats, offsets = featurize(train.ids, train.offsets, spec)
+    row_map = RowMap.fit(spec, feats)
+    rows = row_map.to_rows(feats)
+    idf = None
     if cfg.weighting == "tfidf":
-        idf = smooth_idf(document_frequency(feats, offsets, spec.num_features), len(train))
-    features = Features(spec, idf, len(train))
-    weights = bag_weights(feats, offsets, None if idf is None else idf[feats])
-    return features, FeatureSet(feats, offsets, weights, train.labels)
+        idf = smooth_idf(document_frequency(rows, offsets, row_map.num_rows), len(train))
+        idf[row_map.unseen_row] = smooth_idf(np.zeros(1), len(train))[0]
+    weights = bag_weights(rows, offsets, None if idf is None else idf[rows])
+    return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, weights, train.labels)
 
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

@@ -36,21 +36,16 @@ def predict_records(model: Path, texts: Iterable[str], k: int, min_confidence: f
     import numpy as np
 
     from ..bundle import load_bundle
-    from ..inference import Predictor, softmax
+    from ..inference import Predictor, score_batches, softmax
 
     predictor = Predictor(load_bundle(model))
     labels = predictor.labels
     k = max(1, min(k, len(labels)))
     it = iter(texts)
-    while batch := list(islice(it, BATCH)):
-        enc = predictor.encode(batch)
-        probs = softmax(predictor.logits_from_ids(enc.ids, enc.offsets).astype(np.float64))
-        known = np.bincount(
-            np.repeat(np.arange(len(batch)), np.diff(enc.offsets)),
-            weights=enc.ids != predictor.vocab.unk_index,
-            minlength=len(batch),
-        )
-        empty = known == 0
+    batches = iter(lambda: list(islice(it, BATCH)), [])
+    for batch, scored in score_batches(predictor, batches, lambda b: b):
+        probs = softmax(scored.logits.astype(np.float64))
+        empty = scored.known == 0
         for i, (text, p) in enumerate(zip(batch, probs, strict=True)):
             top = np.argsort(-p, kind="stable")[:k]
             best = float(p[top[0]])
