@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -73,35 +74,68 @@ def fit_features(train: Split, vocab_size: int, cfg: ModelConfig) -> tuple[Featu
     return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, weights, train.labels)
 
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+class Batch(NamedTuple):
+    feats: torch.Tensor  # table rows of every document's features, end to end
+    offsets: torch.Tensor  # where each document starts in ``feats``
+    weights: torch.Tensor  # per-feature weights, summing to 1 per document
+    labels: torch.Tensor
+    unique_rows: torch.Tensor  # sorted distinct rows of ``feats``
+    inverse: torch.Tensor  # feats == unique_rows[inverse]
+
+
+def distinct_rows(rows: np.ndarray, scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of ``rows`` and, for each value, its index among them.
+
+    O(n) with ``scratch`` (any int64 array longer than the largest row): no sort of the
+    batch, only of its distinct rows.
+    """
+    positions = np.arange(len(rows))
+    scratch[rows] = positions  # the last position of each value wins
+    last = scratch[rows]
+    is_last = last == positions
+    distinct = rows[is_last]
+    order = np.argsort(distinct)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    slot = np.empty(len(rows), dtype=np.int64)
+    slot[is_last] = rank
+    return distinct[order], slot[last]
 
 
 def batches(
     data: FeatureSet, batch_size: int, device: torch.device, order: np.ndarray | None = None, start: int = 0
 ) -> Iterator[Batch]:
     """Batches of ``data`` (in ``order`` when given), as tensors on ``device``, from batch ``start`` on."""
-    feats, offsets, weights, labels = data.feats, data.offsets, data.weights, data.labels
-    if order is not None:
-        index, offsets = take_rows(offsets, order)
-        feats, weights, labels = feats[index], weights[index], labels[order]
-    feats_t = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.int64)).to(device)
-    offsets_t = torch.from_numpy(np.ascontiguousarray(offsets, dtype=np.int64)).to(device)
-    weights_t = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32)).to(device)
-    labels_t = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)).to(device)
-    for first in range(start * batch_size, len(labels), batch_size):
-        stop = min(first + batch_size, len(labels))
-        lo, hi = offsets_t[first], offsets_t[stop]
-        yield feats_t[lo:hi], offsets_t[first:stop] - lo, weights_t[lo:hi], labels_t[first:stop]
+    order = np.arange(len(data)) if order is None else order
+    scratch = np.empty(int(data.feats.max()) + 1 if len(data.feats) else 1, dtype=np.int64)
+
+    def tensor(array: np.ndarray, dtype) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype)).to(device)
+
+    for first in range(start * batch_size, len(order), batch_size):
+        docs = order[first : first + batch_size]
+        # gathered batch by batch: small arrays stay in cache (a whole shuffled epoch would not)
+        index, offsets = take_rows(data.offsets, docs)
+        rows = data.feats[index]
+        unique_rows, inverse = distinct_rows(rows, scratch)
+        yield Batch(
+            tensor(rows, np.int64),
+            tensor(offsets[:-1], np.int64),
+            tensor(data.weights[index], np.float32),
+            tensor(data.labels[docs], np.int64),
+            tensor(unique_rows, np.int64),
+            tensor(inverse, np.int64),
+        )
 
 
 def train_step(model: TextClassifier, batch: Batch, optimizer: torch.optim.Optimizer, clip_norm: float) -> float:
     """One step of gradient descent on one batch; returns the batch's mean loss."""
-    feats, offsets, weights, labels = batch
     optimizer.zero_grad()
-    logits = model(feats, offsets, weights)
+    logits = model(batch.feats, batch.offsets, batch.weights)
     # the batch mean of the cross-entropy is a Monte Carlo estimate of the expected loss
-    loss = F.cross_entropy(logits, labels)
+    loss = F.cross_entropy(logits, batch.labels)
     loss.backward()  # ∇L
+    model.sum_duplicate_rows(batch.unique_rows, batch.inverse)  # what coalesce() does, precomputed
     clip_grad_norm(list(model.parameters()), clip_norm)
     optimizer.step()  # θ ← θ − η∇L
     value = loss.item()
@@ -117,7 +151,7 @@ def evaluate_loss(model: TextClassifier, data: Iterator[Batch]) -> tuple[float, 
     """Mean cross-entropy and accuracy."""
     model.eval()
     total, correct, count = 0.0, 0, 0
-    for feats, offsets, weights, labels in data:
+    for feats, offsets, weights, labels, *_ in data:
         logits = model(feats, offsets, weights)
         total += F.cross_entropy(logits, labels, reduction="sum").item()
         correct += (logits.argmax(1) == labels).sum().item()
@@ -179,8 +213,8 @@ def train_while_improving(
         order = generator.permutation(len(train_set))
         for batch in batches(train_set, cfg.batch_size, device, order, start=progress.step):
             loss = train_step(model, batch, optimizer, cfg.clip_norm)
-            progress.loss_sum += loss * len(batch[3])
-            progress.seen += len(batch[3])
+            progress.loss_sum += loss * len(batch.labels)
+            progress.seen += len(batch.labels)
             progress.step += 1
             if should_stop():
                 progress.seconds = time.perf_counter() - started
