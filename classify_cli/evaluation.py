@@ -16,6 +16,8 @@ from .config import PrepareConfig
 from .errors import BundleError, InputError
 from .inference import Predictor, score_batches, softmax
 from .metrics import classification_report
+from .parallel import parallel_map
+from .sources import csv_record_chunks
 
 CHUNK_ROWS = 4096  # rows read, tokenized and scored at a time: bounded memory, fast numpy
 
@@ -47,11 +49,21 @@ def _prepared_rows(predictor: Predictor, meta: dict[str, Any], path: Path):
     return split.ids.astype(np.int64), split.offsets, list(names)
 
 
+def _prepare_config(meta: dict[str, Any]) -> PrepareConfig:
+    """How the model's training data was read (text and label columns)."""
+    return PrepareConfig(**(meta.get("prepare") or {}))
+
+
+def _parse_and_score(state, chunk: tuple[int, list[str]]):
+    layout, predictor = state
+    rows = layout.parse_lines(*chunk)
+    return [label.strip() for _, label in rows], predictor.score([text for text, _ in rows])
+
+
 def _raw_source(path: Path, meta: dict[str, Any]):
     from .sources import open_source
 
-    prep = PrepareConfig(**(meta.get("prepare") or {}))
-    source = open_source(str(path), prep)
+    source = open_source(str(path), _prepare_config(meta))
     split = "test" if "test" in source.splits else "train"
     if len(source.splits) > 1 and split == "train":
         split = next(s for s in ("validation", "train") if s in source.splits)
@@ -90,11 +102,18 @@ def evaluate(model_dir: Path, data_path: Path) -> dict[str, Any]:
         description = f"{data_path} (prepared, test split)"
     else:
         source, split = _raw_source(data_path, bundle.meta)
-        description = f"{source.files.get(split, source.description)}"
-        chunks = _chunks(source.rows(split), CHUNK_ROWS)
-        for rows, scored in score_batches(predictor, chunks, lambda rows: [text for text, _ in rows]):
-            n_unknown = int((scored.tokens - scored.known).sum())
-            consume(scored.logits, int(scored.tokens.sum()), n_unknown, [label.strip() for _, label in rows])
+        file = source.files.get(split)
+        description = file or source.description
+        if file is not None and file.lower().endswith(".csv"):
+            # CSV: the workers parse as well as score, the main process only splits records
+            layout, chunks = csv_record_chunks(Path(file), _prepare_config(bundle.meta), source.label_names, CHUNK_ROWS)
+            for _, (names, scored) in parallel_map(_parse_and_score, (layout, predictor), chunks):
+                consume(scored.logits, int(scored.tokens.sum()), int((scored.tokens - scored.known).sum()), names)
+        else:
+            chunks = _chunks(source.rows(split), CHUNK_ROWS)
+            for rows, scored in score_batches(predictor, chunks, lambda rows: [text for text, _ in rows]):
+                n_unknown = int((scored.tokens - scored.known).sum())
+                consume(scored.logits, int(scored.tokens.sum()), n_unknown, [label.strip() for _, label in rows])
 
     logits = np.concatenate(logits_parts) if logits_parts else np.zeros((0, len(labels)), np.float32)
     truth = np.concatenate(truth_parts) if truth_parts else np.zeros(0, np.int64)

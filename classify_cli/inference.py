@@ -19,6 +19,8 @@ from .features import FeatureSpec, RowMap, bag_weights
 from .ragged import offsets_from_lengths
 from .text import TokenIndex, Vocab, make_tokenizer
 
+T = TypeVar("T")
+
 # documents per vectorized step: large enough to amortize numpy's call overhead, small enough
 # that its temporary arrays are reused rather than freshly mapped (page faults dominate then)
 CHUNK_DOCS = 4096
@@ -148,54 +150,16 @@ class Predictor:
 
 # --- scoring many texts on every core -------------------------------------------------------
 
-T = TypeVar("T")
-_worker_predictor: Predictor | None = None  # set once in each worker process by _start_worker
 
-
-def _start_worker(predictor: Predictor) -> None:
-    global _worker_predictor
-    _worker_predictor = predictor
-
-
-def _score_in_worker(texts: list[str]) -> Scored:
-    assert _worker_predictor is not None
-    return _worker_predictor.score(texts)
+def _score(state: tuple[Predictor, Callable], batch) -> Scored:
+    predictor, texts_of = state
+    return predictor.score(texts_of(batch))
 
 
 def score_batches(
     predictor: Predictor, batches: Iterable[T], texts_of: Callable[[T], list[str]], workers: int | None = None
 ) -> Iterator[tuple[T, Scored]]:
-    """Each batch with the scores of its texts, in order, tokenized in parallel worker processes.
+    """Each batch with the scores of its texts, in order, tokenized in parallel worker processes."""
+    from .parallel import parallel_map
 
-    Tokenizing is pure Python and holds the GIL, so processes (forked: the model is shared,
-    not copied) are what uses more than one core. At most two batches per worker are in
-    flight, so memory stays bounded whatever the input size. Short inputs (one batch) are
-    scored here, without starting workers.
-    """
-    import multiprocessing
-    import os
-    from collections import deque
-
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-    it = iter(batches)
-    head = [b for b in (next(it, None), next(it, None)) if b is not None]
-    if len(head) < 2 or workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for batch in _chain(head, it):
-            yield batch, predictor.score(texts_of(batch))
-        return
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, initializer=_start_worker, initargs=(predictor,)) as pool:
-        pending: deque = deque()
-        for batch in _chain(head, it):
-            pending.append((batch, pool.apply_async(_score_in_worker, (texts_of(batch),))))
-            if len(pending) >= 2 * workers:
-                done, result = pending.popleft()
-                yield done, result.get()
-        while pending:
-            done, result = pending.popleft()
-            yield done, result.get()
-
-
-def _chain(head: list, rest: Iterator) -> Iterator:
-    yield from head
-    yield from rest
+    return parallel_map(_score, (predictor, texts_of), batches, workers)

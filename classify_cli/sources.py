@@ -13,8 +13,9 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -121,52 +122,130 @@ def _utf8_error(path: Path, exc: UnicodeDecodeError, line: int | None = None) ->
     return InputError(f"{path}: not valid UTF-8{where}: byte 0x{exc.object[exc.start]:02x} cannot be decoded")
 
 
-def _read_csv(path: Path, cfg: PrepareConfig, class_names: list[str] | None) -> Iterator[tuple[str, str]]:
+class CsvLayout:
+    """How to turn a CSV row into (text, label): a header naming the columns, or AG News'."""
+
+    def __init__(self, first_row: list[str], cfg: PrepareConfig, class_names: list[str] | None, path: Path):
+        self.path, self.class_names = path, class_names
+        wanted = [cfg.label_field, *cfg.text_fields]
+        if all(col in first_row for col in wanted):
+            self.header = first_row
+            self.label_at = first_row.index(cfg.label_field)
+            self.text_at = [first_row.index(col) for col in cfg.text_fields]
+        elif len(first_row) >= 2 and first_row[0].strip().isdigit():
+            self.header = None  # the original AG News layout: class index (1-based), title, description
+            self._names: dict[str, str] = {}  # raw class index -> label name, checked once per value
+        else:
+            raise InputError(
+                f"{path}: missing columns {[c for c in wanted if c not in first_row]}: expected a header "
+                f"with {wanted} (set prepare.label_field / prepare.text_fields) or the AG News layout "
+                f"(class index, title, description); found {first_row[:6]}"
+            )
+
+    def rows(self, reader: Iterable[list[str]], line_of: Callable[[], int]) -> Iterator[tuple[str, str]]:
+        """(text, label) of every non-empty data row; ``line_of()`` gives the current line for errors."""
+        if self.header is not None:
+            width, label_at, text_at = len(self.header), self.label_at, self.text_at
+            for row in reader:
+                if len(row) != width:
+                    if not row:
+                        continue
+                    raise InputError(f"{self.path}: line {line_of()} has {len(row)} fields, the header {width}")
+                yield " ".join(row[i] for i in text_at), row[label_at]
+            return
+        names = self._names
+        for row in reader:
+            if len(row) < 2:
+                if not row:
+                    continue
+                raise InputError(f"{self.path}: line {line_of()} is not 'class index, text...'")
+            label = names.get(row[0])
+            if label is None:
+                if not row[0].strip().isdigit():
+                    raise InputError(f"{self.path}: line {line_of()} is not 'class index, text...'")
+                label = names[row[0]] = _ag_label(row[0], self.class_names, self.path, line_of())
+            yield " ".join(row[1:]), label
+
+    def parse_lines(self, first_line: int, lines: list[str]) -> list[tuple[str, str]]:
+        """Rows of a chunk of complete CSV records (see ``csv_record_chunks``)."""
+        reader = csv.reader(lines)
+        try:
+            return list(self.rows(reader, lambda: first_line + reader.line_num - 1))
+        except csv.Error as exc:
+            raise InputError(f"{self.path}: line {first_line + reader.line_num - 1}: malformed CSV ({exc})") from None
+
+
+def _open_text(path: Path):
     try:
-        fh = open(path, newline="", encoding="utf-8")
+        return open(path, newline="", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    with fh:
+
+
+def _read_csv(path: Path, cfg: PrepareConfig, class_names: list[str] | None) -> Iterator[tuple[str, str]]:
+    with _open_text(path) as fh:
         reader = csv.reader(fh)
         try:
-            header = next(reader, None)
-            if header is None:
+            first = next(reader, None)
+            if first is None:
                 raise InputError(f"{path}: empty file")
-            wanted = [cfg.label_field, *cfg.text_fields]
-            if all(col in header for col in wanted):
-                label_at = header.index(cfg.label_field)
-                text_at = [header.index(col) for col in cfg.text_fields]
-                for row in reader:
-                    if not row:
-                        continue
-                    if len(row) != len(header):
-                        raise InputError(
-                            f"{path}: line {reader.line_num} has {len(row)} fields, the header {len(header)}"
-                        )
-                    yield " ".join(row[i] for i in text_at), row[label_at]
-            elif len(header) >= 2 and header[0].strip().isdigit():
-                # the original AG News layout: class index (1-based), title, description
-                for row in _chain_first(header, reader):
-                    if not row:
-                        continue
-                    if len(row) < 2 or not row[0].strip().isdigit():
-                        raise InputError(f"{path}: line {reader.line_num} is not 'class index, text...'")
-                    yield " ".join(row[1:]), _ag_label(row[0], class_names, path, reader.line_num)
-            else:
-                raise InputError(
-                    f"{path}: missing columns {[c for c in wanted if c not in header]}: expected a header "
-                    f"with {wanted} (set prepare.label_field / prepare.text_fields) or the AG News layout "
-                    f"(class index, title, description); found {header[:6]}"
-                )
+            layout = CsvLayout(first, cfg, class_names, path)
+            rows = reader if layout.header is not None else chain((first,), reader)
+            yield from layout.rows(rows, lambda: reader.line_num)
         except UnicodeDecodeError as exc:
             raise _utf8_error(path, exc, reader.line_num + 1) from None
         except csv.Error as exc:
             raise InputError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
 
 
-def _chain_first(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
-    yield first
-    yield from rest
+def csv_record_chunks(
+    path: Path, cfg: PrepareConfig, class_names: list[str] | None, records: int
+) -> tuple[CsvLayout, Iterator[tuple[int, list[str]]]]:
+    """The file's layout, and its data as chunks of raw lines holding ``records`` whole records.
+
+    Splitting needs no parsing: a record ends at a line end outside quotes, i.e. where the
+    count of '"' so far is even (an escaped quote is two). The chunks can then be parsed
+    (``CsvLayout.parse_lines``) in parallel.
+    """
+    fh = _open_text(path)
+    try:
+        first_lines = [fh.readline()]
+        while first_lines[-1] and sum(line.count('"') for line in first_lines) % 2:
+            first_lines.append(fh.readline())
+        first = next(csv.reader(first_lines), None)
+    except UnicodeDecodeError as exc:
+        fh.close()
+        raise _utf8_error(path, exc, 1) from None
+    except csv.Error as exc:
+        fh.close()
+        raise InputError(f"{path}: line 1: malformed CSV ({exc})") from None
+    if not first:
+        fh.close()
+        raise InputError(f"{path}: empty file")
+    layout = CsvLayout(first, cfg, class_names, path)
+
+    def chunks() -> Iterator[tuple[int, list[str]]]:
+        with fh:
+            line_no = len(first_lines) + 1
+            chunk: list[str] = [] if layout.header is not None else list(first_lines)
+            start = line_no if layout.header is not None else 1
+            count = quotes = 0
+            try:
+                for line in fh:
+                    chunk.append(line)
+                    quotes += line.count('"')
+                    if quotes % 2 == 0:
+                        count += 1
+                        if count >= records:
+                            yield start, chunk
+                            start, chunk, count = line_no + 1, [], 0
+                    line_no += 1
+            except UnicodeDecodeError as exc:
+                raise _utf8_error(path, exc, line_no) from None
+            if chunk:
+                yield start, chunk
+
+    return layout, chunks()
 
 
 def _ag_label(raw: str, class_names: list[str] | None, path: Path, line: int) -> str:
@@ -398,7 +477,7 @@ def _csv_texts(stream, cfg: PrepareConfig, path: Path) -> Iterator[str]:
             if row:
                 yield " ".join(row[i] if i < len(row) else "" for i in at)
     elif len(header) >= 2 and header[0].strip().isdigit():  # AG News layout: the class index is ignored
-        for row in _chain_first(header, reader):
+        for row in chain((header,), reader):
             if row:
                 yield " ".join(row[1:])
     else:

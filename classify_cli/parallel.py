@@ -1,0 +1,62 @@
+"""Map a function over batches in forked worker processes, in order, with bounded memory.
+
+Tokenizing and parsing are pure Python and hold the GIL, so processes are what uses more
+than one core. Workers are forked: the shared state (a model, a parser) is inherited, not
+pickled. At most two batches per worker are in flight, whatever the input size; an input of
+a single batch runs here without starting workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_worker: tuple[Callable[[Any, Any], Any], Any] | None = None  # (fn, state), set once per worker process
+
+
+def _start(fn: Callable[[Any, Any], Any], state: Any) -> None:
+    global _worker
+    _worker = (fn, state)
+
+
+def _call(item: Any) -> Any:
+    assert _worker is not None
+    fn, state = _worker
+    return fn(state, item)
+
+
+def default_workers() -> int:
+    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
+
+
+def parallel_map(
+    fn: Callable[[Any, T], R], state: Any, items: Iterable[T], workers: int | None = None
+) -> Iterator[tuple[T, R]]:
+    """Each item with ``fn(state, item)``, in input order."""
+    workers = default_workers() if workers is None else workers
+    it = iter(items)
+    head = [x for x in (next(it, _END), next(it, _END)) if x is not _END]
+    if len(head) < 2 or workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for item in chain(head, it):
+            yield item, fn(state, item)
+        return
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_start, initargs=(fn, state)) as pool:
+        pending: deque = deque()
+        for item in chain(head, it):
+            pending.append((item, pool.apply_async(_call, (item,))))
+            if len(pending) >= 2 * workers:
+                done, result = pending.popleft()
+                yield done, result.get()
+        while pending:
+            done, result = pending.popleft()
+            yield done, result.get()
+
+
+_END = object()
