@@ -23,7 +23,7 @@ from .data import Split
 from .errors import DivergedError
 from .features import FeatureSpec, RowMap, bag_weights, document_frequency, featurize, smooth_idf
 from .model import TextClassifier, clip_grad_norm
-from .ragged import take_rows
+from .ragged import offsets_from_lengths, take_rows
 
 
 @dataclass
@@ -55,23 +55,58 @@ class Features:
         return float(smooth_idf(np.zeros(1), self.n_train_docs)[0])
 
     def make_set(self, split: Split) -> FeatureSet:
-        rows, offsets = self.row_map.rows(split.ids, split.offsets)
-        weights = bag_weights(rows, offsets, None if self.idf is None else self.idf[rows])
-        return FeatureSet(rows, offsets, weights, split.labels)
+        chunks = _doc_chunks(len(split))
+        parts = [self.row_map.rows(*_ragged_slice(split.ids, split.offsets, lo, hi)) for lo, hi in chunks]
+        rows = np.concatenate([r.astype(np.int32) for r, _ in parts]) if parts else np.zeros(0, np.int32)
+        offsets = offsets_from_lengths(
+            np.concatenate([np.diff(o) for _, o in parts]) if parts else np.zeros(0, np.int64)
+        )
+        return FeatureSet(rows, offsets, _weights(rows, offsets, self.idf, chunks), split.labels)
 
 
 def fit_features(train: Split, vocab_size: int, cfg: ModelConfig) -> tuple[Features, FeatureSet]:
-    """Learn from the train split which n-gram buckets occur and (for tfidf) each row's IDF."""
+    """Learn from the train split which n-gram buckets occur and (for tfidf) each row's IDF.
+
+    Works through the documents in chunks, keeping feature ids as int32: the temporaries of
+    one chunk stay small, so memory grows with the corpus, not with a multiple of it.
+    """
     spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, cfg.weighting)
-    feats, offsets = featurize(train.ids, train.offsets, spec)
+    chunks = _doc_chunks(len(train))
+    parts = [featurize(*_ragged_slice(train.ids, train.offsets, lo, hi), spec) for lo, hi in chunks]
+    feats = np.concatenate([f.astype(np.int32) for f, _ in parts]) if parts else np.zeros(0, np.int32)
+    offsets = offsets_from_lengths(np.concatenate([np.diff(o) for _, o in parts]) if parts else np.zeros(0, np.int64))
+    del parts
     row_map = RowMap.fit(spec, feats)
     rows = row_map.to_rows(feats)
+    del feats
     idf = None
     if cfg.weighting == "tfidf":
-        idf = smooth_idf(document_frequency(rows, offsets, row_map.num_rows), len(train))
+        df = np.zeros(row_map.num_rows, dtype=np.int64)
+        for lo, hi in chunks:
+            df += document_frequency(*_ragged_slice(rows, offsets, lo, hi), row_map.num_rows)
+        idf = smooth_idf(df, len(train))
         idf[row_map.unseen_row] = smooth_idf(np.zeros(1), len(train))[0]
-    weights = bag_weights(rows, offsets, None if idf is None else idf[rows])
+    weights = _weights(rows, offsets, idf, chunks)
     return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, weights, train.labels)
+
+
+CHUNK_DOCS = 65_536
+
+
+def _doc_chunks(n_docs: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + CHUNK_DOCS, n_docs)) for lo in range(0, n_docs, CHUNK_DOCS)]
+
+
+def _ragged_slice(values: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    return values[offsets[lo] : offsets[hi]], offsets[lo : hi + 1] - offsets[lo]
+
+
+def _weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, chunks) -> np.ndarray:
+    parts = []
+    for lo, hi in chunks:
+        r, o = _ragged_slice(rows, offsets, lo, hi)
+        parts.append(bag_weights(r, o, None if idf is None else idf[r]))
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
 class Batch(NamedTuple):
