@@ -25,7 +25,7 @@ from classify_cli.sources import read_file
 from classify_cli.text import UNK, Vocab, basic_english, build_vocab, clean_text, ngram_ids
 
 from .conftest import FILLER, TOPICS
-from .test_text import torchtext_basic_english
+from .test_text import naive_doc_ngram_ids, torchtext_basic_english
 
 # conftest's autouse `_isolated` fixture is function-scoped; it only sets env vars and chdirs,
 # so sharing it across the examples of one test is harmless.
@@ -172,19 +172,6 @@ def test_vocab_from_itos_round_trips(tokens, data):
 # --- hashed n-grams ----------------------------------------------------------------------
 
 
-def _reference_ngrams(doc, ngrams, vocab_size, buckets):
-    feats = list(doc)
-    if ngrams <= 1 or buckets <= 0:
-        return feats
-    for n in range(2, ngrams + 1):
-        for i in range(len(doc) - n + 1):
-            h = doc[i]
-            for k in range(1, n):
-                h = (h * 1_000_003 + doc[i + k]) % buckets
-            feats.append(vocab_size + h % buckets)
-    return feats
-
-
 @PROPS
 @given(
     st.integers(1, 1_000_000),
@@ -208,7 +195,7 @@ def test_ngram_ids_layout_and_range(vocab_size, ngrams, buckets, data):
         grams = got[len(doc) :]
         assert len(grams) == sum(max(0, len(doc) - n + 1) for n in range(2, ngrams + 1))
         assert all(vocab_size <= g < vocab_size + buckets for g in grams)
-        assert got == _reference_ngrams(doc, ngrams, vocab_size, buckets)
+        assert got == naive_doc_ngram_ids(doc, ngrams, vocab_size, buckets)
     # deterministic, and the inputs are left alone
     again, again_offsets = ngram_ids(ids.copy(), offsets.copy(), ngrams, vocab_size, buckets)
     assert np.array_equal(again, feats) and np.array_equal(again_offsets, feat_offsets)

@@ -78,18 +78,22 @@ def test_ngrams_iterator_order():
     assert list(ngrams_iterator(["a", "b", "c"], 2)) == ["a", "b", "c", "a b", "b c"]
 
 
+def naive_doc_ngram_ids(doc, ngrams, vocab_size, buckets):
+    """The features of one document with plain loops: the reference for the vectorized version."""
+    feats = list(doc)
+    if ngrams <= 1 or buckets <= 0:
+        return feats
+    for n in range(2, ngrams + 1):
+        for i in range(len(doc) - n + 1):
+            h = doc[i]
+            for k in range(1, n):
+                h = (h * 1_000_003 + doc[i + k]) % buckets
+            feats.append(vocab_size + h % buckets)
+    return feats
+
+
 def _naive_ngram_ids(docs, ngrams, vocab_size, buckets):
-    out = []
-    for doc in docs:
-        feats = list(doc)
-        for n in range(2, ngrams + 1):
-            for i in range(len(doc) - n + 1):
-                h = doc[i]
-                for k in range(1, n):
-                    h = (h * 1_000_003 + doc[i + k]) % buckets
-                feats.append(vocab_size + h % buckets)
-        out.append(feats)
-    return out
+    return [naive_doc_ngram_ids(doc, ngrams, vocab_size, buckets) for doc in docs]
 
 
 @pytest.mark.parametrize("ngrams", [1, 2, 3])

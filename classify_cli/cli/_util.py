@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -28,6 +29,8 @@ app = typer.Typer(
 EXIT_INTERNAL = 70  # an unexpected error: a bug, reported with --debug's traceback
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+ModelDir = Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")]
+DEFAULT_RUN = Path("runs/ag_news")
 
 T = TypeVar("T")
 

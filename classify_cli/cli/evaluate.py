@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_BELOW_THRESHOLD
-from ._util import Debug, app, err, run
+from ._util import DEFAULT_RUN, Debug, ModelDir, app, err, run
 
 
 def render_table(report: dict) -> None:
@@ -84,9 +84,7 @@ def evaluate(
 
 @app.command("evaluate")
 def evaluate_cli(
-    model: Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")] = Path(
-        "runs/ag_news"
-    ),
+    model: ModelDir = DEFAULT_RUN,
     data: Annotated[
         Path | None,
         typer.Option(

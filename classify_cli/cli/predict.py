@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InputError
-from ._util import Debug, app, run
+from ._util import DEFAULT_RUN, Debug, ModelDir, app, run
 
 
 class OutFormat(str, Enum):
@@ -95,9 +95,7 @@ def predict(
 @app.command("predict")
 def predict_cli(
     texts: Annotated[list[str] | None, typer.Argument(help="Text(s) to label.", show_default=False)] = None,
-    model: Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")] = Path(
-        "runs/ag_news"
-    ),
+    model: ModelDir = DEFAULT_RUN,
     file: Annotated[
         str | None,
         typer.Option(
