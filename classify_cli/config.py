@@ -210,8 +210,3 @@ def load_config(path: Path | None, overrides: dict[tuple[str, str], Any] | None 
             raise ConfigError(f"config: [{section}] must be a table")
         data[section][key] = value
     return config_from_dict(data)
-
-
-def config_from_json(data: dict[str, Any]) -> Config:
-    """Rebuild a Config saved with ``to_dict`` (in a bundle or manifest)."""
-    return config_from_dict(data)

@@ -13,7 +13,7 @@ import sys
 import time
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -323,11 +323,3 @@ def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:
         tensors = load(_verified_bytes(path / f"{name}.safetensors", manifest))
         loaded[name] = Split(tensors["ids"], tensors["offsets"], tensors["labels"])
     return PreparedData(path, vocab, list(manifest["labels"]), dict(manifest["tokenizer"]), manifest, loaded)
-
-
-def encode_rows(
-    rows: Iterable[tuple[str, str]], tokenize: Callable[[str], list[str]], vocab: Vocab
-) -> Iterator[tuple[list[int], str]]:
-    """Token ids and label for labeled rows (texts that tokenize to nothing included)."""
-    for text, label in rows:
-        yield vocab.lookup_indices(tokenize(text)), label

@@ -28,6 +28,14 @@ def _chunks(rows: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[s
         yield chunk
 
 
+def default_data(model: Path) -> Path:
+    """The data the model was trained on, when it is still there; else data/ag_news."""
+    from .bundle import read_meta
+
+    recorded = read_meta(model).get("data", {}).get("path")
+    return Path(recorded) if recorded and Path(recorded).is_dir() else Path("data/ag_news")
+
+
 def _is_prepared(path: Path) -> bool:
     return path.is_dir() and (path / "manifest.json").is_file()
 

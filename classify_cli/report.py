@@ -75,7 +75,7 @@ def plot_confusion(report: dict[str, Any], path: Path) -> None:
 
 def write_report(run_dir: Path, out_dir: Path | None, data: Path | None) -> list[Path]:
     """curves.png from metrics.jsonl and confusion.png from evaluating on ``data``."""
-    from .evaluation import evaluate
+    from .evaluation import default_data, evaluate
 
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
@@ -85,8 +85,6 @@ def write_report(run_dir: Path, out_dir: Path | None, data: Path | None) -> list
         raise InputError(f"{run_dir} has no metrics.jsonl (not a finished training run)")
     history = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     if data is None:
-        from .cli.evaluate import default_data
-
         data = default_data(run_dir)
     written = [out_dir / "curves.png", out_dir / "confusion.png"]
     plot_curves(history, written[0])

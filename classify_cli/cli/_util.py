@@ -78,3 +78,15 @@ def parse_overrides(items: list[str] | None) -> dict[tuple[str, str], Any]:
         section, key, value = parse_override(item)
         out[(section, key)] = value
     return out
+
+
+DEFAULT_CONFIG = Path("configs/agnews.toml")
+
+
+def load_config_or_default(config: Path | None, overrides: dict):
+    """The named config; else configs/agnews.toml when it exists here; else the built-in defaults."""
+    from ..config import load_config
+
+    if config is None and DEFAULT_CONFIG.is_file():
+        config = DEFAULT_CONFIG
+    return load_config(config, overrides)

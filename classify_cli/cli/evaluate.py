@@ -51,14 +51,6 @@ class Format(str, Enum):
     json = "json"
 
 
-def default_data(model: Path) -> Path:
-    """The data the model was trained on, when it is still there; else data/ag_news."""
-    from ..bundle import read_meta
-
-    recorded = read_meta(model).get("data", {}).get("path")
-    return Path(recorded) if recorded and Path(recorded).is_dir() else Path("data/ag_news")
-
-
 def evaluate(
     model: Path, data: Path | None, under: list[str], over: list[str], output: Path | None
 ) -> tuple[dict, list[dict]]:
@@ -67,6 +59,7 @@ def evaluate(
         HIGHER_IS_BETTER,
         LOWER_IS_BETTER,
         check_thresholds,
+        default_data,
         dumps,
         parse_threshold,
     )

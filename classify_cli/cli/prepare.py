@@ -5,18 +5,8 @@ from typing import Annotated
 
 import typer
 
-from ._util import Debug, app, err, parse_overrides, run
-
-DEFAULT_CONFIG = Path("configs/agnews.toml")
-
-
-def load_config_or_default(config: Path | None, overrides: dict):
-    """The named config; else configs/agnews.toml when it exists here; else the built-in defaults."""
-    from ..config import load_config
-
-    if config is None and DEFAULT_CONFIG.is_file():
-        config = DEFAULT_CONFIG
-    return load_config(config, overrides)
+from ..sources import DEFAULT_HUB_DATASET
+from ._util import Debug, app, err, load_config_or_default, parse_overrides, run
 
 
 def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | None) -> dict:
@@ -35,7 +25,7 @@ def prepare_cli(
             "--from",
             help="Hub dataset name, a CSV/JSONL/JSON/Parquet file, or a directory of train/validation/test files.",
         ),
-    ] = "fancyzhx/ag_news",
+    ] = DEFAULT_HUB_DATASET,
     out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared splits to.")] = Path(
         "data/ag_news"
     ),

@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ._util import Debug, app, color_ok, err, parse_overrides, run
-from .prepare import load_config_or_default
+from ._util import Debug, app, color_ok, err, load_config_or_default, parse_overrides, run
 
 
 @contextlib.contextmanager
