@@ -176,12 +176,17 @@ def ngram_ids(
 # AG News lost the "&" of its numeric HTML entities ("#39;" for an apostrophe) and kept
 # bare backslashes where the source had line breaks; repairing both gives cleaner tokens.
 _BROKEN_ENTITY = re.compile(r"#(\d{1,5});")
+_COMMON_ENTITIES = (("#39;", "'"), ("#36;", "$"))
 
 
 def clean_text(text: str) -> str:
     if "#" in text:
-        # restore the "&" (and undo the doubling where it was still there): a plain pattern
+        # the commonest entities directly (as html.unescape would decode them), then the rest:
+        # restore the "&" (and undo the doubling where it was still there); a plain pattern
         # scans several times faster than one with a look-behind for "&"
+        for entity, char in _COMMON_ENTITIES:
+            if entity in text:
+                text = text.replace("&" + entity, char).replace(entity, char)
         text = _BROKEN_ENTITY.sub(r"&#\1;", text).replace("&&#", "&#")
     if "&" in text:
         text = html.unescape(text)
