@@ -122,3 +122,34 @@ def test_prepare_replaces_existing_output_atomically(invoke, tmp_path, tiny_conf
     assert invoke("prepare", "--from", corpus, "--out", out, "--config", tiny_config).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")) == []
     load_prepared(out)
+
+
+def test_hub_dataset_path_with_class_names(invoke, monkeypatch, tiny_config):
+    """The Hub path end to end, with datasets.load_dataset answering from memory (no network here)."""
+    datasets = pytest.importorskip("datasets")
+    from classify_cli import sources
+
+    rows = make_rows(15)
+    names = ["World", "Sports", "Business", "Sci/Tech"]
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
+
+    def split(part):
+        return datasets.Dataset.from_dict(
+            {"text": [t for _, t in part], "label": [names.index(lab) for lab, _ in part]}, features=features
+        )
+
+    asked = []
+
+    def fake_load_dataset(name):
+        asked.append(name)
+        return datasets.DatasetDict({"train": split(rows[:50]), "test": split(rows[50:])})
+
+    monkeypatch.setattr(sources, "_hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    result = invoke("prepare", "--out", "data/hub", "--config", tiny_config)
+    assert result.exit_code == 0, result.output
+    assert asked == ["fancyzhx/ag_news"]
+    data = load_prepared("data/hub")
+    assert data.labels == names  # ClassLabel order, not alphabetical
+    assert len(data.splits["test"]) == 10
+    assert data.manifest["source"] == "hf://fancyzhx/ag_news"
