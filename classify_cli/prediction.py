@@ -25,28 +25,49 @@ class Options:
     explain: bool = False
 
 
-def label_batch(predictor: Predictor, texts: list[str], opts: Options) -> list[dict]:
-    """One record per text: label (None when abstaining), probability, top k, explanation."""
-    labels = predictor.labels
-    k = max(1, min(opts.k, len(labels)))
+@dataclass
+class Labeled:
+    """A batch's predictions, column by column."""
+
+    texts: list[str]
+    tops: np.ndarray  # (n, k) label indices, most likely first
+    top_probs: np.ndarray  # (n, k) their probabilities, rounded to 6 digits
+    abstained: list[str | None]  # why a text gets no label, or None
+
+
+def label_columns(predictor: Predictor, texts: list[str], opts: Options) -> Labeled:
+    k = max(1, min(opts.k, len(predictor.labels)))
     scored = predictor.score(texts)
     probs = softmax(scored.logits.astype(np.float64))
     tops = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    top_probs = np.round(np.take_along_axis(probs, tops, axis=1), 6)
+    below = f"confidence below {opts.min_confidence:g}"
+    abstained = [
+        "no known tokens" if known == 0 else below if best < opts.min_confidence else None
+        for known, best in zip(scored.known.tolist(), top_probs[:, 0].tolist(), strict=True)
+    ]
+    return Labeled(texts, tops, top_probs, abstained)
+
+
+def label_batch(predictor: Predictor, texts: list[str], opts: Options) -> list[dict]:
+    """One record per text: label (None when abstaining), probability, top k, explanation."""
+    return records_of(label_columns(predictor, texts, opts), predictor, opts)
+
+
+def records_of(batch: Labeled, predictor: Predictor, opts: Options) -> list[dict]:
+    labels = predictor.labels
     records = []
-    for i, text in enumerate(texts):
-        top = tops[i]
-        best = float(probs[i, top[0]])
+    for text, top, probs, why in zip(
+        batch.texts, batch.tops.tolist(), batch.top_probs.tolist(), batch.abstained, strict=True
+    ):
         record = {
             "text": text,
-            "label": labels[top[0]],
-            "probability": round(best, 6),
-            "top": [{"label": labels[j], "probability": round(float(probs[i, j]), 6)} for j in top],
+            "label": labels[top[0]] if why is None else None,
+            "probability": probs[0],
+            "top": [{"label": labels[j], "probability": p} for j, p in zip(top, probs, strict=True)],
         }
-        if scored.known[i] == 0 or best < opts.min_confidence:
-            record["label"] = None
-            record["abstained"] = (
-                "no known tokens" if scored.known[i] == 0 else f"confidence below {opts.min_confidence:g}"
-            )
+        if why is not None:
+            record["abstained"] = why
         if opts.explain:
             record["explain"] = [{"feature": f, "contribution": round(c, 6)} for f, c in predictor.explain(text, top=5)]
         records.append(record)
@@ -60,24 +81,31 @@ def csv_header(k: int) -> list[str]:
     return [*head, "text"]
 
 
+def csv_rows(batch: Labeled, labels: list[str]) -> str:
+    """CSV rows (``csv_header`` columns), built column-wise: no record objects on the way."""
+    names = np.array(labels, dtype=object)
+    first = names[batch.tops[:, 0]]
+    first[[why is not None for why in batch.abstained]] = ""
+    columns = [first.tolist(), batch.top_probs[:, 0].tolist()]
+    for j in range(1, batch.tops.shape[1]):
+        columns += [names[batch.tops[:, j]].tolist(), batch.top_probs[:, j].tolist()]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(zip(*columns, batch.texts, strict=True))
+    return buffer.getvalue()
+
+
 def format_records(records: list[dict], fmt: str) -> str:
-    """``jsonl``: one object per line; ``json``: list items joined by commas; ``csv``: rows."""
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        for r in records:
-            cells = [r["label"] or "", r["probability"]]
-            for t in r["top"][1:]:
-                cells += [t["label"], t["probability"]]
-            writer.writerow([*cells, r["text"]])
-        return buffer.getvalue()
+    """``jsonl``: one object per line; ``json``: list items joined by commas."""
     separator = "\n" if fmt == "jsonl" else ",\n"
     return separator.join(json.dumps(r, ensure_ascii=False) for r in records) + ("\n" if fmt == "jsonl" else "")
 
 
 def _label_and_format(state: tuple[Predictor, Options, str | None], texts: list[str]):
     predictor, opts, fmt = state
-    records = label_batch(predictor, texts, opts)
+    batch = label_columns(predictor, texts, opts)
+    if fmt == "csv":
+        return csv_rows(batch, predictor.labels)
+    records = records_of(batch, predictor, opts)
     return records if fmt is None else format_records(records, fmt)
 
 
