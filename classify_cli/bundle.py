@@ -21,6 +21,7 @@ import numpy as np
 
 from . import __version__
 from .errors import BundleError
+from .features import TFIDF
 from .fsutil import atomic_write_bytes, atomic_write_json
 
 MODEL_FORMAT = "classify-model"
@@ -92,7 +93,7 @@ def _shapes(meta: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         "fc_weight": (classes, dim),
         "fc_bias": (classes,),
     }
-    if f["weighting"] == "tfidf":
+    if f["weighting"] in TFIDF:
         shapes |= {"word_idf": (vocab,), "ngram_idf": (kept,)}
     return shapes
 

@@ -54,20 +54,22 @@ class ModelConfig:
     ngrams: int = 2
     # hash buckets shared by all n-grams; only buckets seen in training are saved
     buckets: int = 2_000_000
-    # "mean": every token counts the same; "tfidf": weighted by train-split IDF
-    weighting: str = "tfidf"
+    # how a document's feature vectors are summed: "mean" (1/length each); "tfidf" (IDF-weighted
+    # mean, train-split IDF); "tfidf-l2" (IDF weights scaled to unit length: long documents
+    # still train)
+    weighting: str = "tfidf-l2"
 
     def check(self) -> None:
         _require(self.embed_dim >= 1, "embed_dim", "must be at least 1")
         _require(1 <= self.ngrams <= 5, "ngrams", "must be between 1 and 5")
         _require(self.buckets >= 1, "buckets", "must be at least 1")
-        _require(self.weighting in ("mean", "tfidf"), "weighting", 'must be "mean" or "tfidf"')
+        _require(self.weighting in ("mean", "tfidf", "tfidf-l2"), "weighting", 'must be "mean", "tfidf" or "tfidf-l2"')
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 10
-    lr: float = 5.0
+    lr: float = 2.0
     batch_size: int = 64
     # StepLR: multiply lr by gamma every step_size epochs
     step_size: int = 1

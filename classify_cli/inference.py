@@ -15,7 +15,7 @@ from typing import TypeVar
 import numpy as np
 
 from .bundle import Bundle
-from .features import FeatureSpec, RowMap, bag_weights
+from .features import TFIDF, FeatureSpec, RowMap, bag_weights, norm_of
 from .ragged import offsets_from_lengths
 from .text import TokenIndex, Vocab, make_tokenizer
 
@@ -68,7 +68,7 @@ class Predictor:
         self._lookup = TokenIndex(self.vocab.stoi, self.vocab.unk_index)
         self._lookup[_SEPARATOR] = -1
         self.idf = None
-        if f["weighting"] == "tfidf":
+        if f["weighting"] in TFIDF:
             self.idf = np.concatenate([t["word_idf"], t["ngram_idf"], [np.float32(f["unseen_idf"])]])
 
     # -- text to ids ---------------------------------------------------------------------
@@ -98,7 +98,7 @@ class Predictor:
         return self.row_map.rows(ids, offsets)
 
     def weights(self, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        return bag_weights(rows, offsets, None if self.idf is None else self.idf[rows])
+        return bag_weights(rows, offsets, None if self.idf is None else self.idf[rows], norm_of(self.spec.weighting))
 
     # -- ids to logits -------------------------------------------------------------------
     def logits_from_ids(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:

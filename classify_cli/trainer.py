@@ -68,7 +68,9 @@ def train(
     )
 
     model = TextClassifier(row_map.num_rows, cfg.model.embed_dim, len(data.labels), sparse=device.type != "mps")
-    model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed))
+    counts = np.bincount(data.splits["train"].labels, minlength=len(data.labels))
+    log_prior = torch.from_numpy(np.log((counts + 1) / (counts.sum() + len(counts)))).float()  # add-one smoothed
+    model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed), log_prior)
     model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.train.step_size, gamma=cfg.train.gamma)

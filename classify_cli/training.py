@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .config import ModelConfig, TrainConfig
 from .data import Split
 from .errors import DivergedError
-from .features import FeatureSpec, RowMap, bag_weights, document_frequency, featurize, smooth_idf
+from .features import TFIDF, FeatureSpec, RowMap, bag_weights, document_frequency, featurize, norm_of, smooth_idf
 from .model import TextClassifier, clip_grad_norm
 from .ragged import offsets_from_lengths, take_rows
 
@@ -61,7 +61,9 @@ class Features:
         offsets = offsets_from_lengths(
             np.concatenate([np.diff(o) for _, o in parts]) if parts else np.zeros(0, np.int64)
         )
-        return FeatureSet(rows, offsets, _weights(rows, offsets, self.idf, chunks), split.labels)
+        return FeatureSet(
+            rows, offsets, _weights(rows, offsets, self.idf, norm_of(self.spec.weighting), chunks), split.labels
+        )
 
 
 def fit_features(train: Split, vocab_size: int, cfg: ModelConfig) -> tuple[Features, FeatureSet]:
@@ -80,13 +82,13 @@ def fit_features(train: Split, vocab_size: int, cfg: ModelConfig) -> tuple[Featu
     rows = row_map.to_rows(feats)
     del feats
     idf = None
-    if cfg.weighting == "tfidf":
+    if cfg.weighting in TFIDF:
         df = np.zeros(row_map.num_rows, dtype=np.int64)
         for lo, hi in chunks:
             df += document_frequency(*_ragged_slice(rows, offsets, lo, hi), row_map.num_rows)
         idf = smooth_idf(df, len(train))
         idf[row_map.unseen_row] = smooth_idf(np.zeros(1), len(train))[0]
-    weights = _weights(rows, offsets, idf, chunks)
+    weights = _weights(rows, offsets, idf, norm_of(cfg.weighting), chunks)
     return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, weights, train.labels)
 
 
@@ -101,11 +103,11 @@ def _ragged_slice(values: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> 
     return values[offsets[lo] : offsets[hi]], offsets[lo : hi + 1] - offsets[lo]
 
 
-def _weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, chunks) -> np.ndarray:
+def _weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: str, chunks) -> np.ndarray:
     parts = []
     for lo, hi in chunks:
         r, o = _ragged_slice(rows, offsets, lo, hi)
-        parts.append(bag_weights(r, o, None if idf is None else idf[r]))
+        parts.append(bag_weights(r, o, None if idf is None else idf[r], norm))
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 

@@ -13,7 +13,7 @@ def test_shipped_config_is_valid():
     from pathlib import Path
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "agnews.toml")
-    assert cfg.model.weighting in ("mean", "tfidf")
+    assert cfg.model.weighting in ("mean", "tfidf", "tfidf-l2")
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from classify_cli.bundle import load_bundle
+from classify_cli.data import load_prepared
 
 from .conftest import write_ag_dir
 
@@ -95,3 +96,10 @@ def test_missing_data_dir(invoke, tmp_path, tiny_config):
     result = invoke("train", "--data", tmp_path / "nope", "--out", tmp_path / "run", "--config", tiny_config)
     assert result.exit_code == 2
     assert "classify prepare" in result.stderr
+
+
+def test_bias_is_the_fixed_log_prior(invoke, tmp_path, prepared, tiny_config):
+    assert invoke("train", "--data", prepared, "--out", tmp_path / "run", "--config", tiny_config).exit_code == 0
+    counts = np.bincount(load_prepared(prepared, ("train",)).splits["train"].labels, minlength=4)
+    expected = np.log((counts + 1) / (counts.sum() + 4))
+    np.testing.assert_allclose(load_bundle(tmp_path / "run").tensors["fc_bias"], expected, rtol=1e-6)
