@@ -16,8 +16,9 @@ import numpy as np
 
 from .bundle import Bundle
 from .features import TFIDF, FeatureSpec, RowMap, bag_weights, norm_of
-from .ragged import offsets_from_lengths
-from .text import TokenIndex, Vocab, make_tokenizer
+from .ragged import offsets_from_lengths, segment_sum
+from .text import Vocab, encode_token, make_normalizer, make_tokenizer, ngram_orders
+from .token_table import TokenTable
 
 T = TypeVar("T")
 
@@ -56,6 +57,7 @@ class Predictor:
         self.labels: list[str] = list(meta["labels"])
         self.vocab = Vocab(meta["vocab"])
         self.tokenize = make_tokenizer(meta["tokenizer"])
+        self._normalize = make_normalizer(meta["tokenizer"])
         f = meta["features"]
         self.spec = FeatureSpec(len(self.vocab), f["ngrams"], f["buckets"], f["weighting"])
         self.row_map = RowMap(self.spec, t["ngram_buckets"])
@@ -65,21 +67,34 @@ class Predictor:
         )
         self.feature_logits = (embedding @ t["fc_weight"].T).astype(np.float32)
         self.bias = t["fc_bias"].astype(np.float32)
-        self._lookup = TokenIndex(self.vocab.stoi, self.vocab.unk_index)
-        self._lookup[_SEPARATOR] = -1
         self.idf = None
         if f["weighting"] in TFIDF:
             self.idf = np.concatenate([t["word_idf"], t["ngram_idf"], [np.float32(f["unseen_idf"])]])
+        # A bag's logits are sum_i w_i T[f_i] with w_i = idf_i / norm (or 1 / length): the IDF
+        # folds into the table and the norm is applied once per document.
+        self.norm = norm_of(self.spec.weighting) if self.idf is not None else "count"
+        self._weighted_logits = self.feature_logits if self.idf is None else self.feature_logits * self.idf[:, None]
+        if self.idf is None:
+            self._norm_terms = np.ones(self.row_map.num_rows, np.float32)
+        else:
+            self._norm_terms = self.idf**2 if self.norm == "l2" else self.idf
+        self._token_table: TokenTable | None = None
 
     # -- text to ids ---------------------------------------------------------------------
+    def _table(self) -> TokenTable:
+        """UTF-8 token -> id, with the separator of joined texts as -1 (built on first use)."""
+        if self._token_table is None:
+            tokens = [encode_token(tok) for tok in self.vocab.itos] + [_SEPARATOR.encode()]
+            self._token_table = TokenTable(tokens, [*range(len(self.vocab)), -1], self.vocab.unk_index)
+        return self._token_table
+
     def encode(self, texts: Iterable[str]) -> Encoded:
         """Token ids of many texts: tokenized as one string, so Python's per-call cost is paid once."""
         texts = list(texts)
         joined = f" {_SEPARATOR} ".join(texts)
         if joined.count(_SEPARATOR) != max(len(texts) - 1, 0):  # a text holds the separator itself
             return self._encode_each(texts)
-        tokens = self.tokenize(joined)
-        ids = np.fromiter(map(self._lookup.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        ids = self._table().lookup(self._normalize(joined))
         is_sep = ids == -1
         lengths = np.bincount(np.cumsum(is_sep)[~is_sep], minlength=len(texts)) if len(texts) else np.zeros(0, np.int64)
         return Encoded(ids[~is_sep], offsets_from_lengths(lengths))
@@ -108,13 +123,21 @@ class Predictor:
         for first in range(0, n, CHUNK_DOCS):
             last = min(first + CHUNK_DOCS, n)
             chunk = offsets[first : last + 1]
-            rows, feat_offsets = self.rows(ids[chunk[0] : chunk[-1]], chunk - chunk[0])
-            # np.take gathers rows several times faster than fancy indexing
-            contrib = np.take(self.feature_logits, rows, axis=0) * self.weights(rows, feat_offsets)[:, None]
-            nonempty = np.flatnonzero(np.diff(feat_offsets) > 0)
-            if len(nonempty):
-                out[first + nonempty] = np.add.reduceat(contrib, feat_offsets[nonempty], axis=0)
+            out[first:last] = self._bag_logits(ids[chunk[0] : chunk[-1]], chunk - chunk[0])
         return out + self.bias
+
+    def _bag_logits(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """sum_i w_i T[f_i] per document, summed order by order (tokens, bigrams, ...)."""
+        s = self.spec
+        total = np.zeros((len(offsets) - 1, len(self.labels)), dtype=np.float32)
+        mass = np.zeros(len(offsets) - 1, dtype=np.float32)
+        for feats, order_offsets in ngram_orders(ids, offsets, s.ngrams, s.vocab_size, s.buckets):
+            rows = self.row_map.to_rows(feats)
+            # np.take gathers rows several times faster than fancy indexing
+            total += segment_sum(np.take(self._weighted_logits, rows, axis=0), order_offsets)
+            mass += segment_sum(np.take(self._norm_terms, rows), order_offsets)
+        norm = np.sqrt(mass) if self.norm == "l2" else mass
+        return total / np.maximum(norm, 1e-12)[:, None]
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         enc = self.encode(texts)
@@ -123,10 +146,8 @@ class Predictor:
     def score(self, texts: Sequence[str]) -> Scored:
         """Logits plus, per text, how many tokens it has and how many the vocabulary knows."""
         enc = self.encode(texts)
-        lengths = np.diff(enc.offsets)
-        docs = np.repeat(np.arange(len(lengths)), lengths)
-        known = np.bincount(docs, weights=enc.ids != self.vocab.unk_index, minlength=len(lengths)).astype(np.int64)
-        return Scored(self.logits_from_ids(enc.ids, enc.offsets), lengths, known)
+        known = segment_sum((enc.ids != self.vocab.unk_index).astype(np.int64), enc.offsets)
+        return Scored(self.logits_from_ids(enc.ids, enc.offsets), np.diff(enc.offsets), known)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.logits(texts))

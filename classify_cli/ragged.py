@@ -38,3 +38,13 @@ def take_rows(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nda
 def row_ids(offsets: np.ndarray) -> np.ndarray:
     """For each value, the index of the row it belongs to."""
     return np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
+
+
+def segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sum of each row of a ragged array (0 for empty rows); ``values`` may have trailing axes."""
+    out = np.zeros((len(offsets) - 1, *values.shape[1:]), dtype=values.dtype)
+    nonempty = np.flatnonzero(offsets[1:] > offsets[:-1])
+    if len(nonempty):
+        # reduceat sums from each start to the next one, so empty rows must be left out
+        out[nonempty] = np.add.reduceat(values, offsets[nonempty], axis=0)
+    return out

@@ -45,6 +45,43 @@ def basic_english(text: str) -> list[str]:
     return text.split()
 
 
+# The same tokenizer over UTF-8 bytes, for scoring many texts at once: bytes.replace and
+# bytes.split run two to three times faster than their str versions on long strings. The
+# replacements are ASCII, which UTF-8 never uses inside a multi-byte character, so they act
+# alike. str.split() also splits on the characters below; bytes.split() does not, so they
+# become spaces after the replacements (before, "<br\xa0/>" would turn into "<br />").
+_BYTES_REPLACEMENTS = tuple((old.encode(), new.encode()) for old, new in _BASIC_ENGLISH_REPLACEMENTS)
+STR_ONLY_WHITESPACE = (
+    "\x1c\x1d\x1e\x1f\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+_ASCII_STR_ONLY_WHITESPACE = tuple(c.encode() for c in STR_ONLY_WHITESPACE if c.isascii())
+_STR_ONLY_WHITESPACE_UTF8 = re.compile(b"|".join(re.escape(c.encode()) for c in STR_ONLY_WHITESPACE))
+
+
+def encode_token(token: str) -> bytes:
+    return token.encode("utf-8", "surrogatepass")
+
+
+def basic_english_utf8(text: str) -> bytes:
+    """``text`` lower-cased and spaced out as ``basic_english`` does, UTF-8 encoded: its
+    ``split()`` gives ``basic_english``'s tokens, encoded (see ``encode_token``)."""
+    data = encode_token(text.lower())
+    for old, new in _BYTES_REPLACEMENTS:
+        if old in data:
+            data = data.replace(old, new)
+    if not data.isascii():
+        data = _STR_ONLY_WHITESPACE_UTF8.sub(b" ", data)
+    elif any(c in data for c in _ASCII_STR_ONLY_WHITESPACE):
+        for c in _ASCII_STR_ONLY_WHITESPACE:
+            data = data.replace(c, b" ")
+    return data
+
+
+def basic_english_bytes(text: str) -> list[bytes]:
+    """``basic_english(text)`` with each token UTF-8 encoded, faster."""
+    return basic_english_utf8(text).split()
+
+
 class TokenIndex(dict):
     """token -> index; a missing token gives the default index (no Python call per known token)."""
 
@@ -137,39 +174,56 @@ def ngrams_iterator(tokens: Sequence[str], ngrams: int) -> Iterable[str]:
 _HASH_PRIME = np.int64(1_000_003)
 
 
-def ngram_ids(
+def ngram_orders(
     ids: np.ndarray, offsets: np.ndarray, ngrams: int, vocab_size: int, buckets: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Add hashed n-gram features to flat token ids.
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each document's features, one ragged array per n-gram order.
 
     ``ids`` holds every document's token ids end to end and ``offsets`` (length n_docs + 1)
-    where each starts. Returns the same layout with each document's tokens followed by the
-    bucket ids (``vocab_size + hash % buckets``) of its bigrams, then trigrams, ... in order
-    of position. Vectorized: every output position is computed, nothing is sorted.
+    where each starts. Item 0 is the tokens themselves; item n-1 holds, per document and in
+    order of position, the bucket ids (``vocab_size + hash % buckets``) of its n-grams.
+    Vectorized: an n-gram starts at every position but the last n-1 of its document.
     """
     ids = np.asarray(ids, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
+    orders = [(ids, offsets)]
     if ngrams <= 1 or buckets <= 0:
-        return ids, offsets
+        return orders
     lengths = np.diff(offsets)
-    doc_of = np.repeat(np.arange(len(lengths)), lengths)
-    pos_in_doc = np.arange(len(ids)) - offsets[doc_of]
-    # a document of L tokens gets L + (L-1) + ... + (L-ngrams+1) features (none negative)
-    per_n = [np.maximum(lengths - (n - 1), 0) for n in range(1, ngrams + 1)]
-    new_lengths = np.sum(per_n, axis=0)
-    new_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(new_lengths, out=new_offsets[1:])
-    out = np.empty(new_offsets[-1], dtype=np.int64)
-    out[new_offsets[doc_of] + pos_in_doc] = ids
-    before = per_n[0].copy()  # features of lower orders that precede order n in each document
+    ends = offsets[1:]
+    begins = np.ones(len(ids), dtype=bool)  # position i begins an n-gram of its document
     for n in range(2, ngrams + 1):
-        starts = np.flatnonzero(pos_in_doc <= lengths[doc_of] - n)  # positions that begin an n-gram
-        h = ids[starts].copy()
+        begins[ends[lengths >= n - 1] - (n - 1)] = False
+        total = max(len(ids) - (n - 1), 0)
+        h = ids[:total].copy()
         for k in range(1, n):
-            h = (h * _HASH_PRIME + ids[starts + k]) % buckets
-        d = doc_of[starts]
-        out[new_offsets[d] + before[d] + pos_in_doc[starts]] = vocab_size + h
-        before += per_n[n - 1]
+            h = (h * _HASH_PRIME + ids[k : k + total]) % buckets
+        counts = np.maximum(lengths - (n - 1), 0)
+        n_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(counts, out=n_offsets[1:])
+        orders.append((vocab_size + h[begins[:total]], n_offsets))
+    return orders
+
+
+def ngram_ids(
+    ids: np.ndarray, offsets: np.ndarray, ngrams: int, vocab_size: int, buckets: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add hashed n-gram features to flat token ids (see ``ngram_orders``).
+
+    Returns the same layout with each document's tokens followed by its bigram buckets,
+    then trigrams, ...: the ragged arrays of ``ngram_orders`` concatenated per document.
+    """
+    orders = ngram_orders(ids, offsets, ngrams, vocab_size, buckets)
+    if len(orders) == 1:
+        return orders[0]
+    new_offsets = np.sum([o for _, o in orders], axis=0)
+    out = np.empty(new_offsets[-1], dtype=np.int64)
+    before = new_offsets[:-1].copy()  # where each document's next order starts in the output
+    for feats, n_offsets in orders:
+        counts = np.diff(n_offsets)
+        # element j of order n, in document d, goes to before[d] + (j - n_offsets[d])
+        out[np.arange(len(feats)) + np.repeat(before - n_offsets[:-1], counts)] = feats
+        before += counts
     return out, new_offsets
 
 
@@ -197,8 +251,20 @@ def clean_text(text: str) -> str:
 
 def make_tokenizer(spec: dict) -> Callable[[str], list[str]]:
     """The tokenizer a prepared corpus or model bundle records in its ``tokenizer`` spec."""
-    if spec.get("name") != "basic_english":
-        raise ValueError(f"unknown tokenizer {spec.get('name')!r}")
+    _check_spec(spec)
     if spec.get("clean_text"):
         return lambda text: basic_english(clean_text(text))
     return basic_english
+
+
+def make_normalizer(spec: dict) -> Callable[[str], bytes]:
+    """The same, as UTF-8 bytes whose ``split()`` gives the tokens (see ``basic_english_utf8``)."""
+    _check_spec(spec)
+    if spec.get("clean_text"):
+        return lambda text: basic_english_utf8(clean_text(text))
+    return basic_english_utf8
+
+
+def _check_spec(spec: dict) -> None:
+    if spec.get("name") != "basic_english":
+        raise ValueError(f"unknown tokenizer {spec.get('name')!r}")

@@ -7,6 +7,7 @@ the same input always gives the same output, and each piece matches a plain refe
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import tempfile
@@ -21,8 +22,19 @@ from hypothesis import strategies as st
 from classify_cli.bundle import load_bundle
 from classify_cli.config import PrepareConfig
 from classify_cli.inference import Predictor
+from classify_cli.prediction import csv_field
 from classify_cli.sources import read_file
-from classify_cli.text import UNK, Vocab, basic_english, build_vocab, clean_text, ngram_ids
+from classify_cli.text import (
+    UNK,
+    Vocab,
+    basic_english,
+    basic_english_bytes,
+    build_vocab,
+    clean_text,
+    encode_token,
+    ngram_ids,
+)
+from classify_cli.token_table import TokenTable
 
 from .conftest import FILLER, TOPICS
 from .test_text import naive_doc_ngram_ids, torchtext_basic_english
@@ -35,7 +47,7 @@ FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthChec
 # --- strategies --------------------------------------------------------------------------
 
 # everything basic_english treats specially, plus whitespace of several kinds and a few letters
-SPECIAL = "'\".,()!?;:<br /> \t\n\r\x0b\x0c\x1c\x85\u00a0\u2028\u3000aBİK"
+SPECIAL = "'\".,()!?;:<br /> \t\n\r\x0b\x0c\x1c\x1f\x85\u00a0\u1680\u2000\u200a\u2028\u202f\u3000aBİKé"
 special_text = st.one_of(
     st.text(alphabet=SPECIAL, max_size=60),
     st.lists(st.sampled_from(["<br />", "<br", "/>", '"', "'", "<BR />", '<br "/>', "br", " ", "x"]), max_size=20).map(
@@ -71,6 +83,12 @@ def test_basic_english_matches_torchtext_reference(text):
         assert tok
         assert not any(ch.isspace() for ch in tok)
         assert tok == tok.strip()
+
+
+@PROPS
+@given(st.one_of(any_text, st.text(alphabet=SPECIAL + "\ud800\udfff", max_size=60)))  # lone surrogates too
+def test_bytes_tokenizer_gives_the_same_tokens_encoded(text):
+    assert basic_english_bytes(text) == [encode_token(tok) for tok in basic_english(text)]
 
 
 @PROPS
@@ -318,3 +336,33 @@ def test_featureless_text_predicts_the_bias(predictor):
     # a text without a single token has no features: its logits are exactly the bias
     logits = predictor.logits(["", ' \t\n"";:<br />'])
     np.testing.assert_array_equal(logits, np.vstack([predictor.bias, predictor.bias]))
+
+
+@PROPS
+@given(st.lists(st.one_of(any_text, st.text(alphabet='a,"\r\n x', max_size=20)), min_size=2, max_size=5))
+def test_csv_fields_read_back_and_match_the_csv_module(fields):
+    line = ",".join(csv_field(f) for f in fields) + "\n"
+    assert next(csv.reader(io.StringIO(line, newline=""))) == fields
+    if not any("\r" in f for f in fields):  # csv.writer leaves "\r" unquoted with a "\n" terminator
+        expected = io.StringIO()
+        csv.writer(expected, lineterminator="\n").writerow(fields)
+        assert line == expected.getvalue()
+
+
+# tokens around the key-size boundaries (8 and 15 bytes), with NUL bytes and non-ASCII text
+edge_token = st.one_of(
+    st.text(alphabet="ab\x00é", min_size=1, max_size=20),
+    st.sampled_from(["a" * n for n in (1, 7, 8, 9, 14, 15, 16, 17, 40)] + ["a\x00", "\x00", "<unk>"]),
+)
+
+
+@PROPS
+@given(st.lists(edge_token, max_size=30, unique=True), st.lists(edge_token, max_size=60), st.data())
+def test_token_table_finds_exactly_what_a_dict_finds(vocab, words, data):
+    vocab_bytes = [encode_token(t) for t in vocab]
+    table = TokenTable(vocab_bytes, range(len(vocab_bytes)), default=-7)
+    index = {t: i for i, t in enumerate(vocab_bytes)}
+    spaces = data.draw(st.lists(st.sampled_from([" ", "\t", "\n", "\r", "\x0b", "\x0c", "  "]), min_size=len(words)))
+    text = "".join(w + s for w, s in zip(words, spaces, strict=False))
+    encoded = encode_token(text)
+    assert table.lookup(encoded).tolist() == [index.get(t, -7) for t in encoded.split()]

@@ -1,3 +1,4 @@
+import random
 import re
 from collections import Counter
 
@@ -5,14 +6,19 @@ import numpy as np
 import pytest
 
 from classify_cli.text import (
+    STR_ONLY_WHITESPACE,
     UNK,
     Vocab,
     basic_english,
+    basic_english_bytes,
     build_vocab,
     clean_text,
+    encode_token,
     ngram_ids,
+    ngram_orders,
     ngrams_iterator,
 )
+from classify_cli.token_table import TokenTable
 
 # torchtext 0.18's basic_english, verbatim: the reference our single-pass version must match
 _PATTERNS = [r"\'", r"\"", r"\.", r"<br \/>", r",", r"\(", r"\)", r"\!", r"\?", r"\;", r"\:", r"\s+"]
@@ -112,3 +118,45 @@ def test_counter_is_not_mutated_beyond_specials():
     from classify_cli.text import vocab_from_counts
 
     assert vocab_from_counts(counter).itos == [UNK, "a"]
+
+
+def test_str_only_whitespace_is_what_str_split_adds_to_bytes_split():
+    # basic_english_bytes turns these into spaces so that bytes.split() splits like str.split()
+    str_space = {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    bytes_space = {chr(b) for b in range(256) if bytes([b]).isspace()}
+    assert set(STR_ONLY_WHITESPACE) == str_space - bytes_space
+    text = "a<br\xa0/>b" + "".join(f"{c}x" for c in STR_ONLY_WHITESPACE)
+    assert basic_english_bytes(text) == [encode_token(t) for t in basic_english(text)]
+    assert basic_english_bytes(text)[:2] == [b"a<br", b"/>b"]  # "<br\xa0/>" is not "<br />"
+
+
+@pytest.mark.parametrize("ngrams", [1, 2, 3])
+def test_ngram_orders_are_ngram_ids_split_by_order(ngrams):
+    docs = [[1, 2, 3, 4], [], [5], [6, 7], [8, 9, 1]]
+    ids = np.array([t for d in docs for t in d], dtype=np.int64)
+    offsets = np.cumsum([0] + [len(d) for d in docs])
+    orders = ngram_orders(ids, offsets, ngrams, vocab_size=50, buckets=97)
+    assert len(orders) == ngrams
+    for doc, expected in enumerate(_naive_ngram_ids(docs, ngrams, 50, 97)):
+        got = [int(f) for feats, offs in orders for f in feats[offs[doc] : offs[doc + 1]]]
+        assert got == expected
+
+
+def test_token_table_on_a_large_vocabulary_matches_a_dict():
+    rng = random.Random(0)
+    alphabet = "abcdefghijé\x00"
+    words = {"".join(rng.choices(alphabet, k=rng.randint(1, 24))).encode() for _ in range(60_000)}
+    vocab = sorted(words)[:40_000]  # the rest stay unknown
+    table = TokenTable(vocab, range(len(vocab)), default=-1)
+    index = {t: i for i, t in enumerate(vocab)}
+    data = b" ".join(sorted(words, key=hash)) + b"\n" + b"\t".join(vocab[::7])
+    got = table.lookup(data)
+    assert got.tolist() == [index.get(t, -1) for t in data.split()]
+    assert (got >= 0).sum() > 40_000 and (got == -1).sum() > 10_000
+
+
+def test_token_table_refuses_tokens_with_whitespace():
+    with pytest.raises(ValueError):
+        TokenTable([b"a b"], [0], default=0)
+    with pytest.raises(ValueError):
+        TokenTable([b""], [0], default=0)
