@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from json.encoder import encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
 
 import numpy as np
 
@@ -101,10 +102,40 @@ def csv_rows(batch: Labeled, labels: list[str]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def json_string(text: str) -> str:
+    """``json.dumps(text, ensure_ascii=False)``; the ASCII encoder is faster and alike on ASCII
+    but for DEL, which it escapes."""
+    return encode_basestring_ascii(text) if text.isascii() and "\x7f" not in text else encode_basestring(text)
+
+
+def json_rows(batch: Labeled, labels: list[str]) -> list[str]:
+    """Each text's record as ``json.dumps`` writes it (``records_of``, without explanations),
+    built from the columns: several times faster than making and dumping the dicts."""
+    names = np.array([json_string(label) for label in labels], dtype=object)
+    probs = [list(map(repr, batch.top_probs[:, j].tolist())) for j in range(batch.tops.shape[1])]
+    ranked = [
+        [
+            f'{{"label": {name}, "probability": {p}}}'
+            for name, p in zip(names[batch.tops[:, j]].tolist(), probs[j], strict=True)
+        ]
+        for j in range(batch.tops.shape[1])
+    ]
+    tops = ranked[0] if len(ranked) == 1 else list(map(", ".join, zip(*ranked, strict=True)))
+    first = names[batch.tops[:, 0]].tolist()
+    return [
+        f'{{"text": {json_string(text)}, "label": {label if why is None else "null"}, "probability": {p}, '
+        f'"top": [{top}]' + ("}" if why is None else f', "abstained": {json_string(why)}}}')
+        for text, label, p, top, why in zip(batch.texts, first, probs[0], tops, batch.abstained, strict=True)
+    ]
+
+
 def format_records(records: list[dict], fmt: str) -> str:
+    return join_json([json.dumps(r, ensure_ascii=False) for r in records], fmt)
+
+
+def join_json(rows: list[str], fmt: str) -> str:
     """``jsonl``: one object per line; ``json``: list items joined by commas."""
-    separator = "\n" if fmt == "jsonl" else ",\n"
-    return separator.join(json.dumps(r, ensure_ascii=False) for r in records) + ("\n" if fmt == "jsonl" else "")
+    return "".join(row + "\n" for row in rows) if fmt == "jsonl" else ",\n".join(rows)
 
 
 def _label_and_format(state: tuple[Predictor, Options, str | None], texts: list[str]):
@@ -112,6 +143,8 @@ def _label_and_format(state: tuple[Predictor, Options, str | None], texts: list[
     batch = label_columns(predictor, texts, opts)
     if fmt == "csv":
         return csv_rows(batch, predictor.labels)
+    if fmt in ("json", "jsonl") and not opts.explain:
+        return join_json(json_rows(batch, predictor.labels), fmt)
     records = records_of(batch, predictor, opts)
     return records if fmt is None else format_records(records, fmt)
 

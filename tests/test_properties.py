@@ -13,6 +13,7 @@ import math
 import tempfile
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from classify_cli.bundle import load_bundle
 from classify_cli.config import PrepareConfig
 from classify_cli.inference import Predictor
-from classify_cli.prediction import csv_field
+from classify_cli.prediction import Labeled, Options, csv_field, json_rows, records_of
 from classify_cli.sources import read_file
 from classify_cli.text import (
     UNK,
@@ -366,3 +367,22 @@ def test_token_table_finds_exactly_what_a_dict_finds(vocab, words, data):
     text = "".join(w + s for w, s in zip(words, spaces, strict=False))
     encoded = encode_token(text)
     assert table.lookup(encoded).tolist() == [index.get(t, -7) for t in encoded.split()]
+
+
+@PROPS
+@given(
+    st.lists(any_text, min_size=1, max_size=8),
+    st.lists(st.text(min_size=1, max_size=6), min_size=2, max_size=4, unique=True),
+    st.data(),
+)
+def test_json_rows_are_the_records_dumped(texts, labels, data):
+    k = data.draw(st.integers(1, len(labels)))
+    tops = np.array([data.draw(st.permutations(range(len(labels))))[:k] for _ in texts])
+    probs = np.round(
+        np.array([sorted(data.draw(st.lists(st.floats(0, 1), min_size=k, max_size=k)))[::-1] for _ in texts]), 6
+    )
+    why = [data.draw(st.sampled_from([None, "no known tokens", "confidence below 0.5"])) for _ in texts]
+    batch = Labeled(texts, tops, probs, why)
+    records = records_of(batch, SimpleNamespace(labels=labels), Options(k=k))
+    assert json_rows(batch, labels) == [json.dumps(r, ensure_ascii=False) for r in records]
+    assert [json.loads(row) for row in json_rows(batch, labels)] == records
