@@ -24,7 +24,7 @@ from .config import Config, config_from_dict
 from .data import load_prepared
 from .errors import BundleError, DivergedError, Interrupted
 from .fsutil import DirectoryLock, atomic_write_text, sha256_file
-from .model import TextClassifier, all_finite, export_tensors, import_tensors
+from .model import SGD, TextClassifier, all_finite, export_tensors, import_tensors
 from .training import EpochResult, Progress, StopRequested, fit_features, resolve_device, train_while_improving
 
 
@@ -72,7 +72,7 @@ def train(
     log_prior = torch.from_numpy(np.log((counts + 1) / (counts.sum() + len(counts)))).float()  # add-one smoothed
     model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed), log_prior)
     model.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr)
+    optimizer = SGD(model.parameters(), lr=cfg.train.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.train.step_size, gamma=cfg.train.gamma)
     progress = Progress(epoch_rng=np.random.default_rng(seed).bit_generator.state)
     best: dict[str, np.ndarray] | None = None

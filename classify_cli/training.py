@@ -22,7 +22,7 @@ from .config import ModelConfig, TrainConfig
 from .data import Split
 from .errors import DivergedError
 from .features import TFIDF, FeatureSpec, RowMap, bag_weights, document_frequency, featurize, norm_of, smooth_idf
-from .model import TextClassifier, clip_grad_norm
+from .model import Grouping, TextClassifier, clip_grad_norm
 from .ragged import offsets_from_lengths, take_rows
 
 
@@ -114,37 +114,34 @@ def _weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm
 class Batch(NamedTuple):
     feats: torch.Tensor  # table rows of every document's features, end to end
     offsets: torch.Tensor  # where each document starts in ``feats``
-    weights: torch.Tensor  # per-feature weights, summing to 1 per document
+    weights: torch.Tensor  # per-feature weights of each document's bag
     labels: torch.Tensor
-    unique_rows: torch.Tensor  # sorted distinct rows of ``feats``
-    inverse: torch.Tensor  # feats == unique_rows[inverse]
+    grouping: Grouping | None  # the occurrences by table row, for the backward pass (training only)
 
 
-def distinct_rows(rows: np.ndarray, scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values of ``rows`` and, for each value, its index among them.
-
-    O(n) with ``scratch`` (any int64 array longer than the largest row): no sort of the
-    batch, only of its distinct rows.
-    """
-    positions = np.arange(len(rows))
-    scratch[rows] = positions  # the last position of each value wins
-    last = scratch[rows]
-    is_last = last == positions
-    distinct = rows[is_last]
-    order = np.argsort(distinct)
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    slot = np.empty(len(rows), dtype=np.int64)
-    slot[is_last] = rank
-    return distinct[order], slot[last]
+def group_by_row(rows: np.ndarray, bags: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays of a ``Grouping``: distinct rows (sorted), where each one's occurrences
+    start, and the document and weight of every occurrence in that order."""
+    order = np.argsort(rows)  # introsort: deterministic, and four times faster than a stable sort
+    ordered = rows[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return ordered[starts], starts, bags[order], weights[order]
 
 
 def batches(
-    data: FeatureSet, batch_size: int, device: torch.device, order: np.ndarray | None = None, start: int = 0
+    data: FeatureSet,
+    batch_size: int,
+    device: torch.device,
+    order: np.ndarray | None = None,
+    start: int = 0,
+    *,
+    for_training: bool = False,
 ) -> Iterator[Batch]:
-    """Batches of ``data`` (in ``order`` when given), as tensors on ``device``, from batch ``start`` on."""
+    """Batches of ``data`` (in ``order`` when given), as tensors on ``device``, from batch ``start`` on.
+
+    ``for_training`` adds each batch's ``Grouping`` for the backward pass.
+    """
     order = np.arange(len(data)) if order is None else order
-    scratch = np.empty(int(data.feats.max()) + 1 if len(data.feats) else 1, dtype=np.int64)
 
     def tensor(array: np.ndarray, dtype) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, dtype=dtype)).to(device)
@@ -153,26 +150,34 @@ def batches(
         docs = order[first : first + batch_size]
         # gathered batch by batch: small arrays stay in cache (a whole shuffled epoch would not)
         index, offsets = take_rows(data.offsets, docs)
-        rows = data.feats[index]
-        unique_rows, inverse = distinct_rows(rows, scratch)
+        rows, weights = data.feats[index], data.weights[index]
+        grouping = None
+        if for_training and len(rows):
+            bags = np.repeat(np.arange(len(docs)), np.diff(offsets))
+            distinct, starts, bag_order, weight_order = group_by_row(rows, bags, weights)
+            grouping = Grouping(
+                tensor(distinct, np.int64),
+                tensor(starts, np.int64),
+                tensor(bag_order, np.int64),
+                tensor(weight_order, np.float32),
+            )
         yield Batch(
             tensor(rows, np.int64),
             tensor(offsets[:-1], np.int64),
-            tensor(data.weights[index], np.float32),
+            tensor(weights, np.float32),
             tensor(data.labels[docs], np.int64),
-            tensor(unique_rows, np.int64),
-            tensor(inverse, np.int64),
+            grouping,
         )
 
 
 def train_step(model: TextClassifier, batch: Batch, optimizer: torch.optim.Optimizer, clip_norm: float) -> float:
     """One step of gradient descent on one batch; returns the batch's mean loss."""
     optimizer.zero_grad()
-    logits = model(batch.feats, batch.offsets, batch.weights)
+    logits = model(batch.feats, batch.offsets, batch.weights, batch.grouping)
     # the batch mean of the cross-entropy is a Monte Carlo estimate of the expected loss
     loss = F.cross_entropy(logits, batch.labels)
     loss.backward()  # ∇L
-    model.sum_duplicate_rows(batch.unique_rows, batch.inverse)  # what coalesce() does, precomputed
+    model.flag_row_summed_gradient(batch.grouping)
     clip_grad_norm(list(model.parameters()), clip_norm)
     optimizer.step()  # θ ← θ − η∇L
     value = loss.item()
@@ -248,7 +253,7 @@ def train_while_improving(
         started = time.perf_counter() - progress.seconds
         generator.bit_generator.state = progress.epoch_rng
         order = generator.permutation(len(train_set))
-        for batch in batches(train_set, cfg.batch_size, device, order, start=progress.step):
+        for batch in batches(train_set, cfg.batch_size, device, order, start=progress.step, for_training=True):
             loss = train_step(model, batch, optimizer, cfg.clip_norm)
             progress.loss_sum += loss * len(batch.labels)
             progress.seen += len(batch.labels)
