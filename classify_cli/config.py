@@ -69,8 +69,11 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 10
+    # the step size; with batch_size = "auto" it is the rate at batch 64, scaled with the batch
     lr: float = 2.0
-    batch_size: int = 64
+    # documents per step, or "auto": 64 below 16k training documents, 128 below 32k, 256
+    # below 64k, 512 above; lr then grows in proportion (lr * batch / 64)
+    batch_size: int | str = "auto"
     # StepLR: multiply lr by gamma every step_size epochs
     step_size: int = 1
     gamma: float = 0.9
@@ -84,7 +87,11 @@ class TrainConfig:
     def check(self) -> None:
         _require(self.epochs >= 1, "epochs", "must be at least 1")
         _require(self.lr > 0, "lr", "must be > 0")
-        _require(self.batch_size >= 1, "batch_size", "must be at least 1")
+        _require(
+            self.batch_size == "auto" or (isinstance(self.batch_size, int) and self.batch_size >= 1),
+            "batch_size",
+            'must be at least 1, or "auto"',
+        )
         _require(self.step_size >= 1, "step_size", "must be at least 1")
         _require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         _require(self.clip_norm > 0, "clip_norm", "must be > 0")

@@ -25,7 +25,15 @@ from .data import load_prepared
 from .errors import BundleError, DivergedError, Interrupted
 from .fsutil import DirectoryLock, atomic_write_text, sha256_file
 from .model import SGD, TextClassifier, all_finite, export_tensors, import_tensors
-from .training import EpochResult, Progress, StopRequested, fit_features, resolve_device, train_while_improving
+from .training import (
+    EpochResult,
+    Progress,
+    StopRequested,
+    fit_features,
+    resolve_batch,
+    resolve_device,
+    train_while_improving,
+)
 
 
 def train(
@@ -62,9 +70,11 @@ def train(
     val_set = features.make_set(data.splits["validation"])
     spec, row_map = features.spec, features.row_map
     seen = row_map.seen_buckets
+    train_cfg = resolve_batch(cfg.train, len(train_set))
     log(
         f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
-        f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
+        f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}; "
+        f"batch {train_cfg.batch_size}, lr {train_cfg.lr:g}"
     )
 
     model = TextClassifier(row_map.num_rows, cfg.model.embed_dim, len(data.labels), sparse=device.type != "mps")
@@ -72,8 +82,8 @@ def train(
     log_prior = torch.from_numpy(np.log((counts + 1) / (counts.sum() + len(counts)))).float()  # add-one smoothed
     model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed), log_prior)
     model.to(device)
-    optimizer = SGD(model.parameters(), lr=cfg.train.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.train.step_size, gamma=cfg.train.gamma)
+    optimizer = SGD(model.parameters(), lr=train_cfg.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train_cfg.step_size, gamma=train_cfg.gamma)
     progress = Progress(epoch_rng=np.random.default_rng(seed).bit_generator.state)
     best: dict[str, np.ndarray] | None = None
 
@@ -88,7 +98,7 @@ def train(
             log(f"resuming at epoch {progress.epoch}, step {progress.step}")
         try:
             for result in train_while_improving(
-                model, train_set, val_set, cfg.train, optimizer, scheduler, progress, device, should_stop
+                model, train_set, val_set, train_cfg, optimizer, scheduler, progress, device, should_stop
             ):
                 if result.is_best:
                     best = export_tensors(model, row_map)
@@ -119,6 +129,7 @@ def train(
         history = progress.history
         best_row = max(history, key=lambda r: r["val_accuracy"])
         meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
+        meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
         meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", "val_accuracy")}
         if features.idf is not None:
             best = best | {

@@ -2,6 +2,7 @@ import pytest
 
 from classify_cli.config import load_config, parse_override
 from classify_cli.errors import ConfigError
+from classify_cli.training import resolve_batch
 
 
 def test_defaults_load_without_a_file():
@@ -32,6 +33,8 @@ def test_shipped_config_is_valid():
         ('[prepare]\ntext_fields = "text"\n', "prepare.text_fields: expected a list"),
         ('[model]\nweighting = "bm25"\n', "model.weighting must be"),
         ('[train]\ndevice = "tpu"\n', "train.device must be one of"),
+        ('[train]\nbatch_size = "big"\n', 'train.batch_size must be at least 1, or "auto"'),
+        ("[train]\nbatch_size = 0\n", 'train.batch_size must be at least 1, or "auto"'),
         ("this is = not toml [", "not valid TOML"),
     ],
 )
@@ -74,3 +77,24 @@ def test_shipped_config_matches_builtin_defaults():
     from pathlib import Path
 
     assert load_config(Path(__file__).resolve().parents[1] / "configs" / "agnews.toml") == load_config(None)
+
+
+@pytest.mark.parametrize(
+    "n_docs, batch, lr",
+    [(1_000, 64, 2.0), (15_999, 64, 2.0), (16_000, 128, 4.0), (50_000, 256, 8.0), (92_416, 512, 16.0)],
+)
+def test_auto_batch_grows_with_the_corpus_and_scales_lr(n_docs, batch, lr):
+    cfg = load_config(None).train
+    assert cfg.batch_size == "auto"
+    resolved = resolve_batch(cfg, n_docs)
+    assert (resolved.batch_size, resolved.lr) == (batch, lr)
+    assert resolved.epochs == cfg.epochs and cfg.batch_size == "auto"  # the rest untouched, a copy
+
+
+def test_a_number_for_batch_size_keeps_lr_as_given():
+    cfg = load_config(None, {("train", "batch_size"): 32, ("train", "lr"): 0.5}).train
+    assert resolve_batch(cfg, 1_000_000) == cfg
+    assert (
+        load_config(None, {("train", "batch_size"): parse_override("train.batch_size=auto")[2]}).train.batch_size
+        == "auto"
+    )

@@ -69,12 +69,18 @@ def test_cli_overrides_reach_the_config(invoke, tmp_path, prepared, tiny_config)
         "1",
         "--set",
         "model.weighting=mean",
+        "--set",
+        "train.batch_size=auto",
         "--device",
         "cpu",
     )
     assert result.exit_code == 0, result.output
     meta = load_bundle(tmp_path / "run").meta
     assert meta["train"]["epochs"] == 1 and meta["model"]["weighting"] == "mean"
+    # a tiny corpus: "auto" is batch 64 at the configured lr (2.0 in tiny.toml)
+    assert meta["train"]["batch_size"] == "auto"
+    assert meta["train_effective"] == {"batch_size": 64, "lr": 2.0}
+    assert "batch 64, lr 2" in result.stderr
 
 
 @pytest.mark.parametrize(
