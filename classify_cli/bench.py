@@ -1,6 +1,7 @@
 """Benchmark: classify against fastText and scikit-learn on agnews7k (accuracy) and agnews-x16 (speed).
 
     python -m classify_cli.bench [--skip-x16] [--only classify|fasttext|sklearn] [--json PATH]
+                                 [--scaling 1 16 160] [--epoch-ratio 5]
 
 Prints one markdown table on stdout; progress goes to stderr. Every measurement runs in its
 own process so that its peak RSS (``ru_maxrss`` from ``os.wait4``) is its own: classify
@@ -353,6 +354,48 @@ def bench_scaling(agnews7k: Path, work: Path, sizes: Sequence[int]) -> str:
     return "\n".join(lines)
 
 
+def bench_epoch_ratio(x16: Path, work: Path, repeats: int) -> str:
+    """classify's and fastText's agnews-x16 epoch, alternately ``repeats`` times: the ratio of
+    medians is steadier than any single pair on a noisy machine."""
+    data = work / "classify-agnews-x16-data"
+    if not (data / "manifest.json").is_file():
+        run_measured(classify_cmd("prepare", "--from", x16, "--out", data, "--config", CONFIG))
+    ft_file = work / "fasttext-x16.train"
+    if not ft_file.is_file():
+        write_fasttext_file(x16 / "train.csv", ft_file)
+    params = FASTTEXT_RECIPES["paper"] | {"epoch": X16_EPOCHS}
+    lines = [
+        "| run | classify epoch s (median of 5) | fastText epoch s (5 epochs / 5) | ratio |",
+        "|---:|---:|---:|---:|",
+    ]
+    ours, theirs = [], []
+    for i in range(1, repeats + 1):
+        run = work / f"ratio-run-{i}"
+        shutil.rmtree(run, ignore_errors=True)
+        run_measured(
+            classify_cmd(
+                "train",
+                "--data",
+                data,
+                "--out",
+                run,
+                "--config",
+                CONFIG,
+                "--device",
+                "cpu",
+                "--epochs",
+                str(X16_EPOCHS),
+            )
+        )
+        ours.append(median_epoch_seconds(run))
+        result, _ = run_worker("fasttext", {"train": str(ft_file), "test": str(ft_file), "params": params})
+        theirs.append(result["train_s"] / X16_EPOCHS)
+        lines.append(f"| {i} | {ours[-1]:.2f} | {theirs[-1]:.2f} | {ours[-1] / theirs[-1]:.2f}× |")
+    mine, ft = statistics.median(ours), statistics.median(theirs)
+    lines.append(f"| median | {mine:.2f} | {ft:.2f} | {mine / ft:.2f}× |")
+    return "\n".join(lines)
+
+
 # -- in-process measurements (each in a --worker process) -------------------------------
 
 
@@ -517,6 +560,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="REPEATS",
         help="also time prepare and train on agnews7k train repeated REPEATS times (e.g. 1 16 160: 6k, 97k, 1M docs)",
     )
+    parser.add_argument(
+        "--epoch-ratio",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also train classify and fastText on agnews-x16 N times each, alternately, and print the epoch ratio",
+    )
     parser.add_argument("--worker", choices=tuple(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--worker-config", type=json.loads, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -559,6 +609,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     starts = cold_start(work) if selected("classify") else {}
     scaling = bench_scaling(agnews7k, work, args.scaling) if args.scaling else None
+    ratio = None
+    if args.epoch_ratio and x16 is not None and installed("fasttext"):
+        ratio = bench_epoch_ratio(x16, work, args.epoch_ratio)
     bench_rss_mb = own_peak_rss_mb()  # every child's peak RSS reading is at least this
     header = machine_line()
     print(header)
@@ -570,9 +623,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if scaling:
         print()
         print(scaling)
+    if ratio:
+        print()
+        print(ratio)
     if args.json:
         results = {"machine": header, "workdir": str(work), "bench_peak_rss_mb": bench_rss_mb, "cold_start": starts}
         results["rows"] = [asdict(r) for r in rows]
+        results["epoch_ratio"] = ratio
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         log(f"wrote {args.json}")
 
