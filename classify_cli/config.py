@@ -58,12 +58,16 @@ class ModelConfig:
     # mean, train-split IDF); "tfidf-l2" (IDF weights scaled to unit length: long documents
     # still train)
     weighting: str = "tfidf-l2"
+    # supervised term weighting (tfidf weightings): each feature's IDF times
+    # 1 + supervised_weight * (1 - its class entropy / log C), from train documents; 0 = off
+    supervised_weight: float = 4.0
 
     def check(self) -> None:
         _require(self.embed_dim >= 1, "embed_dim", "must be at least 1")
         _require(1 <= self.ngrams <= 5, "ngrams", "must be between 1 and 5")
         _require(self.buckets >= 1, "buckets", "must be at least 1")
         _require(self.weighting in ("mean", "tfidf", "tfidf-l2"), "weighting", 'must be "mean", "tfidf" or "tfidf-l2"')
+        _require(self.supervised_weight >= 0, "supervised_weight", "must be >= 0")
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """From token ids to the weighted bag of features the model sums (no torch here).
 
 A document's features are its token ids followed by hashed n-gram buckets; each feature
-occurrence gets a weight and the weights of a document sum to 1, so the bag is a (weighted)
-mean: plain 1/length for ``mean``, proportional to the train split's IDF for ``tfidf``.
+occurrence gets a weight, normalized per document: plain 1/length for ``mean``, otherwise
+proportional to the feature's weight from the train split (its IDF, times ``class_focus``
+when the model's ``supervised_weight`` is on), scaled so the document's weights sum to 1
+(``tfidf``) or their squares do (``tfidf-l2``).
 Training and both inference paths call these same functions.
 """
 
@@ -84,18 +86,40 @@ def unique(values: np.ndarray) -> np.ndarray:
     return ordered[first]
 
 
-def document_frequency(feats: np.ndarray, offsets: np.ndarray, num_features: int) -> np.ndarray:
-    """In how many documents each feature occurs."""
-    if len(feats) == 0:
-        return np.zeros(num_features, dtype=np.int64)
-    docs = row_ids(offsets)
-    pairs = unique(docs * np.int64(num_features) + feats)
-    return np.bincount(pairs % num_features, minlength=num_features)
-
-
 def smooth_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
     """scikit-learn's smoothed IDF: ln((1 + n) / (1 + df)) + 1, always >= 1."""
     return (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(np.float32)
+
+
+def class_document_frequency(
+    rows: np.ndarray, offsets: np.ndarray, labels: np.ndarray, num_rows: int, num_classes: int
+) -> np.ndarray:
+    """(num_rows, num_classes): in how many documents of each class each row occurs."""
+    counts = np.zeros((num_rows, num_classes), dtype=np.int64)
+    if len(rows) == 0:
+        return counts
+    docs = row_ids(offsets)
+    pairs = unique(docs * np.int64(num_rows) + rows)
+    row, label = pairs % num_rows, labels[pairs // num_rows]
+    for c in range(num_classes):
+        counts[:, c] = np.bincount(row[label == c], minlength=num_rows)
+    return counts
+
+
+def class_focus(class_df: np.ndarray, prior: np.ndarray, strength: float) -> np.ndarray:
+    """Supervised term weighting: 1 + strength * (1 - H(class | feature) / log C).
+
+    A feature found in documents of one class only gets up to ``1 + strength``; one spread
+    like the classes themselves gets 1. ``p(class | feature)`` counts the feature's train
+    documents plus one pseudo-document spread by the class prior, so a feature seen once is
+    not taken for a sure sign of its class (and an unseen one gets the prior's entropy).
+    """
+    num_classes = class_df.shape[1]
+    if num_classes < 2 or strength == 0:
+        return np.ones(len(class_df), dtype=np.float32)
+    p = (class_df + prior) / (class_df.sum(axis=1, keepdims=True) + 1.0)
+    entropy = -(p * np.log(np.maximum(p, 1e-300))).sum(axis=1) / np.log(num_classes)
+    return (1.0 + strength * (1.0 - entropy)).astype(np.float32)
 
 
 def bag_weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: str = "l1") -> np.ndarray:

@@ -23,6 +23,7 @@ from .checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
 from .data import load_prepared
 from .errors import BundleError, DivergedError, Interrupted
+from .features import TFIDF
 from .fsutil import DirectoryLock, atomic_write_text, sha256_file
 from .model import SGD, TextClassifier, all_finite, export_tensors, import_tensors
 from .training import (
@@ -66,7 +67,7 @@ def train(
     seed = cfg.train.seed
     torch.manual_seed(seed)
 
-    features, train_set = fit_features(data.splits["train"], len(data.vocab), cfg.model)
+    features, train_set = fit_features(data.splits["train"], len(data.vocab), cfg.model, len(data.labels))
     val_set = features.make_set(data.splits["validation"])
     spec, row_map = features.spec, features.row_map
     seen = row_map.seen_buckets
@@ -163,6 +164,7 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
             "weighting": spec.weighting,
             "kept_buckets": kept_buckets,
             "unseen_idf": features.unseen_idf(),
+            "supervised_weight": cfg.model.supervised_weight if spec.weighting in TFIDF else 0.0,
             "n_train_docs": features.n_train_docs,
         },
         "model": dataclasses.asdict(cfg.model),

@@ -21,7 +21,17 @@ import torch.nn.functional as F
 from .config import ModelConfig, TrainConfig
 from .data import Split
 from .errors import DivergedError
-from .features import TFIDF, FeatureSpec, RowMap, bag_weights, document_frequency, featurize, norm_of, smooth_idf
+from .features import (
+    TFIDF,
+    FeatureSpec,
+    RowMap,
+    bag_weights,
+    class_document_frequency,
+    class_focus,
+    featurize,
+    norm_of,
+    smooth_idf,
+)
 from .model import Grouping, TextClassifier, clip_grad_norm
 from .ragged import offsets_from_lengths, take_rows
 
@@ -44,7 +54,8 @@ class Features:
     """Everything derived from the train split that turns token ids into model input."""
 
     row_map: RowMap
-    idf: np.ndarray | None  # one value per table row, from train documents only
+    # one weight per table row, from train documents only: IDF (times class_focus when on)
+    idf: np.ndarray | None
     n_train_docs: int
 
     @property
@@ -52,6 +63,9 @@ class Features:
         return self.row_map.spec
 
     def unseen_idf(self) -> float:
+        """The weight of a feature training never saw (the shared zero row's)."""
+        if self.idf is not None:
+            return float(self.idf[self.row_map.unseen_row])
         return float(smooth_idf(np.zeros(1), self.n_train_docs)[0])
 
     def make_set(self, split: Split) -> FeatureSet:
@@ -66,8 +80,9 @@ class Features:
         )
 
 
-def fit_features(train: Split, vocab_size: int, cfg: ModelConfig) -> tuple[Features, FeatureSet]:
-    """Learn from the train split which n-gram buckets occur and (for tfidf) each row's IDF.
+def fit_features(train: Split, vocab_size: int, cfg: ModelConfig, num_classes: int) -> tuple[Features, FeatureSet]:
+    """Learn from the train split which n-gram buckets occur and (for tfidf) each row's weight:
+    its IDF, times how concentrated on one class its documents are (``class_focus``).
 
     Works through the documents in chunks, keeping feature ids as int32: the temporaries of
     one chunk stay small, so memory grows with the corpus, not with a multiple of it.
@@ -83,11 +98,15 @@ def fit_features(train: Split, vocab_size: int, cfg: ModelConfig) -> tuple[Featu
     del feats
     idf = None
     if cfg.weighting in TFIDF:
-        df = np.zeros(row_map.num_rows, dtype=np.int64)
+        # in how many train documents of each class each row occurs; summed, its document frequency
+        class_df = np.zeros((row_map.num_rows, num_classes), dtype=np.int64)
         for lo, hi in chunks:
-            df += document_frequency(*_ragged_slice(rows, offsets, lo, hi), row_map.num_rows)
-        idf = smooth_idf(df, len(train))
-        idf[row_map.unseen_row] = smooth_idf(np.zeros(1), len(train))[0]
+            r, o = _ragged_slice(rows, offsets, lo, hi)
+            class_df += class_document_frequency(r, o, train.labels[lo:hi], row_map.num_rows, num_classes)
+        idf = smooth_idf(class_df.sum(axis=1), len(train))
+        if cfg.supervised_weight > 0:
+            prior = np.bincount(train.labels, minlength=num_classes) / max(len(train), 1)
+            idf = idf * class_focus(class_df, prior, cfg.supervised_weight)
     weights = _weights(rows, offsets, idf, norm_of(cfg.weighting), chunks)
     return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, weights, train.labels)
 

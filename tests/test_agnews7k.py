@@ -22,7 +22,8 @@ def test_default_config_reaches_target_accuracy(invoke, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(invoke("evaluate", "--model", run, "--data", data, "--format", "json").stdout)
     assert report["n"] == 1520
-    assert report["accuracy"] >= 0.85, report["accuracy"]
+    # 0.875 on this machine (0.865 before supervised term weighting; TF-IDF + LinearSVC: 0.874)
+    assert report["accuracy"] >= 0.87, report["accuracy"]
 
 
 def _write_agnews(path: Path, rows: list[list[str]]) -> None:
@@ -53,9 +54,10 @@ def _long_documents(rows: list[list[str]], k: int, rng: random.Random) -> list[l
 @pytest.mark.parametrize(
     "corpus, minimum",
     [
-        # 1,000 short articles: the old defaults (a trained bias, the IDF mean) stayed near chance (0.52)
-        ("subsample-1k", 0.75),
-        # 760 documents of 8 articles each: the old defaults stayed at chance (0.50)
+        # 1,000 short articles: the old defaults (a trained bias, the IDF mean) stayed near chance
+        # (0.52); now 0.811 (TF-IDF + LinearSVC: 0.833)
+        ("subsample-1k", 0.78),
+        # 760 documents of 8 articles each: the old defaults stayed at chance (0.50); now 0.995
         ("long-8", 0.95),
     ],
 )
