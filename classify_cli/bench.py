@@ -284,6 +284,7 @@ def bench_commands(x16: Path, work: Path) -> list[Row]:
     commands = {
         "classify evaluate (command)": ["evaluate", "--model", run, "--format", "json", "--data"],
         "classify predict --file, csv out (command)": ["predict", "--model", run, "--format", "csv", "--file"],
+        "classify predict --file, jsonl out (command)": ["predict", "--model", run, "--format", "jsonl", "--file"],
     }
     rows = []
     for name, args in commands.items():
