@@ -126,7 +126,10 @@ def train_cli(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (overrides train.seed).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Number of epochs (overrides train.epochs).")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (overrides train.lr).")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option("--lr", help='Learning rate (overrides train.lr; with batch_size "auto", the rate at batch 64).'),
+    ] = None,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")
     ] = None,
