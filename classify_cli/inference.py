@@ -25,6 +25,8 @@ T = TypeVar("T")
 # documents per vectorized step: large enough to amortize numpy's call overhead, small enough
 # that its temporary arrays are reused rather than freshly mapped (page faults dominate then)
 CHUNK_DOCS = 4096
+# fewer texts than this are tokenized one by one, with the vocabulary's dict
+FEW_TEXTS = 32
 # joins many texts into one string for tokenizing; not whitespace, so it survives as a token
 _SEPARATOR = "\x00"
 
@@ -91,8 +93,10 @@ class Predictor:
     def encode(self, texts: Iterable[str]) -> Encoded:
         """Token ids of many texts: tokenized as one string, so Python's per-call cost is paid once."""
         texts = list(texts)
+        if len(texts) < FEW_TEXTS:  # not worth building the token table (predict "text" starts faster)
+            return self._encode_each(texts)
         joined = f" {_SEPARATOR} ".join(texts)
-        if joined.count(_SEPARATOR) != max(len(texts) - 1, 0):  # a text holds the separator itself
+        if joined.count(_SEPARATOR) != len(texts) - 1:  # a text holds the separator itself
             return self._encode_each(texts)
         ids = self._table().lookup(self._normalize(joined))
         is_sep = ids == -1

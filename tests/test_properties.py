@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from classify_cli.bundle import load_bundle
 from classify_cli.config import PrepareConfig
-from classify_cli.inference import Predictor
+from classify_cli.inference import FEW_TEXTS, Predictor
 from classify_cli.prediction import Labeled, Options, csv_field, json_rows, records_of
 from classify_cli.sources import read_file
 from classify_cli.text import (
@@ -386,3 +386,13 @@ def test_json_rows_are_the_records_dumped(texts, labels, data):
     records = records_of(batch, SimpleNamespace(labels=labels), Options(k=k))
     assert json_rows(batch, labels) == [json.dumps(r, ensure_ascii=False) for r in records]
     assert [json.loads(row) for row in json_rows(batch, labels)] == records
+
+
+@FEW
+@given(st.lists(st.one_of(vocab_text, any_text), min_size=FEW_TEXTS, max_size=FEW_TEXTS + 20))
+def test_many_texts_encode_as_each_one_alone(predictor, texts):
+    # many texts go through one joined byte string and the token table; few through the dict
+    together = predictor.encode(texts)
+    alone = predictor._encode_each(texts)
+    np.testing.assert_array_equal(together.offsets, alone.offsets)
+    np.testing.assert_array_equal(together.ids, alone.ids)
