@@ -61,6 +61,9 @@ class ModelConfig:
     # supervised term weighting (tfidf weightings): each feature's IDF times
     # 1 + supervised_weight * (1 - its class entropy / log C), from train documents; 0 = off
     supervised_weight: float = 4.0
+    # (tfidf weightings) how much an n-gram weighs against a word of the same weight: below 1,
+    # words lead and the many rare n-grams add detail rather than memorize the train split
+    ngram_weight: float = 0.5
 
     def check(self) -> None:
         _require(self.embed_dim >= 1, "embed_dim", "must be at least 1")
@@ -68,6 +71,7 @@ class ModelConfig:
         _require(self.buckets >= 1, "buckets", "must be at least 1")
         _require(self.weighting in ("mean", "tfidf", "tfidf-l2"), "weighting", 'must be "mean", "tfidf" or "tfidf-l2"')
         _require(self.supervised_weight >= 0, "supervised_weight", "must be >= 0")
+        _require(self.ngram_weight > 0, "ngram_weight", "must be > 0")
 
 
 @dataclass
@@ -83,7 +87,7 @@ class TrainConfig:
     gamma: float = 0.9
     # gradient-norm clipping threshold
     clip_norm: float = 1.0
-    # stop after this many epochs without a better validation accuracy (0 = never)
+    # stop after this many epochs without a lower validation loss (0 = never)
     patience: int = 0
     seed: int = 0
     device: str = "auto"

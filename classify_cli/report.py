@@ -36,11 +36,12 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
     loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
     loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation")
+    best = min(history, key=lambda r: r["val_loss"])  # the epoch train saved
+    for ax in (loss_ax, acc_ax):
+        ax.axvline(best["epoch"], color="grey", linestyle="--", label=f"best epoch {best['epoch']}")
     loss_ax.set(title="cross-entropy loss", xlabel="epoch", ylabel="loss")
     loss_ax.legend()
     acc_ax.plot(epochs, [r["val_accuracy"] for r in history], marker="o", color="tab:orange", label="validation")
-    best = max(history, key=lambda r: r["val_accuracy"])
-    acc_ax.axvline(best["epoch"], color="grey", linestyle="--", label=f"best epoch {best['epoch']}")
     acc_ax.set(title="accuracy", xlabel="epoch", ylabel="accuracy")
     acc_ax.legend()
     _save(fig, path)

@@ -128,7 +128,7 @@ def train(
             raise DivergedError("training produced no finite model; lower train.lr")
 
         history = progress.history
-        best_row = max(history, key=lambda r: r["val_accuracy"])
+        best_row = min(history, key=lambda r: r["val_loss"])
         meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
         meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
         meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", "val_accuracy")}

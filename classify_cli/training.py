@@ -2,7 +2,9 @@
 
 For every batch: ``zero_grad`` → forward (logits) → loss → ``backward`` (∇L) → clip the
 gradient norm → ``step`` (θ ← θ − η∇L). ``StepLR`` shrinks η once per epoch. The
-validation split picks the best epoch; the test split is never read here.
+validation split picks the best epoch: the one of lowest validation loss (on a small
+validation split accuracy moves in coarse steps and ties; the loss does neither). The test
+split is never read here.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ class Features:
 
 def fit_features(train: Split, vocab_size: int, cfg: ModelConfig, num_classes: int) -> tuple[Features, FeatureSet]:
     """Learn from the train split which n-gram buckets occur and (for tfidf) each row's weight:
-    its IDF, times how concentrated on one class its documents are (``class_focus``).
+    its IDF, times how concentrated on one class its documents are (``class_focus``), times
+    ``ngram_weight`` for n-gram rows.
 
     Works through the documents in chunks, keeping feature ids as int32: the temporaries of
     one chunk stay small, so memory grows with the corpus, not with a multiple of it.
@@ -107,6 +110,8 @@ def fit_features(train: Split, vocab_size: int, cfg: ModelConfig, num_classes: i
         if cfg.supervised_weight > 0:
             prior = np.bincount(train.labels, minlength=num_classes) / max(len(train), 1)
             idf = idf * class_focus(class_df, prior, cfg.supervised_weight)
+        # n-gram rows (seen buckets and the shared unseen row) weigh ngram_weight times less
+        idf[spec.vocab_size :] *= np.float32(cfg.ngram_weight)
     weights = _weights(rows, offsets, idf, norm_of(cfg.weighting), chunks)
     return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, weights, train.labels)
 
@@ -258,7 +263,7 @@ class Progress:
     loss_sum: float = 0.0  # sample-weighted training loss of those batches
     seen: int = 0
     seconds: float = 0.0
-    best_accuracy: float = -1.0
+    best_loss: float | None = None  # lowest validation loss so far (None before the first epoch)
     since_best: int = 0
     history: list[dict] = field(default_factory=list)
 
@@ -302,8 +307,9 @@ def train_while_improving(
         if not math.isfinite(val_loss):
             raise DivergedError(f"training diverged (validation loss {val_loss}); lower train.lr (now {lr:g})")
         scheduler.step()  # once per epoch
-        is_best = val_acc > progress.best_accuracy
-        progress.best_accuracy = max(progress.best_accuracy, val_acc)
+        is_best = progress.best_loss is None or val_loss < progress.best_loss
+        if is_best:
+            progress.best_loss = val_loss
         progress.since_best = 0 if is_best else progress.since_best + 1
         result = EpochResult(
             progress.epoch,

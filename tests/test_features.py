@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
+from classify_cli.config import ModelConfig
+from classify_cli.data import Split
 from classify_cli.features import class_document_frequency, class_focus
+from classify_cli.training import fit_features
 
 
 def test_class_document_frequency_counts_documents_not_occurrences():
@@ -36,3 +39,24 @@ def test_class_focus_rewards_features_of_one_class():
     assert np.all((focus >= 1.0) & (focus <= 5.0))
     assert class_focus(class_df, prior, strength=0.0).tolist() == [1.0] * 5
     assert class_focus(class_df[:, :1], prior[:1], strength=4.0).tolist() == [1.0] * 5  # one class: no signal
+
+
+def test_ngram_weight_scales_ngram_rows_only():
+    docs = [[0, 1, 2], [1, 2, 3, 1], [3, 4], [0, 4, 4, 2]]
+    split = Split(
+        np.array([t for d in docs for t in d]), np.cumsum([0] + [len(d) for d in docs]), np.array([0, 1, 1, 0])
+    )
+    full, full_set = fit_features(split, 5, ModelConfig(buckets=97, ngram_weight=1.0), num_classes=2)
+    half, half_set = fit_features(split, 5, ModelConfig(buckets=97, ngram_weight=0.5), num_classes=2)
+    assert full.row_map.num_rows == half.row_map.num_rows > 5 + 1  # words, seen bigrams, the unseen row
+    np.testing.assert_allclose(half.idf[:5], full.idf[:5])
+    np.testing.assert_allclose(half.idf[5:], 0.5 * full.idf[5:], rtol=1e-6)
+    assert half.unseen_idf() == pytest.approx(0.5 * full.unseen_idf())
+    # the bag weights follow: within a document, an n-gram now weighs half as much against a word
+    is_ngram = full_set.feats >= 5
+    ratio = half_set.weights / full_set.weights
+    for d in range(len(docs)):
+        lo, hi = full_set.offsets[d], full_set.offsets[d + 1]
+        words, ngrams = ratio[lo:hi][~is_ngram[lo:hi]], ratio[lo:hi][is_ngram[lo:hi]]
+        np.testing.assert_allclose(ngrams, 0.5 * words[0], rtol=1e-5)
+        np.testing.assert_allclose(words, words[0], rtol=1e-5)

@@ -149,7 +149,7 @@ def train_cli(
 ) -> None:
     """Fit the EmbeddingBag + Linear classifier with SGD, StepLR and gradient clipping.
 
-    The epoch with the best validation accuracy is saved; prints a JSON summary on stdout.
+    The epoch with the lowest validation loss is saved; prints a JSON summary on stdout.
     Ctrl-C or SIGTERM saves a checkpoint at the next step; `--resume RUN_DIR` continues it.
     """
     extra = run(parse_overrides, overrides, debug=debug)
