@@ -1,11 +1,12 @@
 """The real benchmark split, end to end with the default config (skipped without ../shared)."""
 
-import csv
 import json
 import random
 from pathlib import Path
 
 import pytest
+
+from classify_cli.crosscheck import long_documents, read_agnews, write_agnews
 
 from .conftest import SHARED_DATA
 
@@ -26,31 +27,6 @@ def test_default_config_reaches_target_accuracy(invoke, tmp_path):
     assert report["accuracy"] >= 0.87, report["accuracy"]
 
 
-def _write_agnews(path: Path, rows: list[list[str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh, quoting=csv.QUOTE_ALL).writerows(rows)
-
-
-def _read_agnews(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
-
-
-def _long_documents(rows: list[list[str]], k: int, rng: random.Random) -> list[list[str]]:
-    """Concatenate k same-class articles into one long document."""
-    by_class: dict[str, list[list[str]]] = {}
-    for row in rows:
-        by_class.setdefault(row[0], []).append(row)
-    out = []
-    for label, group in by_class.items():
-        rng.shuffle(group)
-        for i in range(0, len(group) - k + 1, k):
-            out.append([label, group[i][1], " ".join(f"{r[1]}. {r[2]}" for r in group[i : i + k])])
-    rng.shuffle(out)
-    return out
-
-
 @pytest.mark.parametrize(
     "corpus, minimum",
     [
@@ -65,14 +41,14 @@ def _long_documents(rows: list[list[str]], k: int, rng: random.Random) -> list[l
 )
 def test_defaults_hold_on_small_and_long_corpora(invoke, tmp_path, corpus, minimum):
     rng = random.Random(0)
-    train, test = _read_agnews(AGNEWS7K / "train.csv"), _read_agnews(AGNEWS7K / "test.csv")
+    train, test = read_agnews(AGNEWS7K / "train.csv"), read_agnews(AGNEWS7K / "test.csv")
     if corpus == "subsample-1k":
         train = rng.sample(train, 1000)
     else:
-        train, test = _long_documents(train, 8, rng), _long_documents(test, 8, rng)
+        train, test = long_documents(train, 8, rng), long_documents(test, 8, rng)
     source = tmp_path / corpus
-    _write_agnews(source / "train.csv", train)
-    _write_agnews(source / "test.csv", test)
+    write_agnews(source / "train.csv", train)
+    write_agnews(source / "test.csv", test)
     (source / "classes.txt").write_text((AGNEWS7K / "classes.txt").read_text())
     assert invoke("prepare", "--from", source, "--out", tmp_path / "data").exit_code == 0
     assert invoke("train", "--data", tmp_path / "data", "--out", tmp_path / "run", "--device", "cpu").exit_code == 0
