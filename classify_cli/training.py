@@ -163,8 +163,9 @@ class Batch(NamedTuple):
 def group_by_row(rows: np.ndarray, bags: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, ...]:
     """The arrays of a ``Grouping``: distinct rows (sorted), where each one's occurrences
     start, and the document and weight of every occurrence in that order."""
-    order = np.argsort(rows)  # introsort: deterministic, and four times faster than a stable sort
-    ordered = rows[order]
+    # torch's stable sort: deterministic, and on CPU a third of the time of numpy's argsort,
+    # which took a third of a training epoch
+    ordered, order = (t.numpy() for t in torch.sort(torch.from_numpy(rows), stable=True))
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     return ordered[starts], starts, bags[order], weights[order]
 
