@@ -114,7 +114,9 @@ def evaluate(model_dir: Path, data_path: Path) -> dict[str, Any]:
         description = file or source.description
         if file is not None and file.lower().endswith(".csv"):
             # CSV: the workers parse as well as score, the main process only splits records
-            layout, chunks = csv_record_chunks(Path(file), _prepare_config(bundle.meta), source.label_names, CHUNK_ROWS)
+            layout, chunks = csv_record_chunks(
+                Path(file), _prepare_config(bundle.meta), source.label_names, CHUNK_ROWS, strict=False
+            )
             for _, (names, scored) in parallel_map(_parse_and_score, (layout, predictor), chunks):
                 consume(scored.logits, int(scored.tokens.sum()), int((scored.tokens - scored.known).sum()), names)
         else:
@@ -127,9 +129,12 @@ def evaluate(model_dir: Path, data_path: Path) -> dict[str, Any]:
     truth = np.concatenate(truth_parts) if truth_parts else np.zeros(0, np.int64)
     if len(truth) == 0:
         if unknown:
+            hint = ""
+            if all(name.isdigit() for name in unknown) and not any(name.isdigit() for name in labels):
+                hint = "; class indices (AG News layout) need a classes.txt naming them beside the file"
             raise InputError(
                 f"none of the labels in {data_path} are known to the model: data has {sorted(unknown)[:5]}, "
-                f"model knows {labels}"
+                f"model knows {labels}{hint}"
             )
         raise InputError(f"{data_path}: no labeled rows to evaluate")
     probs = softmax(logits.astype(np.float64))

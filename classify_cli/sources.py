@@ -123,10 +123,17 @@ def _utf8_error(path: Path, exc: UnicodeDecodeError, line: int | None = None) ->
 
 
 class CsvLayout:
-    """How to turn a CSV row into (text, label): a header naming the columns, or AG News'."""
+    """How to turn a CSV row into (text, label): a header naming the columns, or AG News'.
 
-    def __init__(self, first_row: list[str], cfg: PrepareConfig, class_names: list[str] | None, path: Path):
-        self.path, self.class_names = path, class_names
+    ``strict``: a class index outside ``classes.txt`` is an error (a corpus to train on);
+    otherwise it becomes a label of its own, the index as written (a batch to evaluate,
+    whose unknown labels are counted, not fatal).
+    """
+
+    def __init__(
+        self, first_row: list[str], cfg: PrepareConfig, class_names: list[str] | None, path: Path, strict: bool = True
+    ):
+        self.path, self.class_names, self.strict = path, class_names, strict
         wanted = [cfg.label_field, *cfg.text_fields]
         if all(col in first_row for col in wanted):
             self.header = first_row
@@ -163,8 +170,16 @@ class CsvLayout:
             if label is None:
                 if not row[0].strip().isdigit():
                     raise InputError(f"{self.path}: line {line_of()} is not 'class index, text...'")
-                label = names[row[0]] = _ag_label(row[0], self.class_names, self.path, line_of())
+                label = names[row[0]] = self._ag_label(row[0], line_of())
             yield " ".join(row[1:]), label
+
+    def _ag_label(self, raw: str, line: int) -> str:
+        index, names = int(raw), self.class_names
+        if names is None or (not self.strict and not 1 <= index <= len(names)):
+            return str(index)
+        if not 1 <= index <= len(names):
+            raise InputError(f"{self.path}: line {line}: class index {index} outside classes.txt (1-{len(names)})")
+        return names[index - 1]
 
     def parse_lines(self, first_line: int, lines: list[str]) -> list[tuple[str, str]]:
         """Rows of a chunk of complete CSV records (see ``csv_record_chunks``)."""
@@ -199,9 +214,10 @@ def _read_csv(path: Path, cfg: PrepareConfig, class_names: list[str] | None) -> 
 
 
 def csv_record_chunks(
-    path: Path, cfg: PrepareConfig, class_names: list[str] | None, records: int
+    path: Path, cfg: PrepareConfig, class_names: list[str] | None, records: int, *, strict: bool = True
 ) -> tuple[CsvLayout, Iterator[tuple[int, list[str]]]]:
-    """The file's layout, and its data as chunks of raw lines holding ``records`` whole records.
+    """The file's layout (``strict`` as in ``CsvLayout``), and its data as chunks of raw lines
+    holding ``records`` whole records.
 
     Splitting needs no parsing: a record ends at a line end outside quotes, i.e. where the
     count of '"' so far is even (an escaped quote is two). The chunks can then be parsed
@@ -222,7 +238,7 @@ def csv_record_chunks(
     if not first:
         fh.close()
         raise InputError(f"{path}: empty file")
-    layout = CsvLayout(first, cfg, class_names, path)
+    layout = CsvLayout(first, cfg, class_names, path, strict)
 
     def chunks() -> Iterator[tuple[int, list[str]]]:
         with fh:
@@ -246,15 +262,6 @@ def csv_record_chunks(
                 yield start, chunk
 
     return layout, chunks()
-
-
-def _ag_label(raw: str, class_names: list[str] | None, path: Path, line: int) -> str:
-    index = int(raw)
-    if class_names is None:
-        return str(index)
-    if not 1 <= index <= len(class_names):
-        raise InputError(f"{path}: line {line}: class index {index} outside classes.txt (1-{len(class_names)})")
-    return class_names[index - 1]
 
 
 def _label_text(value: object, path: Path, where: str) -> str:

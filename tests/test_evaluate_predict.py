@@ -1,4 +1,6 @@
+import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +55,39 @@ def test_evaluate_counts_unknown_labels(invoke, trained, tmp_path):
     report = json.loads(result.stdout)
     assert report["n"] == 2
     assert report["unknown_labels"] == {"rows": 1, "labels": {"Weather": 1}}
+
+
+def _ag_batch(path: Path, rows: list[list[str]], classes: bool) -> Path:
+    path.mkdir()
+    if classes:
+        (path / "classes.txt").write_text("World\nSports\nBusiness\nSci/Tech\n")
+    with open(path / "batch.csv", "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, quoting=csv.QUOTE_ALL).writerows(rows)
+    return path / "batch.csv"
+
+
+AG_ROWS = [["2", "Coach", "match goal"], ["9", "Rain", "storm warning"], ["1", "Troops", "minister treaty"]]
+
+
+def test_evaluate_counts_class_indices_outside_classes_txt(invoke, trained, tmp_path):
+    _, _, run = trained
+    batch = _ag_batch(tmp_path / "ag", AG_ROWS, classes=True)
+    result = invoke("evaluate", "--model", run, "--data", batch, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["n"] == 2
+    assert report["unknown_labels"] == {"rows": 1, "labels": {"9": 1}}
+    # a corpus to train on is held to its classes.txt
+    result = invoke("prepare", "--from", batch, "--out", tmp_path / "data")
+    assert result.exit_code == 2 and "class index 9 outside classes.txt (1-4)" in result.stderr
+
+
+def test_evaluate_class_indices_without_classes_txt_say_what_is_missing(invoke, trained, tmp_path):
+    _, _, run = trained
+    batch = _ag_batch(tmp_path / "ag", AG_ROWS, classes=False)
+    result = invoke("evaluate", "--model", run, "--data", batch)
+    assert result.exit_code == 2
+    assert "none of the labels" in result.stderr and "need a classes.txt" in result.stderr
 
 
 def test_predict_json_and_top_k(invoke, trained):
