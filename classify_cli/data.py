@@ -23,8 +23,8 @@ import numpy as np
 from . import __version__
 from .config import PrepareConfig
 from .errors import BundleError, InputError
-from .fsutil import atomic_directory, atomic_write_bytes, atomic_write_json, sha256_file
-from .ragged import offsets_from_lengths, take_rows
+from .fsutil import atomic_directory, atomic_write_json, atomic_write_with, sha256_file
+from .ragged import offsets_from_lengths, select_rows
 from .sources import Source
 from .text import Vocab, make_tokenizer, vocab_from_counts
 
@@ -74,40 +74,52 @@ def tokenizer_spec(cfg: PrepareConfig) -> dict[str, Any]:
 class _Part:
     ids: np.ndarray
     offsets: np.ndarray
-    labels: list[str]
+    labels: np.ndarray  # each row's label as an index into the numericalizer's ``label_names``
     skipped_empty: int
 
 
 class _Numericalizer:
-    """Tokenizes rows into provisional ids: each new token gets the next id."""
+    """Tokenizes rows into provisional ids: each new token (and label) gets the next id.
+
+    Rows stream through: what is kept of a row is its token ids and label id in compact
+    arrays, never its text or a Python object per token or per row.
+    """
 
     def __init__(self, tokenize: Callable[[str], list[str]]):
         self.tokenize = tokenize
         self.index: defaultdict[str, int] = defaultdict()
         self.index.default_factory = self.index.__len__
+        self.label_index: defaultdict[str, int] = defaultdict()
+        self.label_index.default_factory = self.label_index.__len__
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.label_index)  # in provisional id order
 
     def read(self, rows: Iterable[tuple[str, str]], split: str) -> _Part:
-        index, tokenize = self.index, self.tokenize
+        index, label_index, tokenize = self.index, self.label_index, self.tokenize
         ids = array("i")
         row_lengths = array("q")
-        labels: list[str] = []
+        labels = array("i")
         skipped = 0
         for n, (text, label) in enumerate(rows, 1):
             tokens = tokenize(text)
             if not tokens:
                 skipped += 1
                 continue
-            if not label.strip():
+            label = label.strip()
+            if not label:
                 raise InputError(f"{split} split, row {n}: empty label")
             ids.extend([index[t] for t in tokens])
             row_lengths.append(len(tokens))
-            labels.append(label.strip())
+            labels.append(label_index[label])
+        # views of the arrays' buffers, which they keep alive: no copy of the corpus
         return _Part(
-            np.frombuffer(ids, dtype=np.int32).copy() if len(ids) else np.zeros(0, np.int32),
+            np.frombuffer(ids, dtype=np.int32) if len(ids) else np.zeros(0, np.int32),
             offsets_from_lengths(np.frombuffer(row_lengths, dtype=np.int64))
             if len(row_lengths)
             else np.zeros(1, np.int64),
-            labels,
+            np.frombuffer(labels, dtype=np.int32) if len(labels) else np.zeros(0, np.int32),
             skipped,
         )
 
@@ -133,8 +145,13 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     carved_rows = np.sort(np.concatenate(carved)) if carved else np.zeros(0, np.int64)
     if len(carved_rows) == 0 and len(labels) >= 2:
         carved_rows = np.array([rng.integers(len(labels))])
-    kept = np.setdiff1d(np.arange(len(labels)), carved_rows)
-    return kept, carved_rows
+    kept = np.ones(len(labels), dtype=bool)
+    kept[carved_rows] = False
+    return np.flatnonzero(kept), carved_rows
+
+
+# tokens per step where a whole-corpus numpy call would make an int64 copy of the ids
+BLOCK_TOKENS = 1 << 22
 
 
 def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _stderr) -> dict[str, Any]:
@@ -152,20 +169,23 @@ def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _st
         log(f"warning: skipped {count:,} {split} rows with empty text")
 
     train = parts["train"]
-    if not train.labels:
+    if not len(train.labels):
         raise InputError(f"{source.description}: no usable rows in the train split")
-    names = label_order(train.labels, source.label_names)
+    seen_labels = numericalizer.label_names
+    train_labels = [seen_labels[i] for i in np.unique(train.labels)]
+    names = label_order(train_labels, source.label_names)
     label_index = {name: i for i, name in enumerate(names)}
     for split, part in parts.items():
-        unknown = sorted(set(part.labels) - label_index.keys())
+        unknown = sorted({seen_labels[i] for i in np.unique(part.labels)} - label_index.keys())
         if unknown:
             hint = "not in classes.txt" if source.label_names else "not in the train split"
             raise InputError(f"{split} split: label(s) {unknown[:5]} {hint}")
-    present = sorted(set(train.labels))
-    if len(present) < 2:
-        raise InputError(f"only one class ({present[0]!r}) in the train split: a classifier needs at least two")
+    if len(train_labels) < 2:
+        raise InputError(f"only one class ({train_labels[0]!r}) in the train split: a classifier needs at least two")
 
-    label_ids = {s: np.array([label_index[x] for x in p.labels], dtype=np.int64) for s, p in parts.items()}
+    # provisional label ids -> positions in `names` (-1: a label only other splits have, refused above)
+    to_name = np.array([label_index.get(name, -1) for name in seen_labels], dtype=np.int64)
+    label_ids = {s: to_name[p.labels] for s, p in parts.items()}
     rows = {s: np.arange(len(p.labels)) for s, p in parts.items()}
     origin = {s: s for s in parts}
     carved = []
@@ -184,19 +204,27 @@ def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _st
         raise InputError(f"{source.description}: too few rows to carve train / validation / test splits")
 
     splits: dict[str, Split] = {}
-    for split in SPLITS:
+    for split in ("test", "validation", "train"):  # train last: what was carved from it is copied by then
         part = parts[origin[split]]
-        index, offsets = take_rows(part.offsets, rows[split])
-        splits[split] = Split(part.ids[index], offsets, label_ids[origin[split]][rows[split]])
+        ids, offsets = select_rows(part.ids, part.offsets, rows[split], in_place=split == "train")
+        splits[split] = Split(ids, offsets, label_ids[origin[split]][rows[split]])
+    splits = {split: splits[split] for split in SPLITS}
+    del parts, train
 
     # vocabulary from the train split only: validation and test tokens map to <unk> unless train has them
     tokens = list(numericalizer.index)  # provisional id order
-    counts = np.bincount(splits["train"].ids, minlength=len(tokens))
+    counts = np.zeros(len(tokens), dtype=np.int64)
+    train_ids = splits["train"].ids
+    for lo in range(0, len(train_ids), BLOCK_TOKENS):  # a block at a time: bincount copies to int64
+        counts += np.bincount(train_ids[lo : lo + BLOCK_TOKENS], minlength=len(tokens))
     counter = Counter({tok: int(c) for tok, c in zip(tokens, counts, strict=True) if c})
     vocab = vocab_from_counts(counter, min_freq=cfg.min_freq, max_tokens=cfg.max_tokens)
     remap = np.array([vocab[tok] for tok in tokens] or [0], dtype=np.int32)
     for split in splits.values():
-        split.ids = remap[split.ids] if len(split.ids) else split.ids
+        # in place and a block at a time (indexing converts the indices to int64); no split
+        # shares another's ids
+        for lo in range(0, len(split.ids), BLOCK_TOKENS):
+            split.ids[lo : lo + BLOCK_TOKENS] = remap[split.ids[lo : lo + BLOCK_TOKENS]]
 
     manifest = write_prepared(
         out,
@@ -241,7 +269,7 @@ def write_prepared(
     tokenizer: dict[str, Any],
     extra: dict[str, Any],
 ) -> dict[str, Any]:
-    from safetensors.numpy import save
+    from safetensors.numpy import save_file
 
     manifest: dict[str, Any] = {
         "format": DATA_FORMAT,
@@ -267,7 +295,10 @@ def write_prepared(
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / VOCAB, vocab.itos)
         for name, split in splits.items():
-            atomic_write_bytes(tmp / f"{name}.safetensors", save(split_tensors(split)))
+            # written straight from the arrays (``save`` would first copy them into bytes)
+            atomic_write_with(
+                tmp / f"{name}.safetensors", lambda path, split=split: save_file(split_tensors(split), path)
+            )
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         atomic_write_json(tmp / MANIFEST, manifest)
     return manifest

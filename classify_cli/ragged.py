@@ -35,6 +35,36 @@ def take_rows(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     return index, new_offsets
 
 
+def select_rows(
+    values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, *, in_place: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``rows`` (ascending, distinct) of a ragged array, as a new ragged array.
+
+    All rows give back ``values`` itself. Otherwise the values are copied a block of rows at
+    a time, so no temporary grows with the corpus; ``in_place`` moves them to the front of
+    ``values`` (which is then overwritten) and returns a view of it instead of a new array.
+    """
+    n_rows = len(offsets) - 1
+    if len(rows) == n_rows:  # ascending and distinct, so every row in order
+        return values, offsets
+    row_lengths = np.diff(offsets)
+    keep = np.zeros(n_rows, dtype=bool)
+    keep[rows] = True
+    new_offsets = offsets_from_lengths(row_lengths[rows])
+    out = values if in_place else np.empty(new_offsets[-1], dtype=values.dtype)
+    written = 0
+    for lo in range(0, n_rows, _BLOCK_ROWS):
+        hi = min(lo + _BLOCK_ROWS, n_rows)
+        # a copy of the block's kept values: writing them at ``written`` <= offsets[lo] is safe in place
+        block = values[offsets[lo] : offsets[hi]][np.repeat(keep[lo:hi], row_lengths[lo:hi])]
+        out[written : written + len(block)] = block
+        written += len(block)
+    return out[:written], new_offsets
+
+
+_BLOCK_ROWS = 65_536
+
+
 def row_ids(offsets: np.ndarray) -> np.ndarray:
     """For each value, the index of the row it belongs to."""
     return np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))

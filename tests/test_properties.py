@@ -396,3 +396,32 @@ def test_many_texts_encode_as_each_one_alone(predictor, texts):
     alone = predictor._encode_each(texts)
     np.testing.assert_array_equal(together.offsets, alone.offsets)
     np.testing.assert_array_equal(together.ids, alone.ids)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 5), max_size=40),
+    data=st.data(),
+    block=st.integers(1, 7),
+    in_place=st.booleans(),
+)
+def test_select_rows_picks_the_rows_in_order(lengths, data, block, in_place):
+    """Rows of a ragged array, in blocks of any size, copied or moved to the front in place."""
+    import classify_cli.ragged as ragged
+
+    rows = (
+        sorted(data.draw(st.sets(st.integers(0, max(len(lengths) - 1, 0)), max_size=len(lengths)))) if lengths else []
+    )
+    offsets = ragged.offsets_from_lengths(np.array(lengths, dtype=np.int64))
+    values = np.arange(offsets[-1], dtype=np.int32) * 7
+    expected = [values[offsets[r] : offsets[r + 1]].tolist() for r in rows]
+    original, saved = values.copy(), ragged._BLOCK_ROWS
+    ragged._BLOCK_ROWS = block
+    try:
+        out, new_offsets = ragged.select_rows(values, offsets, np.array(rows, dtype=np.int64), in_place=in_place)
+    finally:
+        ragged._BLOCK_ROWS = saved
+    assert [out[new_offsets[i] : new_offsets[i + 1]].tolist() for i in range(len(rows))] == expected
+    assert len(new_offsets) == len(rows) + 1 and new_offsets[-1] == len(out)
+    if not in_place:
+        assert (values == original).all()  # the input is left as it was
