@@ -10,6 +10,7 @@ Training and both inference paths call these same functions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,8 +59,10 @@ class RowMap:
         self._bucket_rows[self.seen_buckets] = spec.vocab_size + np.arange(len(self.seen_buckets))
 
     @classmethod
-    def fit(cls, spec: FeatureSpec, train_feats: np.ndarray) -> RowMap:
-        return cls(spec, unique(train_feats[train_feats >= spec.vocab_size]) - spec.vocab_size)
+    def fit(cls, spec: FeatureSpec, train_feats: Iterable[np.ndarray]) -> RowMap:
+        """The map for the buckets that occur in the train split's features (given in chunks)."""
+        seen = [unique(f[f >= spec.vocab_size]) for f in train_feats]
+        return cls(spec, unique(np.concatenate(seen)) - spec.vocab_size if seen else np.zeros(0, np.int64))
 
     def rows(self, ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Table rows of every document's features (tokens, then n-grams), and their offsets."""

@@ -72,11 +72,7 @@ class Features:
 
     def make_set(self, split: Split) -> FeatureSet:
         chunks = _doc_chunks(len(split))
-        parts = [self.row_map.rows(*_ragged_slice(split.ids, split.offsets, lo, hi)) for lo, hi in chunks]
-        rows = np.concatenate([r.astype(np.int32) for r, _ in parts]) if parts else np.zeros(0, np.int32)
-        offsets = offsets_from_lengths(
-            np.concatenate([np.diff(o) for _, o in parts]) if parts else np.zeros(0, np.int64)
-        )
+        rows, offsets = _chunked_int32(split, chunks, self.row_map.rows, self.spec.ngrams)
         return FeatureSet(
             rows, offsets, _weights(rows, offsets, self.idf, norm_of(self.spec.weighting), chunks), split.labels
         )
@@ -87,18 +83,16 @@ def fit_features(train: Split, vocab_size: int, cfg: ModelConfig, num_classes: i
     its IDF, times how concentrated on one class its documents are (``class_focus``), times
     ``ngram_weight`` for n-gram rows.
 
-    Works through the documents in chunks, keeping feature ids as int32: the temporaries of
-    one chunk stay small, so memory grows with the corpus, not with a multiple of it.
+    Works through the documents in chunks and keeps one int32 array of features, which
+    becomes the table rows in place: the temporaries of one chunk stay small, so memory grows
+    with the corpus, not with a multiple of it.
     """
     spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, cfg.weighting)
     chunks = _doc_chunks(len(train))
-    parts = [featurize(*_ragged_slice(train.ids, train.offsets, lo, hi), spec) for lo, hi in chunks]
-    feats = np.concatenate([f.astype(np.int32) for f, _ in parts]) if parts else np.zeros(0, np.int32)
-    offsets = offsets_from_lengths(np.concatenate([np.diff(o) for _, o in parts]) if parts else np.zeros(0, np.int64))
-    del parts
-    row_map = RowMap.fit(spec, feats)
-    rows = row_map.to_rows(feats)
-    del feats
+    rows, offsets = _chunked_int32(train, chunks, lambda ids, offs: featurize(ids, offs, spec), spec.ngrams)
+    row_map = RowMap.fit(spec, _chunk_values(rows, offsets, chunks))
+    for r in _chunk_values(rows, offsets, chunks):
+        r[:] = row_map.to_rows(r)  # feature ids -> table rows, in place
     idf = None
     if cfg.weighting in TFIDF:
         # in how many train documents of each class each row occurs; summed, its document frequency
@@ -127,12 +121,37 @@ def _ragged_slice(values: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> 
     return values[offsets[lo] : offsets[hi]], offsets[lo : hi + 1] - offsets[lo]
 
 
-def _weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: str, chunks) -> np.ndarray:
-    parts = []
+def _chunk_values(values: np.ndarray, offsets: np.ndarray, chunks) -> Iterator[np.ndarray]:
+    """Views of each chunk's values (writable: changes land in ``values``)."""
     for lo, hi in chunks:
+        yield values[offsets[lo] : offsets[hi]]
+
+
+def _chunked_int32(split: Split, chunks, fn, per_token: int) -> tuple[np.ndarray, np.ndarray]:
+    """``fn(ids, offsets)`` (a ragged array of int64) applied chunk by chunk, kept as int32.
+
+    ``per_token`` bounds the values per token (n-gram orders: each order starts at most one
+    n-gram per token), so one array of that size takes every chunk's values as it comes; the
+    part never written is never touched and takes no memory.
+    """
+    out = np.empty(len(split.ids) * per_token, dtype=np.int32)
+    lengths, end = [], 0
+    for lo, hi in chunks:
+        values, offsets = fn(*_ragged_slice(split.ids, split.offsets, lo, hi))
+        if end + len(values) > len(out):  # not reached while the bound holds
+            out = np.concatenate([out[:end], np.empty(end + len(values), dtype=np.int32)])
+        out[end : end + len(values)] = values
+        end += len(values)
+        lengths.append(np.diff(offsets))
+    return out[:end], offsets_from_lengths(np.concatenate(lengths) if lengths else np.zeros(0, np.int64))
+
+
+def _weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: str, chunks) -> np.ndarray:
+    weights = np.empty(len(rows), dtype=np.float32)
+    for (lo, hi), out in zip(chunks, _chunk_values(weights, offsets, chunks), strict=True):
         r, o = _ragged_slice(rows, offsets, lo, hi)
-        parts.append(bag_weights(r, o, None if idf is None else idf[r], norm))
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        out[:] = bag_weights(r, o, None if idf is None else idf[r], norm)
+    return weights
 
 
 # batch_size = "auto": the batch grows with the corpus, so a large corpus takes fewer,
