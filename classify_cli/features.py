@@ -61,8 +61,10 @@ class RowMap:
     @classmethod
     def fit(cls, spec: FeatureSpec, train_feats: Iterable[np.ndarray]) -> RowMap:
         """The map for the buckets that occur in the train split's features (given in chunks)."""
-        seen = [unique(f[f >= spec.vocab_size]) for f in train_feats]
-        return cls(spec, unique(np.concatenate(seen)) - spec.vocab_size if seen else np.zeros(0, np.int64))
+        seen = np.zeros(spec.buckets if spec.ngrams > 1 else 0, dtype=bool)  # a byte per bucket, no sort
+        for f in train_feats:
+            seen[f[f >= spec.vocab_size] - spec.vocab_size] = True
+        return cls(spec, np.flatnonzero(seen))
 
     def rows(self, ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Table rows of every document's features (tokens, then n-grams), and their offsets."""
@@ -80,10 +82,14 @@ class RowMap:
 
 
 def unique(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values (np.unique is many times slower on large arrays in numpy 2.x)."""
+    """Sorted distinct values (np.unique is many times slower on large arrays in numpy 2.x).
+
+    A stable sort, which for values that come in long sorted runs (as document-major keys
+    do) merges the runs: several times faster there than numpy's default sort.
+    """
     if len(values) == 0:
         return values.copy()
-    ordered = np.sort(values)
+    ordered = np.sort(values, kind="stable")
     first = np.ones(len(ordered), dtype=bool)
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
     return ordered[first]
@@ -102,6 +108,7 @@ def class_document_frequency(
     if len(rows) == 0:
         return counts
     docs = row_ids(offsets)
+    # documents come in order, so the keys are sorted but within each document
     pairs = unique(docs * np.int64(num_rows) + rows)
     row, label = pairs % num_rows, labels[pairs // num_rows]
     for c in range(num_classes):
