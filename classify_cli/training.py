@@ -138,9 +138,7 @@ def _chunked_int32(split: Split, chunks, fn, per_token: int) -> tuple[np.ndarray
     lengths, end = [], 0
     for lo, hi in chunks:
         values, offsets = fn(*_ragged_slice(split.ids, split.offsets, lo, hi))
-        if end + len(values) > len(out):  # not reached while the bound holds
-            out = np.concatenate([out[:end], np.empty(end + len(values), dtype=np.int32)])
-        out[end : end + len(values)] = values
+        out[end : end + len(values)] = values  # a broken bound fails loudly here (shapes differ)
         end += len(values)
         lengths.append(np.diff(offsets))
     return out[:end], offsets_from_lengths(np.concatenate(lengths) if lengths else np.zeros(0, np.int64))
@@ -148,9 +146,9 @@ def _chunked_int32(split: Split, chunks, fn, per_token: int) -> tuple[np.ndarray
 
 def _weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: str, chunks) -> np.ndarray:
     weights = np.empty(len(rows), dtype=np.float32)
-    for (lo, hi), out in zip(chunks, _chunk_values(weights, offsets, chunks), strict=True):
+    for lo, hi in chunks:
         r, o = _ragged_slice(rows, offsets, lo, hi)
-        out[:] = bag_weights(r, o, None if idf is None else idf[r], norm)
+        weights[offsets[lo] : offsets[hi]] = bag_weights(r, o, None if idf is None else idf[r], norm)
     return weights
 
 
