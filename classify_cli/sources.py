@@ -175,11 +175,11 @@ class CsvLayout:
 
     def _ag_label(self, raw: str, line: int) -> str:
         index, names = int(raw), self.class_names
-        if names is None or (not self.strict and not 1 <= index <= len(names)):
-            return str(index)
-        if not 1 <= index <= len(names):
+        if names is not None and 1 <= index <= len(names):
+            return names[index - 1]
+        if names is not None and self.strict:
             raise InputError(f"{self.path}: line {line}: class index {index} outside classes.txt (1-{len(names)})")
-        return names[index - 1]
+        return str(index)
 
     def parse_lines(self, first_line: int, lines: list[str]) -> list[tuple[str, str]]:
         """Rows of a chunk of complete CSV records (see ``csv_record_chunks``)."""
