@@ -8,6 +8,7 @@ never silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -129,7 +130,7 @@ def _require(ok: bool, key: str, message: str) -> None:
 
 
 def _check_type(value: Any, annotation: Any, key: str) -> Any:
-    """Return ``value`` if it fits ``annotation`` (int is accepted for float)."""
+    """Return ``value`` if it fits ``annotation`` (int is accepted for float; no inf or nan)."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
@@ -149,6 +150,9 @@ def _check_type(value: Any, annotation: Any, key: str) -> Any:
             return None
     elif annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # TOML reads inf and nan as floats; range checks like `lr > 0` let inf through
+            if not math.isfinite(value):
+                raise _KeyError(key, f"must be a finite number, got {value!r}")
             return float(value)
     elif annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):

@@ -23,7 +23,7 @@ import numpy as np
 from . import __version__
 from .config import PrepareConfig
 from .errors import BundleError, InputError
-from .fsutil import atomic_directory, atomic_write_json, atomic_write_with, sha256_file
+from .fsutil import atomic_directory, atomic_write_json, atomic_write_with, check_replaceable, sha256_file
 from .ragged import offsets_from_lengths, select_rows
 from .sources import Source
 from .text import Vocab, make_tokenizer, vocab_from_counts
@@ -154,8 +154,27 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 BLOCK_TOKENS = 1 << 22
 
 
+def is_prepared_data(path: Path) -> bool:
+    """Whether ``path`` holds data ``prepare`` wrote (of any format version: it may be
+    replaced by a newer one), judged by its manifest alone."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == DATA_FORMAT
+
+
+PREPARED_DATA = "prepared data"
+
+
+def check_prepare_target(out: Path) -> None:
+    """Refuse (exit 2) an ``--out`` that is neither absent, empty nor prepared data."""
+    check_replaceable(out, is_prepared_data, PREPARED_DATA)
+
+
 def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _stderr) -> dict[str, Any]:
     """Read ``source``, write prepared splits to ``out`` atomically, return the manifest."""
+    check_prepare_target(out)  # before reading a corpus that could not be written anyway
     started = time.perf_counter()
     spec = tokenizer_spec(cfg)
     numericalizer = _Numericalizer(make_tokenizer(spec))
@@ -292,7 +311,7 @@ def write_prepared(
         },
         "files": {},
     }
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, is_prepared_data, PREPARED_DATA) as tmp:
         atomic_write_json(tmp / VOCAB, vocab.itos)
         for name, split in splits.items():
             # written straight from the arrays (``save`` would first copy them into bytes)

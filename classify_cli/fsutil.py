@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import EnvironmentFailure
+from .errors import EnvironmentFailure, InputError
 
 TMP_PREFIX = ".tmp-"
 
@@ -43,12 +43,14 @@ def atomic_write_with(path: Path, write: Callable[[Path], object]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make artifacts private
         os.close(fd)
     except OSError as exc:
         raise _os_failure(exc, str(path)) from None
     try:
         write(Path(tmp))
+        # after writing: mkstemp's 0600 would make artifacts private, and a writer may have
+        # replaced the file with one of its own (safetensors' save_file creates it 0600 too)
+        os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -80,14 +82,40 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
-    """Yield a fresh temporary directory that replaces ``target`` when the block succeeds.
+def check_replaceable(target: Path, ours: Callable[[Path], bool], what: str) -> None:
+    """Refuse (exit 2) an output path that holds anything but what ``ours`` recognizes.
 
-    On an exception (or a kill) the temporary directory is removed (or left as ``.tmp-*``)
-    and ``target`` is untouched.
+    Absent and empty directories are fine; a regular file or a directory of someone else's
+    files is never replaced, so a mistyped ``--out`` cannot delete a user's work.
     """
     target = Path(target)
+    if not os.path.lexists(target):
+        return
+    if not target.is_dir():
+        raise InputError(f"--out {target} is not a directory; choose another --out or remove it")
+    try:
+        empty = next(target.iterdir(), None) is None
+    except OSError as exc:
+        raise _os_failure(exc, str(target)) from None
+    if not empty and not ours(target):
+        raise InputError(
+            f"--out {target} holds files that are not {what}; refusing to replace them (choose another --out)"
+        )
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path, ours: Callable[[Path], bool] | None = None, what: str = "") -> Iterator[Path]:
+    """Yield a fresh temporary directory that replaces ``target`` when the block succeeds.
+
+    With ``ours``, an existing ``target`` is replaced only if it is empty or ``ours(target)``
+    (see ``check_replaceable``; checked again at the swap, for a target that appeared
+    meanwhile); without, the caller owns whatever is there (``RUN_DIR/checkpoint``). On an
+    exception (or a kill) the temporary directory is removed (or left as ``.tmp-*``) and
+    ``target`` is untouched.
+    """
+    target = Path(target)
+    if ours is not None:
+        check_replaceable(target, ours, what)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent))
@@ -97,6 +125,8 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     try:
         yield tmp
         _fsync_tree(tmp)
+        if ours is not None:
+            check_replaceable(target, ours, what)
         if target.exists():
             # swap: the old directory leaves under a temporary name, the new one takes its place
             old = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-old-", dir=target.parent))

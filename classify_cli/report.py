@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,16 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def _png(fig) -> bytes:
+    plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
+    plt.close(fig)
+    return buffer.getvalue()
 
 
-def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
+def plot_curves(history: list[dict[str, Any]]) -> bytes:
+    """The learning curves as PNG bytes."""
     plt = _pyplot()
     epochs = [r["epoch"] for r in history]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
@@ -44,11 +48,11 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     acc_ax.plot(epochs, [r["val_accuracy"] for r in history], marker="o", color="tab:orange", label="validation")
     acc_ax.set(title="accuracy", xlabel="epoch", ylabel="accuracy")
     acc_ax.legend()
-    _save(fig, path)
-    plt.close(fig)
+    return _png(fig)
 
 
-def plot_confusion(report: dict[str, Any], path: Path) -> None:
+def plot_confusion(report: dict[str, Any]) -> bytes:
+    """The confusion matrix (rows normalized, counts written in) as PNG bytes."""
     plt = _pyplot()
     import numpy as np
 
@@ -70,24 +74,40 @@ def plot_confusion(report: dict[str, Any], path: Path) -> None:
         title=f"confusion matrix (accuracy {report['accuracy']:.3f}, n={report['n']})",
     )
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of true class")
-    _save(fig, path)
-    plt.close(fig)
+    return _png(fig)
 
 
 def write_report(run_dir: Path, out_dir: Path | None, data: Path | None) -> list[Path]:
-    """curves.png from metrics.jsonl and confusion.png from evaluating on ``data``."""
+    """curves.png from metrics.jsonl and confusion.png from evaluating on ``data``.
+
+    Both pictures are drawn before either is written, so a run or data that cannot be used
+    leaves nothing behind.
+    """
     from .evaluation import default_data, evaluate
 
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
+    if os.path.lexists(out_dir) and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is not a directory; choose another --out")
     _pyplot()  # fail before any work when matplotlib is missing
+    history = read_history(run_dir)
+    if data is None:
+        data = default_data(run_dir)
+    pictures = {"curves.png": plot_curves(history), "confusion.png": plot_confusion(evaluate(run_dir, data))}
+    for name, png in pictures.items():
+        atomic_write_bytes(out_dir / name, png)
+    return [out_dir / name for name in pictures]
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The per-epoch rows of ``metrics.jsonl``."""
     metrics = run_dir / "metrics.jsonl"
     if not metrics.is_file():
         raise InputError(f"{run_dir} has no metrics.jsonl (not a finished training run)")
-    history = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    if data is None:
-        data = default_data(run_dir)
-    written = [out_dir / "curves.png", out_dir / "confusion.png"]
-    plot_curves(history, written[0])
-    plot_confusion(evaluate(run_dir, data), written[1])
-    return written
+    try:
+        history = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(f"{metrics}: not valid JSON lines (corrupt or truncated)") from None
+    if not history:
+        raise InputError(f"{metrics} is empty (not a finished training run)")
+    return history

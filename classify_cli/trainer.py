@@ -8,23 +8,26 @@ failed or killed run never replaces a good model.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .bundle import Bundle, save_bundle
-from .checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from .bundle import META, MODEL_FORMAT, Bundle, save_bundle
+from .checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
 from .data import load_prepared
 from .errors import BundleError, DivergedError, Interrupted
 from .features import TFIDF
-from .fsutil import DirectoryLock, atomic_write_text, sha256_file
+from .fsutil import DirectoryLock, atomic_write_text, check_replaceable, sha256_file
 from .model import SGD, TextClassifier, all_finite, export_tensors, import_tensors
 from .training import (
     EpochResult,
@@ -50,15 +53,68 @@ def train(
     """Train on prepared data (or continue the checkpoint in ``out_dir`` when ``resume``).
 
     Saves the best epoch's bundle and ``metrics.jsonl`` in ``out_dir``; returns a summary.
+    The run directory is checked and locked before any work; one this call created is
+    removed again if training fails (not when interrupted: it then holds the checkpoint).
     """
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    state: dict[str, Any] | None = None
     if resume:
-        state, _ = load_checkpoint(out_dir)
+        state, _ = load_checkpoint(out_dir)  # for its config and data; read again once locked
         cfg = config_from_dict(state["config"])
         data_dir = Path(state["data"]["path"])
+    else:
+        check_replaceable(out_dir, is_run_dir, "a classify run directory")
     assert cfg is not None and data_dir is not None
+    # the run directory and those of its parents this call will create, deepest first
+    created = [d for d in (out_dir, *out_dir.parents) if not os.path.lexists(d)]
+    with DirectoryLock(out_dir, "train"), _removed_on_failure(created):
+        return _train_locked(data_dir, out_dir, cfg, resume, started, log, on_epoch, should_stop)
+
+
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` is a run directory ``train`` wrote: a classify ``model.json`` (of any
+    version), a checkpoint, or only the lock of a run that wrote nothing else."""
+    path = Path(path)
+    if {p.name for p in path.iterdir()} <= {".lock"} or (path / CHECKPOINT / "state.json").is_file():
+        return True
+    try:
+        meta = json.loads((path / META).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == MODEL_FORMAT
+
+
+@contextlib.contextmanager
+def _removed_on_failure(created: list[Path]) -> Iterator[None]:
+    """Remove the directories ``created`` for a run that then failed (the run directory, then
+    the parents made for it), so a diverged or refused run leaves no directory holding only
+    ``.lock``; directories that existed before are left as they were."""
+    try:
+        yield
+    except Interrupted:
+        raise  # the checkpoint in the run directory is what --resume needs
+    except BaseException:
+        if created:
+            shutil.rmtree(created[0], ignore_errors=True)
+            for parent in created[1:]:
+                with contextlib.suppress(OSError):  # rmdir removes an empty directory only
+                    parent.rmdir()
+        raise
+
+
+def _train_locked(
+    data_dir: Path,
+    out_dir: Path,
+    cfg: Config,
+    resume: bool,
+    started: float,
+    log: Callable[[str], None],
+    on_epoch: Callable[[EpochResult], None] | None,
+    should_stop: Callable[[], bool],
+) -> dict[str, Any]:
+    """The run itself, with ``out_dir`` locked."""
+    # the checkpoint again, now that the run directory is ours
+    state, tensors = load_checkpoint(out_dir) if resume else (None, {})
     data = load_prepared(Path(data_dir), ("train", "validation"))
     vocab_sha = sha256_file(data.path / "vocab.json")
     if state is not None and state["data"]["vocab_sha256"] != vocab_sha:
@@ -88,59 +144,57 @@ def train(
     progress = Progress(epoch_rng=np.random.default_rng(seed).bit_generator.state)
     best: dict[str, np.ndarray] | None = None
 
-    with DirectoryLock(out_dir, "train"):
-        if resume:
-            state, tensors = load_checkpoint(out_dir)  # again, now that the run directory is ours
-            import_tensors(model, {k: v for k, v in tensors.items() if not k.startswith("best.")}, row_map)
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            progress = Progress(**state["progress"])
-            best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")} or None
-            log(f"resuming at epoch {progress.epoch}, step {progress.step}")
-        try:
-            for result in train_while_improving(
-                model, train_set, val_set, train_cfg, optimizer, scheduler, progress, device, should_stop
-            ):
-                if result.is_best:
-                    best = export_tensors(model, row_map)
-                if on_epoch is not None:
-                    on_epoch(result)
-        except StopRequested:
-            tensors = export_tensors(model, row_map)
-            if best is not None:
-                tensors |= {f"best.{k}": v for k, v in best.items()}
-            save_checkpoint(
-                out_dir,
-                {
-                    "config": cfg.to_dict(),
-                    "data": {"path": str(data.path.resolve()), "vocab_sha256": vocab_sha},
-                    "progress": dataclasses.asdict(progress),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                },
-                tensors,
-            )
-            raise Interrupted(
-                f"interrupted at epoch {progress.epoch}, step {progress.step}; checkpoint saved. "
-                f"Resume with: classify train --resume {out_dir}"
-            ) from None
-        if best is None or not all_finite(best):
-            raise DivergedError("training produced no finite model; lower train.lr")
+    if state is not None:
+        import_tensors(model, {k: v for k, v in tensors.items() if not k.startswith("best.")}, row_map)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        progress = Progress(**state["progress"])
+        best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")} or None
+        log(f"resuming at epoch {progress.epoch}, step {progress.step}")
+    try:
+        for result in train_while_improving(
+            model, train_set, val_set, train_cfg, optimizer, scheduler, progress, device, should_stop
+        ):
+            if result.is_best:
+                best = export_tensors(model, row_map)
+            if on_epoch is not None:
+                on_epoch(result)
+    except StopRequested:
+        tensors = export_tensors(model, row_map)
+        if best is not None:
+            tensors |= {f"best.{k}": v for k, v in best.items()}
+        save_checkpoint(
+            out_dir,
+            {
+                "config": cfg.to_dict(),
+                "data": {"path": str(data.path.resolve()), "vocab_sha256": vocab_sha},
+                "progress": dataclasses.asdict(progress),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+            },
+            tensors,
+        )
+        raise Interrupted(
+            f"interrupted at epoch {progress.epoch}, step {progress.step}; checkpoint saved. "
+            f"Resume with: classify train --resume {out_dir}"
+        ) from None
+    if best is None or not all_finite(best):
+        raise DivergedError("training produced no finite model; lower train.lr")
 
-        history = progress.history
-        best_row = min(history, key=lambda r: r["val_loss"])
-        meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
-        meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
-        meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", "val_accuracy")}
-        if features.idf is not None:
-            best = best | {
-                "word_idf": features.idf[: spec.vocab_size],
-                "ngram_idf": features.idf[spec.vocab_size : row_map.unseen_row],
-            }
-        meta["reference"] = training_reference(Bundle(out_dir, meta, best), data.splits["validation"], data.labels)
-        atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        save_bundle(out_dir, best, meta)
-        remove_checkpoint(out_dir)
+    history = progress.history
+    best_row = min(history, key=lambda r: r["val_loss"])
+    meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
+    meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
+    meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", "val_accuracy")}
+    if features.idf is not None:
+        best = best | {
+            "word_idf": features.idf[: spec.vocab_size],
+            "ngram_idf": features.idf[spec.vocab_size : row_map.unseen_row],
+        }
+    meta["reference"] = training_reference(Bundle(out_dir, meta, best), data.splits["validation"], data.labels)
+    atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+    save_bundle(out_dir, best, meta)
+    remove_checkpoint(out_dir)
     return {
         "best_epoch": best_row["epoch"],
         "val_accuracy": best_row["val_accuracy"],

@@ -10,10 +10,11 @@ from ._util import Debug, app, err, load_config_or_default, parse_overrides, run
 
 
 def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | None) -> dict:
-    from ..data import prepare_corpus
+    from ..data import check_prepare_target, prepare_corpus
     from ..sources import open_source
 
     cfg = load_config_or_default(config, parse_overrides(overrides))
+    check_prepare_target(out)  # before opening the source: that may download a corpus
     return prepare_corpus(open_source(source, cfg.prepare), out, cfg.prepare, log=err)
 
 

@@ -50,9 +50,14 @@ def tensorboard_logger(log_dir: Path | None) -> Iterator[Callable[[object], None
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise EnvironmentFailure("--tensorboard needs the tensorboard package: pip install tensorboard") from None
-    writer = SummaryWriter(log_dir=str(log_dir))
+    writers: list[SummaryWriter] = []
 
     def log(r) -> None:
+        # the log directory is made at the first epoch, not before: a refused run creates no
+        # directory (and one inside the run directory would make it look like someone else's)
+        if not writers:
+            writers.append(SummaryWriter(log_dir=str(log_dir)))
+        writer = writers[0]
         writer.add_scalar("loss/train", r.train_loss, r.epoch)
         writer.add_scalar("loss/validation", r.val_loss, r.epoch)
         writer.add_scalar("accuracy/validation", r.val_accuracy, r.epoch)
@@ -62,7 +67,8 @@ def tensorboard_logger(log_dir: Path | None) -> Iterator[Callable[[object], None
     try:
         yield log
     finally:
-        writer.close()
+        for writer in writers:
+            writer.close()
 
 
 def train(
