@@ -14,8 +14,10 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -29,6 +31,9 @@ SPLIT_NAMES = {
 }
 FILE_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 DEFAULT_HUB_DATASET = "fancyzhx/ag_news"
+STDIN = Path("<stdin>")  # the name errors give standard input
+# "utf-8-sig" decodes UTF-8 and drops a leading byte-order mark (Excel writes one)
+ENCODING = "utf-8-sig"
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -98,7 +103,7 @@ def _read_classes(path: Path) -> list[str] | None:
     if not path.is_file():
         return None
     try:
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        names = [line.strip() for line in path.read_text(encoding=ENCODING).splitlines() if line.strip()]
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
     if len(set(names)) != len(names):
@@ -117,9 +122,61 @@ def read_file(path: Path, cfg: PrepareConfig, class_names: list[str] | None = No
     return _read_json_lines(path, cfg)
 
 
-def _utf8_error(path: Path, exc: UnicodeDecodeError, line: int | None = None) -> InputError:
-    where = f" (line {line})" if line else ""
-    return InputError(f"{path}: not valid UTF-8{where}: byte 0x{exc.object[exc.start]:02x} cannot be decoded")
+def _utf8_error(path: Path, exc: UnicodeDecodeError, lines_read: int = 0) -> InputError:
+    """Name the line of the first byte that is not UTF-8.
+
+    The decoder works on blocks read ahead, so neither its error nor the reader's line count
+    says which line it is: a file is scanned again, line by line (on this error path only);
+    standard input cannot be, so its ``lines_read`` (lines the reader took) plus the newlines
+    before the bad byte in the failing block give the line.
+    """
+    found = _first_bad_utf8(path) if path != STDIN and path.is_file() else None
+    if found is None:
+        found = lines_read + 1 + exc.object[: exc.start].count(b"\n"), exc.object[exc.start]
+    line, byte = found
+    return InputError(f"{path}: not valid UTF-8 (line {line}): byte 0x{byte:02x} cannot be decoded")
+
+
+def _first_bad_utf8(path: Path) -> tuple[int, int] | None:
+    """(line, byte) of the first undecodable byte; a newline byte is never part of a UTF-8
+    sequence, so decoding each line alone finds the same byte as decoding the whole file."""
+    try:
+        with open(path, "rb") as fh:
+            for line_no, line in enumerate(fh, 1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return line_no, line[exc.start]
+    except OSError:
+        pass
+    return None
+
+
+def _empty(path: Path) -> InputError:
+    return InputError(f"{path}: {'empty input' if path == STDIN else 'empty file'}")
+
+
+def _malformed(path: Path, line: int, exc: csv.Error) -> InputError:
+    # the csv module's words for a quote opened and never closed say nothing of the quote
+    hint = ": a quoted field is never closed" if str(exc) == "unexpected end of data" else ""
+    return InputError(f"{path}: line {line}: malformed CSV ({exc}{hint})")
+
+
+def _no_label(row: list[str]) -> str:
+    return ""
+
+
+def _joined(columns: list[int]) -> Callable[[list[str]], str]:
+    """A row's text columns joined with a space; a lone column taken as it is (the usual
+    case, and several times faster than a join per row)."""
+    pick = itemgetter(*columns)
+    if len(columns) == 1:
+        return pick
+
+    def join(row: list[str]) -> str:
+        return " ".join(pick(row))
+
+    return join
 
 
 class CsvLayout:
@@ -127,17 +184,24 @@ class CsvLayout:
 
     ``strict``: a class index outside ``classes.txt`` is an error (a corpus to train on);
     otherwise it becomes a label of its own, the index as written (a batch to evaluate,
-    whose unknown labels are counted, not fatal).
+    whose unknown labels are counted, not fatal). ``labeled`` False (texts to predict): the
+    header needs only the text columns, and rows without a label column get "".
     """
 
     def __init__(
-        self, first_row: list[str], cfg: PrepareConfig, class_names: list[str] | None, path: Path, strict: bool = True
+        self,
+        first_row: list[str],
+        cfg: PrepareConfig,
+        class_names: list[str] | None,
+        path: Path,
+        strict: bool = True,
+        labeled: bool = True,
     ):
         self.path, self.class_names, self.strict = path, class_names, strict
-        wanted = [cfg.label_field, *cfg.text_fields]
+        wanted = [cfg.label_field, *cfg.text_fields] if labeled else list(cfg.text_fields)
         if all(col in first_row for col in wanted):
             self.header = first_row
-            self.label_at = first_row.index(cfg.label_field)
+            self.label_at = first_row.index(cfg.label_field) if cfg.label_field in first_row else None
             self.text_at = [first_row.index(col) for col in cfg.text_fields]
         elif len(first_row) >= 2 and first_row[0].strip().isdigit():
             self.header = None  # the original AG News layout: class index (1-based), title, description
@@ -152,13 +216,15 @@ class CsvLayout:
     def rows(self, reader: Iterable[list[str]], line_of: Callable[[], int]) -> Iterator[tuple[str, str]]:
         """(text, label) of every non-empty data row; ``line_of()`` gives the current line for errors."""
         if self.header is not None:
-            width, label_at, text_at = len(self.header), self.label_at, self.text_at
+            width = len(self.header)
+            text_of = _joined(self.text_at)
+            label_of = _no_label if self.label_at is None else itemgetter(self.label_at)
             for row in reader:
                 if len(row) != width:
                     if not row:
                         continue
                     raise InputError(f"{self.path}: line {line_of()} has {len(row)} fields, the header {width}")
-                yield " ".join(row[i] for i in text_at), row[label_at]
+                yield text_of(row), label_of(row)
             return
         names = self._names
         for row in reader:
@@ -183,34 +249,53 @@ class CsvLayout:
 
     def parse_lines(self, first_line: int, lines: list[str]) -> list[tuple[str, str]]:
         """Rows of a chunk of complete CSV records (see ``csv_record_chunks``)."""
-        reader = csv.reader(lines)
+        reader = csv.reader(lines, strict=True)
         try:
             return list(self.rows(reader, lambda: first_line + reader.line_num - 1))
         except csv.Error as exc:
-            raise InputError(f"{self.path}: line {first_line + reader.line_num - 1}: malformed CSV ({exc})") from None
+            raise _malformed(self.path, first_line + reader.line_num - 1, exc) from None
 
 
 def _open_text(path: Path):
+    # newline="": the csv module finds record ends itself (a quoted field may hold newlines)
     try:
-        return open(path, newline="", encoding="utf-8")
+        return open(path, newline="", encoding=ENCODING)
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _read_csv(path: Path, cfg: PrepareConfig, class_names: list[str] | None) -> Iterator[tuple[str, str]]:
     with _open_text(path) as fh:
-        reader = csv.reader(fh)
-        try:
-            first = next(reader, None)
-            if first is None:
-                raise InputError(f"{path}: empty file")
-            layout = CsvLayout(first, cfg, class_names, path)
-            rows = reader if layout.header is not None else chain((first,), reader)
-            yield from layout.rows(rows, lambda: reader.line_num)
-        except UnicodeDecodeError as exc:
-            raise _utf8_error(path, exc, reader.line_num + 1) from None
-        except csv.Error as exc:
-            raise InputError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
+        yield from _csv_rows(fh, path, cfg, class_names)
+
+
+def _csv_rows(
+    fh: Iterable[str],
+    path: Path,
+    cfg: PrepareConfig,
+    class_names: list[str] | None,
+    strict: bool = True,
+    labeled: bool = True,
+) -> Iterator[tuple[str, str]]:
+    """(text, label) of a CSV stream (``strict``, ``labeled``: see ``CsvLayout``).
+
+    The reader is strict: a quote left open at the end of the file is an error, not one
+    record swallowing the rest of the file.
+    """
+    reader = csv.reader(fh, strict=True)
+    try:
+        first = next(reader, None)
+        if first is None:
+            raise _empty(path)
+        layout = CsvLayout(first, cfg, class_names, path, strict, labeled)
+        rows = reader if layout.header is not None else chain((first,), reader)
+        yield from layout.rows(rows, lambda: reader.line_num)
+    except UnicodeDecodeError as exc:
+        raise _utf8_error(path, exc, reader.line_num) from None
+    except csv.Error as exc:
+        raise _malformed(path, reader.line_num, exc) from None
 
 
 def csv_record_chunks(
@@ -228,16 +313,16 @@ def csv_record_chunks(
         first_lines = [fh.readline()]
         while first_lines[-1] and sum(line.count('"') for line in first_lines) % 2:
             first_lines.append(fh.readline())
-        first = next(csv.reader(first_lines), None)
+        first = next(csv.reader(first_lines, strict=True), None)
     except UnicodeDecodeError as exc:
         fh.close()
-        raise _utf8_error(path, exc, 1) from None
+        raise _utf8_error(path, exc) from None
     except csv.Error as exc:
         fh.close()
-        raise InputError(f"{path}: line 1: malformed CSV ({exc})") from None
+        raise _malformed(path, 1, exc) from None
     if not first:
         fh.close()
-        raise InputError(f"{path}: empty file")
+        raise _empty(path)
     layout = CsvLayout(first, cfg, class_names, path, strict)
 
     def chunks() -> Iterator[tuple[int, list[str]]]:
@@ -257,7 +342,7 @@ def csv_record_chunks(
                             start, chunk, count = line_no + 1, [], 0
                     line_no += 1
             except UnicodeDecodeError as exc:
-                raise _utf8_error(path, exc, line_no) from None
+                raise _utf8_error(path, exc, line_no - 1) from None
             if chunk:
                 yield start, chunk
 
@@ -274,10 +359,13 @@ def _label_text(value: object, path: Path, where: str) -> str:
     return str(value)
 
 
-def _record(obj: object, cfg: PrepareConfig, path: Path, where: str) -> tuple[str, str]:
+def _record(obj: object, cfg: PrepareConfig, path: Path, where: str, labeled: bool = True) -> tuple[str, str]:
+    if not labeled and isinstance(obj, str):
+        return obj, ""  # a text to predict may be a bare JSON string
     if not isinstance(obj, dict):
-        raise InputError(f"{path}: {where}: expected a JSON object")
-    missing = [k for k in (cfg.label_field, *cfg.text_fields) if k not in obj]
+        raise InputError(f"{path}: {where}: expected a JSON object" + ("" if labeled else " or string"))
+    wanted = (cfg.label_field, *cfg.text_fields) if labeled else cfg.text_fields
+    missing = [k for k in wanted if k not in obj]
     if missing:
         raise InputError(
             f"{path}: {where}: missing field(s) {missing} (set prepare.label_field / prepare.text_fields); "
@@ -288,40 +376,49 @@ def _record(obj: object, cfg: PrepareConfig, path: Path, where: str) -> tuple[st
         if not isinstance(obj[key], str):
             raise InputError(f"{path}: {where}: field {key!r} must be a string")
         parts.append(obj[key])
-    return " ".join(parts), _label_text(obj[cfg.label_field], path, where)
+    return " ".join(parts), _label_text(obj[cfg.label_field], path, where) if labeled else ""
 
 
 def _read_json_lines(path: Path, cfg: PrepareConfig) -> Iterator[tuple[str, str]]:
+    with _open_text(path) as fh:
+        yield from _json_rows(fh, path, cfg)
+
+
+def _json_rows(fh, path: Path, cfg: PrepareConfig, labeled: bool = True) -> Iterator[tuple[str, str]]:
+    """(text, label) of JSON lines, or of a JSON array when the first non-blank line opens one.
+
+    Read forward only (no seek), so standard input works too.
+    """
+    line_no, array = 0, False  # lines read so far
     try:
-        fh = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    with fh:
-        line_no = 0
-        try:
-            first = fh.read(1)
-            while first and first.isspace():
-                first = fh.read(1)
-            if not first:
-                raise InputError(f"{path}: empty file")
-            if first == "[":
-                # a JSON array of objects (.json files)
-                data = json.loads(first + fh.read())
-                for i, obj in enumerate(data, 1):
-                    yield _record(obj, cfg, path, f"item {i}")
-                return
-            fh.seek(0)
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                yield _record(json.loads(line), cfg, path, f"line {line_no}")
-        except UnicodeDecodeError as exc:
-            raise _utf8_error(path, exc) from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: line {line_no or exc.lineno}: invalid JSON ({exc.msg})") from None
+        line = ""
+        while not line.strip():
+            line = fh.readline()
+            if not line:
+                raise _empty(path)
+            line_no += 1
+        if line.lstrip().startswith("["):
+            # a JSON array of objects (.json files): parsed whole, as json can only do
+            array = True
+            data = json.loads(line + fh.read())
+            for i, obj in enumerate(data, 1):
+                yield _record(obj, cfg, path, f"item {i}", labeled)
+            return
+        yield _record(json.loads(line), cfg, path, f"line {line_no}", labeled)
+        for n, line in enumerate(fh, line_no + 1):
+            line_no = n
+            if line.strip():
+                yield _record(json.loads(line), cfg, path, f"line {n}", labeled)
+    except UnicodeDecodeError as exc:
+        raise _utf8_error(path, exc, line_no) from None
+    except json.JSONDecodeError as exc:
+        # an array is parsed from its first line on
+        raise InputError(
+            f"{path}: line {line_no + exc.lineno - 1 if array else line_no}: invalid JSON ({exc.msg})"
+        ) from None
 
 
-def _read_parquet(path: Path, cfg: PrepareConfig) -> Iterator[tuple[str, str]]:
+def _read_parquet(path: Path, cfg: PrepareConfig, labeled: bool = True) -> Iterator[tuple[str, str]]:
     import pyarrow.parquet as pq
 
     try:
@@ -329,7 +426,7 @@ def _read_parquet(path: Path, cfg: PrepareConfig) -> Iterator[tuple[str, str]]:
     except Exception as exc:  # pyarrow raises several types for a foreign file
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
     columns = pf.schema_arrow.names
-    wanted = [cfg.label_field, *cfg.text_fields]
+    wanted = [cfg.label_field, *cfg.text_fields] if labeled else list(cfg.text_fields)
     missing = [c for c in wanted if c not in columns]
     if missing:
         raise InputError(
@@ -341,7 +438,8 @@ def _read_parquet(path: Path, cfg: PrepareConfig) -> Iterator[tuple[str, str]]:
         for i in range(batch.num_rows):
             row += 1
             parts = [data[c][i] or "" for c in cfg.text_fields]
-            yield " ".join(parts), _label_text(data[cfg.label_field][i], path, f"row {row}")
+            label = _label_text(data[cfg.label_field][i], path, f"row {row}") if labeled else ""
+            yield " ".join(parts), label
 
 
 # --- the Hugging Face Hub -------------------------------------------------------------
@@ -413,81 +511,67 @@ def open_hub(name: str, cfg: PrepareConfig) -> Source:
 
 # --- unlabeled texts for predict --------------------------------------------------------
 
+# --input-format auto: by suffix; plain lines for stdin and any other suffix
+TEXT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+
 
 def read_texts(path: str, input_format: str, cfg: PrepareConfig) -> Iterator[str]:
-    """Texts to label, one at a time: plain lines, CSV (header or AG layout) or JSONL.
+    """Texts to label, one at a time: plain lines, CSV (header or AG layout), JSON lines or a
+    JSON array (objects with the text columns, or strings), Parquet.
 
-    ``path`` "-" is standard input. ``input_format`` "auto" picks by suffix (plain lines for
-    stdin and unknown suffixes).
+    The same readers as for labeled files, so a file prepare or evaluate refuses is refused
+    here too, with the same message; only the label column is optional. ``path`` "-" is
+    standard input. An input without a single text is an error, as in evaluate.
     """
     if input_format == "auto":
-        suffix = Path(path).suffix.lower() if path != "-" else ""
-        input_format = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "lines")
-    if path == "-":
-        # strict UTF-8 whatever the locale; detached afterwards so stdin itself stays open
-        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
-        try:
-            yield from _texts_of_stream(stream, input_format, cfg, Path("<stdin>"))
-        finally:
-            stream.detach()
-        return
-    try:
-        stream = open(path, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    with stream:
-        yield from _texts_of_stream(stream, input_format, cfg, Path(path))
-
-
-def _texts_of_stream(stream, input_format: str, cfg: PrepareConfig, name: Path) -> Iterator[str]:
-    try:
-        if input_format == "lines":
-            for line in stream:
-                yield line.rstrip("\r\n")
-        elif input_format == "jsonl":
-            for n, line in enumerate(stream, 1):
-                if line.strip():
-                    yield _text_of(_json_line(line, name, n), cfg, name, n)
-        elif input_format == "csv":
-            yield from _csv_texts(stream, cfg, name)
-        else:
-            raise InputError(f"unknown input format {input_format!r} (auto, lines, csv, jsonl)")
-    except UnicodeDecodeError as exc:
-        raise _utf8_error(name, exc) from None
-
-
-def _json_line(line: str, path: Path, n: int) -> object:
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: line {n}: invalid JSON ({exc.msg})") from None
-
-
-def _text_of(obj: object, cfg: PrepareConfig, path: Path, n: int) -> str:
-    if isinstance(obj, str):
-        return obj
-    if not isinstance(obj, dict) or any(k not in obj for k in cfg.text_fields):
-        raise InputError(f"{path}: line {n}: expected an object with {cfg.text_fields}")
-    return " ".join(str(obj[k]) for k in cfg.text_fields)
-
-
-def _csv_texts(stream, cfg: PrepareConfig, path: Path) -> Iterator[str]:
-    reader = csv.reader(stream)
-    header = next(reader, None)
-    if header is None:
-        return
-    if all(col in header for col in cfg.text_fields):
-        at = [header.index(col) for col in cfg.text_fields]
-        for row in reader:
-            if row:
-                yield " ".join(row[i] if i < len(row) else "" for i in at)
-    elif len(header) >= 2 and header[0].strip().isdigit():  # AG News layout: the class index is ignored
-        for row in chain((header,), reader):
-            if row:
-                yield " ".join(row[1:])
+        input_format = TEXT_FORMATS.get(Path(path).suffix.lower() if path != "-" else "", "lines")
+    name = STDIN if path == "-" else Path(path)
+    if input_format == "parquet":
+        if path == "-":
+            raise InputError("Parquet cannot be read from standard input: give the file's path")
+        rows: Iterator[tuple[str, str]] = _read_parquet(name, cfg, labeled=False)
+    elif input_format == "csv":
+        rows = _from_input(path, lambda fh: _csv_rows(fh, name, cfg, None, strict=False, labeled=False))
+    elif input_format == "jsonl":
+        rows = _from_input(path, lambda fh: _json_rows(fh, name, cfg, labeled=False))
+    elif input_format == "lines":
+        rows = _from_input(path, lambda fh: _line_rows(fh, name))
     else:
-        raise InputError(
-            f"{path}: CSV needs a header with {cfg.text_fields} (or the AG News layout); found {header[:6]}"
-        )
+        raise InputError(f"unknown input format {input_format!r} (auto, lines, csv, jsonl, parquet)")
+    first = next(rows, None)
+    if first is None:  # a header, blank lines or [] alone: nothing to label (evaluate says the same)
+        raise InputError(f"{name}: no texts to label")
+    yield first[0]
+    yield from map(itemgetter(0), rows)
+
+
+def _from_input(path: str, parse: Callable[[Iterable[str]], Iterator[tuple[str, str]]]) -> Iterator[tuple[str, str]]:
+    with _open_input(path) as fh:
+        yield from parse(fh)
+
+
+@contextmanager
+def _open_input(path: str):
+    if path != "-":
+        with _open_text(Path(path)) as fh:
+            yield fh
+        return
+    # strict UTF-8 whatever the locale; detached afterwards so stdin itself stays open
+    stream = io.TextIOWrapper(sys.stdin.buffer, encoding=ENCODING, newline="")
+    try:
+        yield stream
+    finally:
+        stream.detach()
+
+
+def _line_rows(fh: Iterable[str], path: Path) -> Iterator[tuple[str, str]]:
+    """One text per line, blank lines included (each gets a record, so output lines up with input)."""
+    lines = 0
+    try:
+        for line in fh:
+            lines += 1
+            yield line.rstrip("\r\n"), ""
+    except UnicodeDecodeError as exc:
+        raise _utf8_error(path, exc, lines) from None
+    if lines == 0:
+        raise _empty(path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,20 @@ def write_header_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
         for label, text in rows:
             writer.writerow([text, label])
     return path
+
+
+def modules_imported_by(args: list, watched: tuple[str, ...]) -> list[str]:
+    """Which of ``watched`` a fresh interpreter has imported after running ``classify *args``."""
+    code = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from classify_cli.cli import app\n"
+        f"r = CliRunner().invoke(app, {[str(a) for a in args]!r})\n"
+        "assert r.exit_code == 0, r.output\n"
+        f"print(json.dumps(sorted(m for m in {watched!r} if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 def write_jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:

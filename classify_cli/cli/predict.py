@@ -25,6 +25,7 @@ class InFormat(str, Enum):
     lines = "lines"
     csv = "csv"
     jsonl = "jsonl"
+    parquet = "parquet"
 
 
 def render_table(records: list[dict]) -> None:
@@ -77,13 +78,15 @@ def predict(
         else:
             out.write(json.dumps(records[0], ensure_ascii=False) + "\n")
         return
-    # streaming formats: formatted by the workers, written here as each batch comes back
-    if fmt is OutFormat.csv:
-        out.write(",".join(csv_header(opts.k)) + "\n")
+    # streaming formats: formatted by the workers, written here as each batch comes back;
+    # nothing (not even the CSV header) before the first batch, so an input refused at its
+    # start (empty, malformed) leaves stdout empty
     first = True
     for chunk in label_stream(predictor, source, opts, fmt.value):
         if fmt is OutFormat.json:
             out.write(("[" if first else ",\n") + chunk)
+        elif fmt is OutFormat.csv and first:
+            out.write(",".join(csv_header(opts.k)) + "\n" + chunk)
         else:
             out.write(chunk)
         first = False
@@ -103,7 +106,11 @@ def predict_cli(
         ),
     ] = None,
     input_format: Annotated[
-        InFormat, typer.Option("--input-format", help="For --file: lines, csv, jsonl; auto picks by suffix.")
+        InFormat,
+        typer.Option(
+            "--input-format",
+            help="For --file: lines, csv, jsonl (JSON lines or a JSON array), parquet; auto picks by suffix.",
+        ),
     ] = InFormat.auto,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="Show the k most likely labels.")] = 1,
