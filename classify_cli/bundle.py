@@ -68,6 +68,8 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
     file = run_dir / META
     if not run_dir.exists():
         raise BundleError(f"no model at {run_dir} (train one with `classify train --out {run_dir}`)")
+    if not run_dir.is_dir():  # a model is a run directory; reading "file/model.json" is no answer
+        raise BundleError(f"no model at {run_dir} (a file, not a run directory)")
     try:
         meta = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:

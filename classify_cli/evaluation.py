@@ -29,11 +29,19 @@ def _chunks(rows: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[s
 
 
 def default_data(model: Path) -> Path:
-    """The data the model was trained on, when it is still there; else data/ag_news."""
+    """The data the model was trained on.
+
+    No fallback when it is gone: another directory with the same vocabulary would be
+    evaluated on without a word, and an error naming a path the user never gave misleads.
+    """
     from .bundle import read_meta
 
     recorded = read_meta(model).get("data", {}).get("path")
-    return Path(recorded) if recorded and Path(recorded).is_dir() else Path("data/ag_news")
+    if not recorded:
+        raise InputError(f"the model at {model} does not record its training data; pass --data")
+    if not Path(recorded).is_dir():
+        raise InputError(f"the model's training data at {recorded} is gone; pass --data")
+    return Path(recorded)
 
 
 def _is_prepared(path: Path) -> bool:
@@ -188,15 +196,26 @@ HIGHER_IS_BETTER = ("accuracy", "macro_f1", "weighted_f1", "mean_confidence")
 LOWER_IS_BETTER = ("loss", "ece", "oov_rate")
 
 
+# every metric but the log loss is a share or a probability; the loss is unbounded above
+UNBOUNDED = ("loss",)
+
+
 def parse_threshold(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, float]:
     metric, sep, value = text.partition("=")
     metric = metric.strip()
     if not sep or metric not in allowed:
         raise InputError(f"{option} expects METRIC=VALUE with METRIC one of {', '.join(allowed)}; got {text!r}")
     try:
-        return metric, float(value)
+        limit = float(value)
     except ValueError:
         raise InputError(f"{option} {metric}: {value!r} is not a number") from None
+    # a limit the metric can never cross (nan, 2, -1) would pass or fail every run regardless of the model
+    if metric in UNBOUNDED:
+        if not (np.isfinite(limit) and limit >= 0):
+            raise InputError(f"{option} {metric}: {value.strip()} is out of range (a finite number >= 0)")
+    elif not 0.0 <= limit <= 1.0:  # also false for nan
+        raise InputError(f"{option} {metric}: {value.strip()} is out of range (0 to 1)")
+    return metric, limit
 
 
 def check_thresholds(

@@ -9,20 +9,70 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from ..errors import EXIT_INTERRUPTED, ClassifyError
+
+# Click's exceptions, from wherever this Typer keeps Click (its own copy, typer._click, since 0.2x)
+_click_errors = sys.modules[typer.BadParameter.__module__]
+# `classify` alone raises this (Click >= 8.2) to print the help: not an error to shorten
+_SHOWS_HELP = getattr(_click_errors, "NoArgsIsHelpError", ())
+
+
+class OneLineErrors(TyperGroup):
+    """The top-level command: Click's usage errors in any subcommand become one `error:` line.
+
+    Click would print the usage, a hint and the message over four or more lines (Typer: in a
+    boxed panel); scripts and cron mail want the one line every other failure gives.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _one_line_errors(None):  # options of `classify` itself
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_errors(ctx):  # the command's name, then its own options and arguments
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _one_line_errors(group_ctx: Any) -> Iterator[None]:
+    try:
+        yield
+    except _click_errors.ClickException as exc:
+        if isinstance(exc, _SHOWS_HELP):
+            raise
+        message = f"error: {exc.format_message()}"
+        if isinstance(exc, _click_errors.UsageError):
+            message += f" (see {_command_path(exc.ctx, group_ctx)} --help)"
+        err(message)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _command_path(ctx: Any, group_ctx: Any) -> str:
+    """`classify evaluate` for an error in evaluate's options, even those Click raises without a context."""
+    if ctx is not None:
+        return ctx.command_path
+    if group_ctx is not None:
+        return " ".join(filter(None, [group_ctx.command_path, group_ctx.invoked_subcommand]))
+    return "classify"
+
 
 app = typer.Typer(
     name="classify",
     help="Train, evaluate and serve news-topic classifiers (EmbeddingBag + Linear).",
+    cls=OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help texts are shown as written: Rich markup would eat "[default: ...]" as a style tag.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -83,7 +83,7 @@ def evaluate_cli(
         typer.Option(
             "--data",
             help="Prepared data directory (its test split) or a labeled file/directory "
-            "[default: the data the model was trained on, else data/ag_news].",
+            "[default: the data the model was trained on].",
             show_default=False,
         ),
     ] = None,
