@@ -108,14 +108,12 @@ def atomic_directory(target: Path, ours: Callable[[Path], bool] | None = None, w
     """Yield a fresh temporary directory that replaces ``target`` when the block succeeds.
 
     With ``ours``, an existing ``target`` is replaced only if it is empty or ``ours(target)``
-    (see ``check_replaceable``; checked again at the swap, for a target that appeared
-    meanwhile); without, the caller owns whatever is there (``RUN_DIR/checkpoint``). On an
-    exception (or a kill) the temporary directory is removed (or left as ``.tmp-*``) and
-    ``target`` is untouched.
+    (``check_replaceable``, at the swap: callers check before their work too, and this catches
+    a target that appeared meanwhile); without, the caller owns whatever is there
+    (``RUN_DIR/checkpoint``). On an exception (or a kill) the temporary directory is removed
+    (or left as ``.tmp-*``) and ``target`` is untouched.
     """
     target = Path(target)
-    if ours is not None:
-        check_replaceable(target, ours, what)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent))
