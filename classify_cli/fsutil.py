@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,9 +37,12 @@ def _umask() -> int:
     return current
 
 
-def atomic_write_with(path: Path, write: Callable[[Path], object]) -> None:
-    """Have ``write(tmp)`` write a file at a temporary path, then flush it to disk and rename
-    it to ``path``: for writers that want a file name rather than bytes (safetensors)."""
+@contextlib.contextmanager
+def staged_file(path: Path, write: Callable[[Path], object]) -> Iterator[None]:
+    """Have ``write(tmp)`` write a file at a temporary path and flush it to disk; when the
+    block succeeds, rename it to ``path`` (a rename needs no space, so it cannot fail for a
+    full disk). On an exception ``path`` is untouched: a file that must change only together
+    with another is written before, and renamed after, the other's commit."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +57,7 @@ def atomic_write_with(path: Path, write: Callable[[Path], object]) -> None:
         os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        yield
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -60,6 +65,13 @@ def atomic_write_with(path: Path, write: Callable[[Path], object]) -> None:
         if isinstance(exc, OSError):
             raise _os_failure(exc, str(path)) from None
         raise
+
+
+def atomic_write_with(path: Path, write: Callable[[Path], object]) -> None:
+    """Have ``write(tmp)`` write a file at a temporary path, then flush it to disk and rename
+    it to ``path``: for writers that want a file name rather than bytes (safetensors)."""
+    with staged_file(path, write):
+        pass
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -72,6 +84,30 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a file the user named (``--output``) without replacing anything but a regular
+    file: through a symlink to the file it names (atomically), and straight into a FIFO or
+    a device (``/dev/stdout``), which a rename would swap for a regular file."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise _os_failure(exc, str(path)) from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise InputError(f"{path} is a directory; name a file to write")
+    if mode is not None and not stat.S_ISREG(mode):
+        try:
+            with open(path, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise _os_failure(exc, str(path)) from None
+        return
+    # a symlink (even a dangling one) stays a link: the file it names is the one replaced
+    atomic_write_bytes(Path(os.path.realpath(path)) if path.is_symlink() else path, data)
 
 
 def sha256_file(path: Path) -> str:

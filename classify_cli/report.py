@@ -11,6 +11,8 @@ from typing import Any
 from .errors import EnvironmentFailure, InputError
 from .fsutil import atomic_write_bytes
 
+SOFTWARE = "classify report"
+
 
 def _pyplot():
     try:
@@ -28,7 +30,8 @@ def _pyplot():
 def _png(fig) -> bytes:
     plt = _pyplot()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    # the tag says the file is ours: report replaces its own pictures and no one else's
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight", metadata={"Software": SOFTWARE})
     plt.close(fig)
     return buffer.getvalue()
 
@@ -90,13 +93,30 @@ def write_report(run_dir: Path, out_dir: Path | None, data: Path | None) -> list
     if os.path.lexists(out_dir) and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is not a directory; choose another --out")
     _pyplot()  # fail before any work when matplotlib is missing
+    for name in PICTURES:
+        if os.path.lexists(out_dir / name) and not is_our_picture(out_dir / name):
+            raise InputError(
+                f"{out_dir / name} was not drawn by classify report; refusing to replace it (choose another --out)"
+            )
     history = read_history(run_dir)
     if data is None:
         data = default_data(run_dir)
-    pictures = {"curves.png": plot_curves(history), "confusion.png": plot_confusion(evaluate(run_dir, data))}
+    pictures = dict(zip(PICTURES, (plot_curves(history), plot_confusion(evaluate(run_dir, data))), strict=True))
     for name, png in pictures.items():
         atomic_write_bytes(out_dir / name, png)
     return [out_dir / name for name in pictures]
+
+
+PICTURES = ("curves.png", "confusion.png")
+
+
+def is_our_picture(path: Path) -> bool:
+    """A regular PNG file whose text chunk names classify report as the software that drew it."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)  # matplotlib writes its text chunks before the image data
+    return head.startswith(b"\x89PNG") and b"tEXtSoftware\x00" + SOFTWARE.encode() in head
 
 
 def read_history(run_dir: Path) -> list[dict[str, Any]]:

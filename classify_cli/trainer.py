@@ -27,7 +27,7 @@ from .config import Config, config_from_dict
 from .data import load_prepared
 from .errors import BundleError, DivergedError, Interrupted
 from .features import TFIDF
-from .fsutil import DirectoryLock, atomic_write_text, check_replaceable, sha256_file
+from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
 from .model import SGD, TextClassifier, all_finite, export_tensors, import_tensors
 from .training import (
     EpochResult,
@@ -192,8 +192,10 @@ def _train_locked(
             "ngram_idf": features.idf[spec.vocab_size : row_map.unseen_row],
         }
     meta["reference"] = training_reference(Bundle(out_dir, meta, best), data.splits["validation"], data.labels)
-    atomic_write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-    save_bundle(out_dir, best, meta)
+    metrics = "".join(json.dumps(r) + "\n" for r in history).encode()
+    # metrics.jsonl changes with the model or not at all: written first, renamed after the commit
+    with staged_file(out_dir / "metrics.jsonl", lambda tmp: tmp.write_bytes(metrics)):
+        save_bundle(out_dir, best, meta)
     remove_checkpoint(out_dir)
     return {
         "best_epoch": best_row["epoch"],

@@ -1,5 +1,6 @@
 """Outputs: a command never destroys what it did not write, and a failure leaves nothing behind."""
 
+import json
 import os
 import shutil
 import stat
@@ -206,3 +207,90 @@ def test_report_writes_both_pictures(invoke, trained, tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "rep").iterdir()) == ["confusion.png", "curves.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in (tmp_path / "rep").iterdir())
+
+
+# --- 6. what an adversarial review broke: data kept, outputs written through ----------------
+
+
+def test_prepare_again_keeps_what_else_is_in_the_folder(invoke, tmp_path, tiny_config):
+    corpus = write_ag_dir(tmp_path / "corpus")
+    data = tmp_path / "dn"
+    assert invoke("prepare", "--from", corpus, "--out", data, "--config", tiny_config).exit_code == 0
+    (data / "run").mkdir()
+    (data / "run" / "model.json").write_text("{}")
+    (data / "NOTES.txt").write_text("mine\n")
+    before = snapshot(data)
+    result = invoke("prepare", "--from", corpus, "--out", data, "--config", tiny_config)
+    assert_one_clean_error(result, 2, "NOTES.txt, run")
+    assert "read train" not in result.stderr
+    assert snapshot(data) == before
+
+
+def test_prepare_again_replaces_its_own_output(invoke, tmp_path, tiny_config):
+    corpus = write_ag_dir(tmp_path / "corpus")
+    data = tmp_path / "dn"
+    assert invoke("prepare", "--from", corpus, "--out", data, "--config", tiny_config).exit_code == 0
+    result = invoke("prepare", "--from", corpus, "--out", data, "--config", tiny_config, "--set", "prepare.seed=5")
+    assert result.exit_code == 0, result.output
+    assert load_prepared(data).manifest["config"]["prepare"]["seed"] == 5
+
+
+def test_a_failed_save_keeps_the_old_metrics(invoke, trained, tmp_path, monkeypatch):
+    import errno
+
+    import classify_cli.bundle
+
+    _, data, run = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = snapshot(copy)
+
+    def disk_full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(classify_cli.bundle, "atomic_write_bytes", disk_full)
+    result = invoke("train", "--data", data, "--out", copy, "--epochs", "2", "--device", "cpu", "--seed", "7")
+    assert_one_clean_error(result, 3, "No space left on device")
+    assert snapshot(copy) == before  # model.json and metrics.jsonl: the old run's, together
+
+
+def test_evaluate_output_writes_through_a_symlink(invoke, trained, tmp_path):
+    _, data, run = trained
+    (tmp_path / "reports").mkdir()
+    link = tmp_path / "latest.json"
+    link.symlink_to(tmp_path / "reports" / "today.json")  # dangling until written
+    result = invoke("evaluate", "--model", run, "--data", data, "--format", "json", "--output", link)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == str(tmp_path / "reports" / "today.json")
+    assert json.loads((tmp_path / "reports" / "today.json").read_text())["n"] > 0
+
+
+def test_evaluate_output_writes_into_a_fifo(invoke, trained, tmp_path):
+    import threading
+
+    _, data, run = trained
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = invoke("evaluate", "--model", run, "--data", data, "--format", "json", "--output", fifo)
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # still the FIFO, not a regular file
+    assert json.loads(received[0])["n"] > 0
+
+
+def test_report_keeps_a_picture_it_did_not_draw(invoke, trained, tmp_path):
+    pytest.importorskip("matplotlib")
+    _, data, run = trained
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "curves.png").write_bytes(b"\x89PNG my own figure")
+    result = invoke("report", run, "--data", data, "--out", out)
+    assert_one_clean_error(result, 2, "not drawn by classify report")
+    assert (out / "curves.png").read_bytes() == b"\x89PNG my own figure"
+    assert not (out / "confusion.png").exists()
+    (out / "curves.png").unlink()
+    for _ in range(2):  # its own pictures it replaces
+        assert invoke("report", run, "--data", data, "--out", out).exit_code == 0

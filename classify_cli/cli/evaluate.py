@@ -64,14 +64,14 @@ def evaluate(
         parse_threshold,
     )
     from ..evaluation import evaluate as evaluate_model
-    from ..fsutil import atomic_write_text
+    from ..fsutil import write_output
 
     fail_under = [parse_threshold(t, HIGHER_IS_BETTER, "--fail-under") for t in under]
     fail_over = [parse_threshold(t, LOWER_IS_BETTER, "--fail-over") for t in over]
     report = evaluate_model(model, data if data is not None else default_data(model))
     report["thresholds"] = check_thresholds(report, fail_under, fail_over)
     if output is not None:
-        atomic_write_text(output, dumps(report) + "\n")
+        write_output(output, (dumps(report) + "\n").encode())
     return report, [c for c in report["thresholds"] if not c["passed"]]
 
 
