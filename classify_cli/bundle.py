@@ -1,17 +1,22 @@
-"""Saving and loading a trained model: weights in safetensors, everything else in JSON.
+"""Saving and loading a trained model: its scoring tensors in one safetensors file, the rest in JSON.
 
-A run directory holds ``model.json`` (labels, vocabulary, tokenizer, configs, the name and
-SHA-256 of the weights file) and ``weights-<hash>.safetensors``. Saving writes the weights
-under a new name first and then replaces ``model.json`` atomically, so a crash at any point
-leaves the previous model intact and loadable. Loading checks the format version, the
-checksum and every tensor's shape: a tampered or foreign file is refused, and no file is
-ever unpickled. This module does not import torch.
+A run directory holds ``model.json`` (labels, tokenizer, configs, the ``head`` section that
+gives every tensor's shape, the name, size and SHA-256 of the tensors file) and
+``model-<hash>.safetensors`` (the scoring tensors of ``head.py``: the class-score table and
+the vocabulary as a hash table). Saving writes the tensors under a new name first and then
+replaces ``model.json`` atomically, so a crash at any point leaves the previous model intact
+and loadable. Loading checks the format version, the size and checksum of the file and every
+tensor's shape and dtype, then maps the file: start-up does not read the table, only the rows
+a text touches. A tampered or foreign file is refused, and no file is ever unpickled. This
+module does not import torch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +26,13 @@ import numpy as np
 
 from . import __version__
 from .errors import BundleError
-from .features import TFIDF
 from .fsutil import atomic_write_bytes, atomic_write_json
+from .head import DTYPES, scoring_shapes
 
 MODEL_FORMAT = "classify-model"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 META = "model.json"
+_SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16", "I8": "int8", "I32": "int32", "I64": "int64", "U8": "uint8"}
 
 
 @dataclass
@@ -46,19 +52,19 @@ def save_bundle(run_dir: Path, tensors: dict[str, np.ndarray], meta: dict[str, A
     run_dir = Path(run_dir)
     data = save({k: np.ascontiguousarray(v) for k, v in tensors.items()})
     digest = hashlib.sha256(data).hexdigest()
-    weights = f"weights-{digest[:16]}.safetensors"
-    atomic_write_bytes(run_dir / weights, data)
+    name = f"model-{digest[:16]}.safetensors"
+    atomic_write_bytes(run_dir / name, data)
     full = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
         "classify_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **meta,
-        "weights": {"file": weights, "sha256": digest},
+        "weights": {"file": name, "sha256": digest, "bytes": len(data)},
     }
     atomic_write_json(run_dir / META, full)  # the commit point
-    for old in run_dir.glob("weights-*.safetensors"):
-        if old.name != weights:
+    for old in [*run_dir.glob("model-*.safetensors"), *run_dir.glob("weights-*.safetensors")]:
+        if old.name != name:
             old.unlink(missing_ok=True)
     return run_dir / META
 
@@ -74,56 +80,84 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
         meta = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{run_dir} holds no trained model ({META} missing)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise BundleError(f"{file}: not valid JSON (corrupt or truncated)") from None
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise BundleError(f"{file}: not a classify model file")
     if meta.get("version") != MODEL_VERSION:
         raise BundleError(
-            f"{file}: model format version {meta.get('version')!r} is not supported (expected {MODEL_VERSION})"
+            f"{file}: model format version {meta.get('version')!r} is not supported "
+            f"(expected {MODEL_VERSION}); train the model again with this version"
         )
+    _check_meta(meta, file)
     return meta
 
 
-def _shapes(meta: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    f = meta["features"]
-    vocab, dim, classes, kept = len(meta["vocab"]), meta["model"]["embed_dim"], len(meta["labels"]), f["kept_buckets"]
-    shapes = {
-        "word_embedding": (vocab, dim),
-        "ngram_embedding": (kept, dim),
-        "ngram_buckets": (kept,),
-        "fc_weight": (classes, dim),
-        "fc_bias": (classes,),
-    }
-    if f["weighting"] in TFIDF:
-        shapes |= {"word_idf": (vocab,), "ngram_idf": (kept,)}
-    return shapes
+def _check_meta(meta: dict[str, Any], file: Path) -> None:
+    """What loading relies on, checked whole: a tampered model.json is refused, not half-used."""
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise BundleError(f"{file}: invalid model description ({what})")
+
+    labels, head, weights = meta.get("labels"), meta.get("head"), meta.get("weights")
+    need(isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels), "labels")
+    need(len(set(labels)) == len(labels), "duplicate labels")
+    need(isinstance(meta.get("tokenizer"), dict) and meta["tokenizer"].get("name") == "basic_english", "tokenizer")
+    need(isinstance(head, dict), "head")
+    ints = ("vocab_size", "unk_index", "ngrams", "buckets", "kept_words", "kept_buckets", "vocab_bits")
+    for key in (*ints, "long_bytes", "long_tokens"):
+        need(type(head.get(key)) is int and head[key] >= 0, f"head.{key}")
+    need(head["unk_index"] < head["vocab_size"] and 1 <= head["ngrams"] <= 5, "head.unk_index/ngrams")
+    need(head["kept_words"] <= head["vocab_size"] and 10 <= head["vocab_bits"] <= 40, "head sizes")
+    need(head.get("norm") in ("l1", "l2") and head.get("dtype") in DTYPES, "head.norm/dtype")
+    need(isinstance(weights, dict) and isinstance(weights.get("file"), str), "weights")
+    need(isinstance(weights.get("sha256"), str) and type(weights.get("bytes")) is int, "weights")
 
 
 def load_bundle(run_dir: Path) -> Bundle:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
+    path = run_dir / Path(meta["weights"]["file"]).name
     try:
-        weights = run_dir / Path(meta["weights"]["file"]).name
-        expected = meta["weights"]["sha256"]
-        shapes = _shapes(meta)
-    except (KeyError, TypeError):
-        raise BundleError(f"{run_dir / META}: incomplete model description") from None
-    try:
-        data = weights.read_bytes()
+        fh = open(path, "rb")
     except FileNotFoundError:
-        raise BundleError(f"{weights} is missing") from None
-    if hashlib.sha256(data).hexdigest() != expected:
-        raise BundleError(f"{weights}: checksum mismatch (modified or truncated)")
-    try:
-        tensors = load(data)
-    except (SafetensorError, ValueError) as exc:
-        raise BundleError(f"{weights}: not a valid safetensors file ({exc})") from None
-    for name, shape in shapes.items():
-        if name not in tensors or tuple(tensors[name].shape) != shape:
-            got = tuple(tensors[name].shape) if name in tensors else "missing"
-            raise BundleError(f"{weights}: tensor {name} is {got}, expected {shape}")
+        raise BundleError(f"{path} is missing") from None
+    with fh:
+        if os.fstat(fh.fileno()).st_size != meta["weights"]["bytes"]:
+            raise BundleError(f"{path}: checksum mismatch (size differs: modified or truncated)")
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: fh.read(1 << 20), b""):  # streamed: the file is mapped, not held
+            digest.update(chunk)
+        if digest.hexdigest() != meta["weights"]["sha256"]:
+            raise BundleError(f"{path}: checksum mismatch (modified or truncated)")
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if meta["weights"]["bytes"] else b""
+    tensors = map_safetensors(mapped, path)
+    for name, (shape, dtype) in scoring_shapes(meta).items():
+        got = (tuple(tensors[name].shape), str(tensors[name].dtype)) if name in tensors else "missing"
+        if got != (shape, dtype):
+            raise BundleError(f"{path}: tensor {name} is {got}, expected {(shape, dtype)}")
     return Bundle(run_dir, meta, tensors)
+
+
+def map_safetensors(buffer, path: Path) -> dict[str, np.ndarray]:
+    """Read-only arrays over a safetensors file's bytes (no copy), after checking its header."""
+    try:
+        size = int.from_bytes(buffer[:8], "little")
+        if len(buffer) < 8 + size:
+            raise ValueError("header runs past the end")
+        header = json.loads(bytes(buffer[8 : 8 + size]))
+        tensors = {}
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            dtype = np.dtype(_SAFETENSORS_DTYPES[info["dtype"]])
+            shape = tuple(int(d) for d in info["shape"])
+            begin, end = (int(x) for x in info["data_offsets"])
+            count = int(np.prod(shape, dtype=np.int64))
+            if not 0 <= begin <= end or end - begin != count * dtype.itemsize or 8 + size + end > len(buffer):
+                raise ValueError(f"tensor {name} lies outside the file")
+            tensors[name] = np.frombuffer(buffer, dtype=dtype, count=count, offset=8 + size + begin).reshape(shape)
+        return tensors
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BundleError(f"{path}: not a valid safetensors file ({exc})") from None

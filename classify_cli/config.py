@@ -48,6 +48,9 @@ class PrepareConfig:
         _require(len(self.text_fields) >= 1, "text_fields", "needs at least one column")
 
 
+MAX_BUCKETS = 100_000_000
+
+
 @dataclass
 class ModelConfig:
     embed_dim: int = 64
@@ -69,7 +72,8 @@ class ModelConfig:
     def check(self) -> None:
         _require(self.embed_dim >= 1, "embed_dim", "must be at least 1")
         _require(1 <= self.ngrams <= 5, "ngrams", "must be between 1 and 5")
-        _require(self.buckets >= 1, "buckets", "must be at least 1")
+        # the model file keeps bucket ids as int32, and a lookup may map every bucket (4 bytes each)
+        _require(1 <= self.buckets <= MAX_BUCKETS, "buckets", f"must be between 1 and {MAX_BUCKETS:_}")
         _require(self.weighting in ("mean", "tfidf", "tfidf-l2"), "weighting", 'must be "mean", "tfidf" or "tfidf-l2"')
         _require(self.supervised_weight >= 0, "supervised_weight", "must be >= 0")
         _require(self.ngram_weight > 0, "ngram_weight", "must be > 0")

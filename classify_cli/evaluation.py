@@ -113,7 +113,7 @@ def evaluate(model_dir: Path, data_path: Path) -> dict[str, Any]:
 
     if _is_prepared(data_path):
         ids, offsets, names = _prepared_rows(predictor, bundle.meta, data_path)
-        n_unknown = int((ids == predictor.vocab.unk_index).sum())
+        n_unknown = int((predictor.head.known_ids(ids) == predictor.unk_index).sum())
         consume(predictor.logits_from_ids(ids, offsets), len(ids), n_unknown, names)
         description = f"{data_path} (prepared, test split)"
     else:

@@ -42,21 +42,23 @@ def featurize(ids: np.ndarray, offsets: np.ndarray, spec: FeatureSpec) -> tuple[
 
 
 class RowMap:
-    """Feature id -> row of the model's embedding table.
+    """Feature id -> row of the model's table.
 
     The table holds only what training saw: the vocabulary's rows, then one row per n-gram
     bucket that occurs in the train split (sorted), then one zero row shared by every bucket
-    training never saw. A model of millions of buckets thus costs memory only for the few
-    thousand it uses, in training and in the saved bundle alike.
+    training never saw. A model of millions of buckets thus costs memory only for the ones
+    it uses, in training and in the saved bundle alike. A compressed model keeps rows for
+    ``kept_words`` only (sorted word ids); the other words share the zero row too.
     """
 
-    def __init__(self, spec: FeatureSpec, seen_buckets: np.ndarray):
+    def __init__(self, spec: FeatureSpec, seen_buckets: np.ndarray, kept_words: np.ndarray | None = None):
         self.spec = spec
-        self.seen_buckets = np.asarray(seen_buckets, dtype=np.int64)
-        self.unseen_row = spec.vocab_size + len(self.seen_buckets)
+        self.seen_buckets = np.asarray(seen_buckets)
+        self.kept_words = kept_words
+        n_words = spec.vocab_size if kept_words is None else len(kept_words)
+        self.unseen_row = n_words + len(self.seen_buckets)
         self.num_rows = self.unseen_row + 1
-        self._bucket_rows = np.full(spec.buckets if spec.ngrams > 1 else 0, self.unseen_row, dtype=np.int64)
-        self._bucket_rows[self.seen_buckets] = spec.vocab_size + np.arange(len(self.seen_buckets))
+        self._bucket_rows: np.ndarray | None = None  # bucket -> row for every bucket, built when worth it
 
     @classmethod
     def fit(cls, spec: FeatureSpec, train_feats: Iterable[np.ndarray]) -> RowMap:
@@ -72,13 +74,50 @@ class RowMap:
         return self.to_rows(feats), feat_offsets
 
     def to_rows(self, feats: np.ndarray) -> np.ndarray:
-        """Map feature ids to table rows (n-gram buckets to their compact rows)."""
+        """Map feature ids to table rows."""
         is_ngram = feats >= self.spec.vocab_size
-        if not is_ngram.any():
+        if self.kept_words is None and not is_ngram.any():
             return feats
         rows = feats.copy()
-        rows[is_ngram] = self._bucket_rows[feats[is_ngram] - self.spec.vocab_size]
+        if self.kept_words is not None:
+            words = ~is_ngram
+            rows[words] = _positions(self.kept_words, feats[words], 0, self.unseen_row)
+        if is_ngram.any():
+            buckets = feats[is_ngram] - self.spec.vocab_size
+            first_bucket_row = self.unseen_row - len(self.seen_buckets)
+            if self._bucket_rows is None and len(buckets) < DENSE_FROM:
+                rows[is_ngram] = _positions(self.seen_buckets, buckets, first_bucket_row, self.unseen_row)
+            else:
+                rows[is_ngram] = self._dense()[buckets]
         return rows
+
+    def known_words(self, ids: np.ndarray, default: int) -> np.ndarray:
+        """``ids``, with ``default`` for every word without a row."""
+        if self.kept_words is None:
+            return ids
+        kept = _positions(self.kept_words, ids, 0, -1) >= 0
+        return np.where(kept, ids, default)
+
+    def _dense(self) -> np.ndarray:
+        if self._bucket_rows is None:
+            dense = np.full(self.spec.buckets if self.spec.ngrams > 1 else 0, self.unseen_row, dtype=np.int32)
+            dense[self.seen_buckets] = np.arange(self.unseen_row - len(self.seen_buckets), self.unseen_row)
+            self._bucket_rows = dense
+        return self._bucket_rows
+
+
+# a lookup of at least this many buckets builds the dense bucket -> row array (4 bytes a bucket)
+# instead of binary searches; predicting a few texts never does
+DENSE_FROM = 1 << 16
+
+
+def _positions(sorted_values: np.ndarray, queries: np.ndarray, first: int, missing: int) -> np.ndarray:
+    """``first`` + the position of each query in ``sorted_values``, or ``missing`` where absent."""
+    queries = queries.astype(sorted_values.dtype)  # else numpy would cast the whole sorted array
+    pos = np.searchsorted(sorted_values, queries)
+    found = pos < len(sorted_values)
+    found[found] = sorted_values[pos[found]] == queries[found]
+    return np.where(found, first + pos, missing)
 
 
 def unique(values: np.ndarray) -> np.ndarray:

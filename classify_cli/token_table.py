@@ -19,8 +19,6 @@ MAX_KEY_BYTES = 15  # 8 bytes in the first word, 7 in the second, whose top byte
 # _LOW_BYTES[n] keeps the n low (first, little-endian) bytes of a word
 _LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
-# an empty slot: no token's key has a zero second word, whose top byte is the token's length
-_EMPTY = (0, 0, -1)
 
 
 def token_spans(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -50,61 +48,116 @@ def _slots(first: np.ndarray, second: np.ndarray, bits: int) -> np.ndarray:
     return ((h * _MIX[2]) >> np.uint64(64 - bits)).astype(np.int64)
 
 
-class TokenTable:
-    """Token (bytes without whitespace) -> id, for every token of a buffer at once."""
+# the table is at most this full: linear probing stays short, and a vocabulary of n tokens
+# takes 20 bytes a slot for about 1.4-2.9 n slots
+MAX_LOAD = 0.7
 
-    def __init__(self, tokens: Sequence[bytes], ids: Sequence[int], default: int):
-        self.default = default
-        ids = np.asarray(ids, dtype=np.int64)
+
+class TokenTable:
+    """Token (bytes without whitespace) -> id, for every token of a buffer at once.
+
+    Its state is three arrays (``keys``, ``ids``, and the long tokens) that a model file
+    stores as they are, so loading one costs nothing and a lookup touches only its slots.
+    """
+
+    def __init__(self, keys: np.ndarray, ids: np.ndarray, long_tokens: bytes, long_ids: np.ndarray, default: int):
+        self.keys, self.ids, self.default = keys, ids, default
+        self.bits = len(keys).bit_length() - 1
+        if len(keys) != 1 << self.bits or keys.shape[1:] != (2,) or len(ids) != len(keys):
+            raise ValueError("a token table has a power of two of slots, each a two-word key and an id")
+        self.mask = (1 << self.bits) - 1
+        self._long_tokens, self._long_ids = long_tokens, long_ids
+        self._long: dict[bytes, int] | None = None
+
+    @classmethod
+    def build(cls, tokens: Sequence[bytes], ids: Sequence[int], default: int) -> TokenTable:
+        ids = np.asarray(ids, dtype=np.int32)
         lengths = np.array([len(t) for t in tokens], dtype=np.int64)
         if any(t.split() != [t] for t in tokens):
             raise ValueError("a token is empty or holds whitespace")
         short = lengths <= MAX_KEY_BYTES
-        self.long = {t: int(i) for t, i, s in zip(tokens, ids, short, strict=True) if not s}
         joined = b" ".join(tokens)
         starts = np.zeros(len(tokens), dtype=np.int64)
         np.cumsum(lengths[:-1] + 1, out=starts[1:])
         first, second = _keys(joined, starts[short], lengths[short])
-        self.bits = max(10, int(np.ceil(np.log2(max(short.sum(), 1) * 4))))  # at most 1/4 full
-        self.mask = (1 << self.bits) - 1
-        # one row per slot: the key's two words (their bits as int64) and the id: one gather per probe
-        self.table = np.empty((1 << self.bits, 3), dtype=np.int64)
-        self.table[:] = _EMPTY
-        self._insert(first.view(np.int64), second.view(np.int64), ids[short])
+        bits = max(10, int(np.ceil(np.log2(max(short.sum(), 1) / MAX_LOAD))))
+        keys = np.zeros((1 << bits, 2), dtype=np.int64)  # a zero second word marks an empty slot
+        slot_ids = np.full(1 << bits, -1, dtype=np.int32)
+        _insert(keys, slot_ids, first.view(np.int64), second.view(np.int64), ids[short], bits)
+        long = [t for t, s in zip(tokens, short, strict=True) if not s]
+        return cls(keys, slot_ids, b" ".join(long), ids[~short], default)
 
-    def _insert(self, first: np.ndarray, second: np.ndarray, ids: np.ndarray) -> None:
-        slot = _slots(first.view(np.uint64), second.view(np.uint64), self.bits)
-        pending = np.arange(len(ids))
-        while len(pending):
-            s = slot[pending]
-            free = np.flatnonzero(self.table[s, 1] == 0)
-            # of the keys that reach the same free slot, the first takes it, the rest probe on
-            taken, first_at = np.unique(s[free], return_index=True)
-            winners = pending[free[first_at]]
-            self.table[taken] = np.stack([first[winners], second[winners], ids[winners]], axis=1)
-            placed = np.zeros(len(pending), dtype=bool)
-            placed[free[first_at]] = True
-            pending = pending[~placed]
-            slot[pending] = (slot[pending] + 1) & self.mask
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What a model file stores of the table (``from_arrays`` reads it back)."""
+        return {
+            "keys": self.keys,
+            "ids": self.ids,
+            "long_tokens": np.frombuffer(self._long_tokens, dtype=np.uint8),
+            "long_ids": self._long_ids,
+        }
 
-    def lookup(self, data: bytes) -> np.ndarray:
-        """Ids of ``data.split()``'s tokens (``default`` for unknown ones)."""
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], default: int) -> TokenTable:
+        return cls(arrays["keys"], arrays["ids"], arrays["long_tokens"].tobytes(), arrays["long_ids"], default)
+
+    def items(self) -> tuple[list[bytes], np.ndarray]:
+        """Every token with its id (slot order; long tokens last)."""
+        used = np.flatnonzero(self.keys[:, 1] != 0)
+        first, second = self.keys[used, 0].view(np.uint64), self.keys[used, 1].view(np.uint64)
+        lengths = (second >> np.uint64(56)).astype(np.int64)
+        tokens = [
+            (int(f) | (int(s) & ((1 << 56) - 1)) << 64).to_bytes(16, "little")[:n]
+            for f, s, n in zip(first.tolist(), second.tolist(), lengths.tolist(), strict=True)
+        ]
+        long = self._long_tokens.split() if self._long_tokens else []
+        return tokens + long, np.concatenate([self.ids[used], self._long_ids]).astype(np.int64)
+
+    def lookup(self, data: bytes, separator: int | None = None) -> np.ndarray:
+        """Ids of ``data.split()``'s tokens (``default`` for unknown ones); a token that is the
+        single byte ``separator`` gets -1."""
         starts, ends = token_spans(data)
         lengths = ends - starts
         first, second = _keys(data, starts, lengths)
         slot = _slots(first, second, self.bits)
         first, second = first.view(np.int64), second.view(np.int64)
         # the first probe for every token at once; most end there
-        row = np.take(self.table, slot, axis=0)
+        row = np.take(self.keys, slot, axis=0)
         hit = (row[:, 0] == first) & (row[:, 1] == second)
-        out = np.where(hit, row[:, 2], self.default)
+        out = np.full(len(starts), self.default, dtype=np.int64)
+        out[hit] = np.take(self.ids, slot[hit])
         pending = np.flatnonzero(~hit & (row[:, 1] != 0))
         while len(pending):
             slot[pending] = (slot[pending] + 1) & self.mask
-            row = np.take(self.table, slot[pending], axis=0)
+            row = np.take(self.keys, slot[pending], axis=0)
             hit = (row[:, 0] == first[pending]) & (row[:, 1] == second[pending])
-            out[pending[hit]] = row[hit, 2]
+            out[pending[hit]] = np.take(self.ids, slot[pending[hit]])
             pending = pending[~hit & (row[:, 1] != 0)]
-        for i in np.flatnonzero(lengths > MAX_KEY_BYTES):  # their keys are not whole: look them up
-            out[i] = self.long.get(data[starts[i] : ends[i]], self.default)
+        long = np.flatnonzero(lengths > MAX_KEY_BYTES)
+        if len(long):  # their keys are not whole: look them up in full
+            if self._long is None:
+                self._long = dict(zip(self._long_tokens.split(), self._long_ids.tolist(), strict=True))
+            for i in long:
+                out[i] = self._long.get(data[starts[i] : ends[i]], self.default)
+        if separator is not None:
+            out[
+                (lengths == 1) & (np.frombuffer(data, dtype=np.uint8)[np.minimum(starts, len(data) - 1)] == separator)
+            ] = -1
         return out
+
+
+def _insert(keys: np.ndarray, slot_ids: np.ndarray, first, second, ids, bits: int) -> None:
+    mask = (1 << bits) - 1
+    slot = _slots(first.view(np.uint64), second.view(np.uint64), bits)
+    pending = np.arange(len(ids))
+    while len(pending):
+        s = slot[pending]
+        free = np.flatnonzero(keys[s, 1] == 0)
+        # of the keys that reach the same free slot, the first takes it, the rest probe on
+        taken, first_at = np.unique(s[free], return_index=True)
+        winners = pending[free[first_at]]
+        keys[taken, 0], keys[taken, 1] = first[winners], second[winners]
+        slot_ids[taken] = ids[winners]
+        placed = np.zeros(len(pending), dtype=bool)
+        placed[free[first_at]] = True
+        pending = pending[~placed]
+        slot[pending] = (slot[pending] + 1) & mask

@@ -26,9 +26,12 @@ from .checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_che
 from .config import Config, config_from_dict
 from .data import load_prepared
 from .errors import BundleError, DivergedError, Interrupted
-from .features import TFIDF
+from .features import TFIDF, norm_of
 from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
+from .head import describe, scoring_tensors
 from .model import SGD, TextClassifier, all_finite, export_tensors, import_tensors
+from .text import encode_token
+from .token_table import TokenTable
 from .training import (
     EpochResult,
     Progress,
@@ -183,19 +186,17 @@ def _train_locked(
 
     history = progress.history
     best_row = min(history, key=lambda r: r["val_loss"])
+    vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(len(data.vocab)), data.vocab.unk_index)
+    tensors = scoring_tensors(best, features.idf, norm_of(spec.weighting), vocab)
     meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
+    meta["head"] = describe(tensors, spec, data.vocab.unk_index, norm_of(spec.weighting))
     meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
     meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", "val_accuracy")}
-    if features.idf is not None:
-        best = best | {
-            "word_idf": features.idf[: spec.vocab_size],
-            "ngram_idf": features.idf[spec.vocab_size : row_map.unseen_row],
-        }
-    meta["reference"] = training_reference(Bundle(out_dir, meta, best), data.splits["validation"], data.labels)
+    meta["reference"] = training_reference(Bundle(out_dir, meta, tensors), data.splits["validation"], data.labels)
     metrics = "".join(json.dumps(r) + "\n" for r in history).encode()
     # metrics.jsonl changes with the model or not at all: written first, renamed after the commit
     with staged_file(out_dir / "metrics.jsonl", lambda tmp: tmp.write_bytes(metrics)):
-        save_bundle(out_dir, best, meta)
+        save_bundle(out_dir, tensors, meta)
     remove_checkpoint(out_dir)
     return {
         "best_epoch": best_row["epoch"],
@@ -212,7 +213,7 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
     spec = features.spec
     return {
         "labels": data.labels,
-        "vocab": data.vocab.itos,
+        "vocab_size": len(data.vocab),
         "tokenizer": data.tokenizer,
         "features": {
             "ngrams": spec.ngrams,
@@ -245,7 +246,9 @@ def training_reference(bundle: Bundle, validation, labels: list[str]) -> dict[st
     per_class = bundle.meta["data"]["per_class"]
     total = sum(per_class.values())
     return {
-        "oov_rate": float((validation.ids == predictor.vocab.unk_index).mean()) if len(validation.ids) else 0.0,
+        "oov_rate": float((predictor.head.known_ids(validation.ids) == predictor.unk_index).mean())
+        if len(validation.ids)
+        else 0.0,
         "mean_confidence": float(probs.max(axis=1).mean()) if len(probs) else 0.0,
         "label_distribution": {lab: per_class[lab] / total for lab in labels},
     }

@@ -165,7 +165,7 @@ def test_explain_contributions_are_exact(invoke, trained):
     predictor = Predictor(load_bundle(run))
     logits = predictor.logits([text])[0]
     label = predictor.labels.index(out["label"])
-    assert np.isclose(sum(features.values()) + predictor.bias[label], logits[label], atol=1e-4)
+    assert np.isclose(sum(features.values()) + predictor.head.bias[label], logits[label], atol=1e-4)
 
 
 def test_help_and_predict_stay_light():

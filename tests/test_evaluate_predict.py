@@ -5,9 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify_cli.bundle import load_bundle
-from classify_cli.inference import Predictor
-
 from .conftest import modules_imported_by, write_header_csv
 
 
@@ -109,32 +106,42 @@ def test_predict_table(invoke, trained):
     assert result.exit_code == 0 and "Business" in result.stdout
 
 
-def test_numpy_path_matches_torch_model(trained):
-    """The light (numpy) predictor and the torch model give the same logits on real text."""
+@pytest.mark.parametrize("weighting", ["tfidf-l2", "tfidf", "mean"])
+def test_scoring_table_matches_torch_model(trained, weighting):
+    """The numpy head over the scoring table gives the torch model's logits: IDF folded into
+    the table, the norm per document, unseen n-grams on the shared zero row."""
     torch = pytest.importorskip("torch")
-    from classify_cli.model import TextClassifier
+    from classify_cli.config import ModelConfig
+    from classify_cli.data import load_prepared
+    from classify_cli.features import norm_of
+    from classify_cli.head import Head, describe, scoring_tensors
+    from classify_cli.model import TextClassifier, export_tensors
+    from classify_cli.text import encode_token
+    from classify_cli.token_table import TokenTable
+    from classify_cli.training import fit_features
 
-    corpus, _, run = trained
-    bundle = load_bundle(run)
-    predictor = Predictor(bundle)
-    texts = [line.split('","', 1)[1] for line in (corpus / "test.csv").read_text().splitlines()] + [
-        "",
-        "unknown zzz words",
-    ]
-    enc = predictor.encode(texts)
-    rows, offsets = predictor.rows(enc.ids, enc.offsets)
-    weights = predictor.weights(rows, offsets)
-    t = bundle.tensors
-    table = np.concatenate(
-        [t["word_embedding"], t["ngram_embedding"], np.zeros((1, t["word_embedding"].shape[1]), np.float32)]
-    )
-    model = TextClassifier(len(table), table.shape[1], len(bundle.labels))
-    with torch.no_grad():
-        model.embedding.weight.copy_(torch.from_numpy(table))
-        model.fc.weight.copy_(torch.from_numpy(t["fc_weight"]))
-        model.fc.bias.copy_(torch.from_numpy(t["fc_bias"]))
-        expected = model(torch.from_numpy(rows), torch.from_numpy(offsets[:-1]), torch.from_numpy(weights)).numpy()
-    np.testing.assert_allclose(predictor.logits(texts), expected, rtol=1e-4, atol=1e-5)
+    _, data_dir, _ = trained
+    data = load_prepared(data_dir)
+    cfg = ModelConfig(embed_dim=8, buckets=997, weighting=weighting)
+    features, _ = fit_features(data.splits["train"], len(data.vocab), cfg, len(data.labels))
+    test = data.splits["test"]
+    feature_set = features.make_set(test)
+    model = TextClassifier(features.row_map.num_rows, 8, len(data.labels))
+    torch.manual_seed(3)
+    with torch.no_grad():  # every row random, the unseen row zero as training keeps it
+        model.embedding.weight.normal_()
+        model.embedding.weight[-1].zero_()
+        model.fc.bias.normal_()
+        expected = model(
+            torch.from_numpy(feature_set.feats.astype(np.int64)),
+            torch.from_numpy(feature_set.offsets[:-1]),
+            torch.from_numpy(feature_set.weights),
+        ).numpy()
+    vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(len(data.vocab)), data.vocab.unk_index)
+    norm = norm_of(weighting)
+    tensors = scoring_tensors(export_tensors(model, features.row_map), features.idf, norm, vocab)
+    head = Head(tensors, describe(tensors, features.spec, data.vocab.unk_index, norm))
+    np.testing.assert_allclose(head.logits(test.ids.astype(np.int64), test.offsets), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_missing_model_is_one_clear_line(invoke, tmp_path):

@@ -147,7 +147,7 @@ def test_token_table_on_a_large_vocabulary_matches_a_dict():
     alphabet = "abcdefghijé\x00"
     words = {"".join(rng.choices(alphabet, k=rng.randint(1, 24))).encode() for _ in range(60_000)}
     vocab = sorted(words)[:40_000]  # the rest stay unknown
-    table = TokenTable(vocab, range(len(vocab)), default=-1)
+    table = TokenTable.build(vocab, range(len(vocab)), default=-1)
     index = {t: i for i, t in enumerate(vocab)}
     data = b" ".join(sorted(words, key=hash)) + b"\n" + b"\t".join(vocab[::7])
     got = table.lookup(data)
@@ -157,6 +157,6 @@ def test_token_table_on_a_large_vocabulary_matches_a_dict():
 
 def test_token_table_refuses_tokens_with_whitespace():
     with pytest.raises(ValueError):
-        TokenTable([b"a b"], [0], default=0)
+        TokenTable.build([b"a b"], [0], default=0)
     with pytest.raises(ValueError):
-        TokenTable([b""], [0], default=0)
+        TokenTable.build([b""], [0], default=0)

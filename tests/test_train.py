@@ -108,4 +108,4 @@ def test_bias_is_the_fixed_log_prior(invoke, tmp_path, prepared, tiny_config):
     assert invoke("train", "--data", prepared, "--out", tmp_path / "run", "--config", tiny_config).exit_code == 0
     counts = np.bincount(load_prepared(prepared, ("train",)).splits["train"].labels, minlength=4)
     expected = np.log((counts + 1) / (counts.sum() + 4))
-    np.testing.assert_allclose(load_bundle(tmp_path / "run").tensors["fc_bias"], expected, rtol=1e-6)
+    np.testing.assert_allclose(load_bundle(tmp_path / "run").tensors["bias"], expected, rtol=1e-6)
