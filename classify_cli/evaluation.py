@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .bundle import load_bundle
+from .bundle import Bundle, load_bundle
 from .config import PrepareConfig
 from .errors import BundleError, InputError
 from .inference import Predictor, score_batches, softmax
@@ -245,3 +245,18 @@ def _finite(obj: Any) -> Any:
 
 def dumps(report: dict[str, Any]) -> str:
     return json.dumps(_finite(report), allow_nan=False)
+
+
+def training_reference(bundle: Bundle, validation, labels: list[str]) -> dict[str, Any]:
+    """What `evaluate` compares new batches with: validation OOV rate and confidence, train label mix."""
+    predictor = Predictor(bundle)
+    probs = softmax(predictor.logits_from_ids(validation.ids.astype(np.int64), validation.offsets).astype(np.float64))
+    per_class = bundle.meta["data"]["per_class"]
+    total = sum(per_class.values())
+    return {
+        "oov_rate": float((predictor.head.known_ids(validation.ids) == predictor.unk_index).mean())
+        if len(validation.ids)
+        else 0.0,
+        "mean_confidence": float(probs.max(axis=1).mean()) if len(probs) else 0.0,
+        "label_distribution": {lab: per_class[lab] / total for lab in labels},
+    }

@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .bundle import META, MODEL_FORMAT, Bundle, save_bundle
+from .bundle import META, MODEL_FORMAT, Bundle, read_meta, save_bundle
 from .checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
 from .data import load_prepared
 from .errors import BundleError, DivergedError, Interrupted
+from .evaluation import training_reference
 from .features import TFIDF, norm_of
 from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
 from .head import describe, scoring_tensors
@@ -62,6 +63,10 @@ def train(
     out_dir = Path(out_dir)
     started = time.perf_counter()
     if resume:
+        if (out_dir / META).is_file() and "compressed" in read_meta(out_dir)["head"]:
+            raise BundleError(
+                f"{out_dir} is a compressed model (classify compress): it keeps no training state to resume"
+            )
         state, _ = load_checkpoint(out_dir)  # for its config and data; read again once locked
         cfg = config_from_dict(state["config"])
         data_dir = Path(state["data"]["path"])
@@ -234,21 +239,4 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
             "rows": {s: v["rows"] for s, v in data.manifest["splits"].items()},
             "per_class": data.manifest["splits"]["train"]["per_class"],
         },
-    }
-
-
-def training_reference(bundle: Bundle, validation, labels: list[str]) -> dict[str, Any]:
-    """What `evaluate` compares new batches with: validation OOV rate and confidence, train label mix."""
-    from .inference import Predictor, softmax
-
-    predictor = Predictor(bundle)
-    probs = softmax(predictor.logits_from_ids(validation.ids.astype(np.int64), validation.offsets).astype(np.float64))
-    per_class = bundle.meta["data"]["per_class"]
-    total = sum(per_class.values())
-    return {
-        "oov_rate": float((predictor.head.known_ids(validation.ids) == predictor.unk_index).mean())
-        if len(validation.ids)
-        else 0.0,
-        "mean_confidence": float(probs.max(axis=1).mean()) if len(probs) else 0.0,
-        "label_distribution": {lab: per_class[lab] / total for lab in labels},
     }

@@ -1,0 +1,148 @@
+"""``classify compress``: a small model from a trained one, as fastText's ``quantize -cutoff``.
+
+A feature's row of class scores (IDF folded in) is all it adds to a document's logits, and
+softmax ignores what it adds to every class alike; so the features that matter least are
+those whose rows, centered, are shortest. ``compress`` keeps the ``max_features`` longest rows
+(words and n-gram buckets alike), stores the table as float16 or int8 (one float16 scale per
+row), and keeps in the vocabulary table only the words that kept a row. A dropped word is
+then unknown to the model, as a word training never saw, and a dropped n-gram shares the
+zero row of unseen ones. The result is an ordinary bundle that ``predict`` and ``evaluate``
+read; it keeps no training state, so it cannot be resumed. No torch here.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle import META, Bundle, load_bundle, read_meta, save_bundle
+from .errors import BundleError, InputError
+from .evaluation import training_reference
+from .features import FeatureSpec
+from .fsutil import atomic_directory, check_replaceable
+from .head import DTYPES, describe
+from .inference import Predictor, softmax
+from .token_table import TokenTable
+
+COMPRESSED_MODEL = "a classify model"
+
+
+def is_model_dir(path: Path) -> bool:
+    """A directory holding a classify bundle (``compress`` may replace its own output)."""
+    try:
+        read_meta(path)
+    except BundleError:
+        return False
+    return True
+
+
+def compress(
+    run_dir: Path, out: Path, max_features: int = 100_000, dtype: str = "int8", data: Path | None = None
+) -> dict[str, Any]:
+    """Write a compressed copy of the model in ``run_dir`` to ``out``; return sizes and accuracies."""
+    if max_features < 1:
+        raise InputError(f"--max-features must be at least 1 (got {max_features})")
+    if dtype not in DTYPES:
+        raise InputError(f"--dtype must be one of {', '.join(DTYPES)} (got {dtype!r})")
+    run_dir, out = Path(run_dir), Path(out)
+    if out.resolve() == run_dir.resolve():
+        raise InputError("--out must differ from --model: compress writes a new bundle beside the original")
+    check_replaceable(out, is_model_dir, COMPRESSED_MODEL)
+    started = time.perf_counter()
+    bundle = load_bundle(run_dir)
+    if "compressed" in bundle.meta["head"]:
+        raise InputError(f"{run_dir} is already compressed; compress the full model it came from")
+    validation = _validation_split(bundle, data)
+
+    tensors = compress_tensors(bundle, max_features, dtype)
+    meta = {
+        k: v for k, v in bundle.meta.items() if k not in ("format", "version", "classify_version", "created", "weights")
+    }
+    h = bundle.meta["head"]
+    head = describe(tensors, FeatureSpec(h["vocab_size"], h["ngrams"], h["buckets"], "mean"), h["unk_index"], h["norm"])
+    head["compressed"] = {"from": str(run_dir.resolve()), "max_features": max_features, "dtype": dtype}
+    meta["head"] = head
+    small = Bundle(out, meta, tensors)
+    if validation is not None:
+        meta["reference"] = training_reference(small, validation, meta["labels"])
+    with atomic_directory(out, is_model_dir, COMPRESSED_MODEL) as tmp:
+        save_bundle(tmp, tensors, meta)
+    sizes = {name: _bundle_bytes(path) for name, path in (("before", run_dir), ("after", out))}
+    summary = {
+        "out": str(out),
+        "features": {
+            "before": bundle.meta["head"]["kept_words"] + bundle.meta["head"]["kept_buckets"],
+            "after": head["kept_words"] + head["kept_buckets"],
+        },
+        "bytes": sizes,
+        "dtype": dtype,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if validation is not None:
+        summary["validation_accuracy"] = {
+            "before": _accuracy(Predictor(bundle), validation),
+            "after": _accuracy(Predictor(load_bundle(out)), validation),
+        }
+    return summary
+
+
+def compress_tensors(bundle: Bundle, max_features: int, dtype: str) -> dict[str, np.ndarray]:
+    """The kept rows of the table (and the shared row, last), quantized, with their vocabulary."""
+    t, h = bundle.tensors, bundle.meta["head"]
+    scores = np.asarray(t["scores"], dtype=np.float32)[:-1]
+    n_words = h["kept_words"]
+    centered = scores - scores.mean(axis=1, keepdims=True)  # softmax ignores what a row adds to all classes
+    importance = np.einsum("ij,ij->i", centered, centered)
+    keep = np.sort(np.argsort(-importance, kind="stable")[: min(max_features, len(scores))])
+    word_rows, bucket_rows = keep[keep < n_words], keep[keep >= n_words] - n_words
+    rows = np.concatenate([keep, [len(scores)]])  # the shared row stays last
+    kept = np.asarray(t["scores"], dtype=np.float32)[rows]
+    out: dict[str, np.ndarray] = {"bias": np.asarray(t["bias"], dtype=np.float32)}
+    if dtype == "int8":
+        scale = (np.abs(kept).max(axis=1) / 127).astype(np.float16)
+        safe = np.where(scale > 0, scale.astype(np.float32), 1.0)
+        out["scores"] = np.clip(np.rint(kept / safe[:, None]), -127, 127).astype(np.int8)
+        out["scale"] = scale
+    else:
+        out["scores"] = kept.astype(dtype)
+    norm_terms = np.asarray(t["norm_terms"], dtype=np.float32)[rows]
+    out["norm_terms"] = norm_terms if dtype == "float32" else norm_terms.astype(np.float16)
+    out["ngram_buckets"] = np.asarray(t["ngram_buckets"], dtype=np.int32)[bucket_rows]
+    old_words = np.asarray(t["kept_words"]) if "kept_words" in t else np.arange(n_words, dtype=np.int32)
+    words = old_words[word_rows].astype(np.int32)
+    out["kept_words"] = words
+    # the vocabulary keeps the words with a row, under their own ids (n-grams hash those ids)
+    vocab = TokenTable.from_arrays({k.removeprefix("vocab."): v for k, v in t.items() if k.startswith("vocab.")}, -1)
+    tokens, ids = vocab.items()
+    has_row = np.isin(ids, words)
+    table = TokenTable.build([tok for tok, keep_it in zip(tokens, has_row, strict=True) if keep_it], ids[has_row], -1)
+    out |= {f"vocab.{k}": v for k, v in table.arrays().items()}
+    return out
+
+
+def _validation_split(bundle: Bundle, data: Path | None):
+    """The validation split of the model's prepared data (or ``data``), or None when it is gone."""
+    from .data import load_prepared
+    from .fsutil import sha256_file
+
+    path = Path(data) if data is not None else Path(bundle.meta.get("data", {}).get("path") or "")
+    if not (path / "manifest.json").is_file():
+        if data is not None:
+            raise InputError(f"--data {data} is not prepared data")
+        return None
+    if sha256_file(path / "vocab.json") != bundle.meta["data"].get("vocab_sha256"):
+        raise InputError(f"the prepared data at {path} has another vocabulary than the model")
+    return load_prepared(path, ("validation",)).splits["validation"]
+
+
+def _accuracy(predictor: Predictor, split) -> float:
+    probs = softmax(predictor.logits_from_ids(split.ids.astype(np.int64), split.offsets).astype(np.float64))
+    return float((probs.argmax(axis=1) == split.labels).mean()) if len(split) else 0.0
+
+
+def _bundle_bytes(run_dir: Path) -> int:
+    meta = read_meta(run_dir)
+    return (run_dir / META).stat().st_size + (run_dir / meta["weights"]["file"]).stat().st_size

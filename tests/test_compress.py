@@ -1,0 +1,119 @@
+"""classify compress: a small bundle that predict and evaluate read, and its refusals."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from classify_cli.bundle import load_bundle
+from classify_cli.inference import Predictor
+
+from .test_output_safety import assert_one_clean_error, snapshot
+
+
+@pytest.fixture(scope="module")
+def compressed(trained, tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from classify_cli.cli import app
+
+    _, _, run = trained
+    out = tmp_path_factory.mktemp("compressed") / "small"
+    result = CliRunner().invoke(app, ["compress", "--model", str(run), "--out", str(out), "--max-features", "60"])
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+def test_compress_keeps_the_largest_rows_and_says_what_it_did(trained, compressed):
+    _, _, run = trained
+    out, summary = compressed
+    assert summary["features"]["after"] == 60 < summary["features"]["before"]
+    assert summary["bytes"]["after"] < summary["bytes"]["before"]
+    assert set(summary["validation_accuracy"]) == {"before", "after"}
+    small, full = load_bundle(out), load_bundle(run)
+    assert small.tensors["scores"].dtype == np.int8 and len(small.tensors["scores"]) == 61  # and the shared row
+    assert small.meta["head"]["compressed"]["max_features"] == 60
+    # every word the small vocabulary knows keeps its id, and has a row
+    full_words = dict(zip(*Predictor(full).head.vocab.items(), strict=True))
+    small_tokens, small_ids = Predictor(small).head.vocab.items()
+    assert 0 < len(small_tokens) < len(full_words)
+    assert all(full_words[t] == i for t, i in zip(small_tokens, small_ids.tolist(), strict=True))
+    assert set(small_ids.tolist()) <= set(small.tensors["kept_words"].tolist())
+
+
+def test_compressed_model_predicts_and_evaluates(invoke, trained, compressed):
+    corpus, data, _ = trained
+    out, _ = compressed
+    result = invoke("predict", "--model", out, "--format", "json", "-k", "2", "--explain", "goal coach season")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["label"] == "Sports" and len(record["top"]) == 2 and record["explain"]
+    # the prepared test split (ids remapped through the kept words) and the raw file agree
+    on_prepared = json.loads(invoke("evaluate", "--model", out, "--data", data, "--format", "json").stdout)
+    on_raw = json.loads(invoke("evaluate", "--model", out, "--data", corpus / "test.csv", "--format", "json").stdout)
+    assert on_prepared["accuracy"] == on_raw["accuracy"] > 0.5
+    assert on_prepared["loss"] == pytest.approx(on_raw["loss"], rel=1e-5)
+    assert on_prepared["oov_rate"] == pytest.approx(on_raw["oov_rate"])
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-6), ("float16", 2e-3), ("int8", 3e-2)])
+def test_quantized_tables_keep_the_logits(invoke, trained, tmp_path, dtype, tolerance):
+    corpus, _, run = trained
+    out = tmp_path / dtype
+    result = invoke("compress", "--model", run, "--out", out, "--dtype", dtype, "--max-features", "1000000")
+    assert result.exit_code == 0, result.output
+    texts = [line.split('","', 1)[1] for line in (corpus / "test.csv").read_text().splitlines()]
+    full, small = Predictor(load_bundle(run)), Predictor(load_bundle(out))
+    np.testing.assert_allclose(small.logits(texts), full.logits(texts), atol=tolerance, rtol=tolerance)
+
+
+def _tamper(run):
+    meta = json.loads((run / "model.json").read_text())
+    weights = run / meta["weights"]["file"]
+    weights.write_bytes(weights.read_bytes()[:-10])
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--model", "{missing}"], 2, "no model at"),
+        (["--model", "{tampered}"], 2, "checksum mismatch"),
+        (["--model", "{small}"], 2, "already compressed"),
+        (["--max-features", "0"], 2, "--max-features must be at least 1"),
+        (["--dtype", "int4"], 2, "'int4' is not one of"),
+        (["--out", "{user_dir}"], 2, "not a classify model"),
+        (["--out", "{run}"], 2, "--out must differ from --model"),
+    ],
+    ids=["missing", "tampered", "already-compressed", "zero-features", "unknown-dtype", "user-files", "in-place"],
+)
+def test_compress_refuses_bad_input_and_writes_nothing(invoke, trained, compressed, tmp_path, args, code, message):
+    _, _, run = trained
+    tampered = tmp_path / "tampered"
+    shutil.copytree(run, tampered)
+    _tamper(tampered)
+    user_dir = tmp_path / "mine"
+    user_dir.mkdir()
+    (user_dir / "notes.txt").write_text("mine\n")
+    places = {
+        "missing": tmp_path / "nope",
+        "tampered": tampered,
+        "small": compressed[0],
+        "user_dir": user_dir,
+        "run": run,
+    }
+    args = [a.format(**places) for a in args]
+    options = dict(zip(args[::2], args[1::2], strict=True))
+    options.setdefault("--model", str(run))
+    options.setdefault("--out", str(tmp_path / "out"))
+    before = {str(p): snapshot(p) for p in (run, user_dir, compressed[0])}
+    result = invoke("compress", *[x for kv in options.items() for x in kv])
+    assert_one_clean_error(result, code, message)
+    assert not (tmp_path / "out").exists()
+    assert {str(p): snapshot(p) for p in (run, user_dir, compressed[0])} == before
+
+
+def test_a_compressed_model_cannot_be_resumed(invoke, compressed):
+    out, _ = compressed
+    result = invoke("train", "--resume", out)
+    assert_one_clean_error(result, 2, "compressed model")
