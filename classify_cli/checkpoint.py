@@ -19,7 +19,7 @@ from .fsutil import atomic_directory, atomic_write_bytes, atomic_write_json
 
 CHECKPOINT = "checkpoint"
 CHECKPOINT_FORMAT = "classify-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the best epoch kept as its class table
 
 
 def save_checkpoint(run_dir: Path, state: dict[str, Any], tensors: dict[str, np.ndarray]) -> Path:

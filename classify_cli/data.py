@@ -375,8 +375,8 @@ def _verified_bytes(path: Path, manifest: dict[str, Any]) -> bytes:
 
 
 def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:
-    """Load and verify prepared data (checksums and format version)."""
-    from safetensors.numpy import load
+    """Load and verify prepared data (checksums and format version); the arrays are read-only."""
+    from .bundle import map_safetensors
 
     path = Path(path)
     manifest = read_manifest(path)
@@ -387,6 +387,8 @@ def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:
         raise BundleError(f"{path / VOCAB}: invalid vocabulary ({exc})") from None
     loaded = {}
     for name in splits:
-        tensors = load(_verified_bytes(path / f"{name}.safetensors", manifest))
-        loaded[name] = Split(tensors["ids"], tensors["offsets"], tensors["labels"])
+        file = path / f"{name}.safetensors"
+        tensors = map_safetensors(_verified_bytes(file, manifest), file)  # views of the bytes: no copy
+        # offsets and labels copied (small), so dropping a split's ids frees the file's bytes
+        loaded[name] = Split(tensors["ids"], tensors["offsets"].copy(), tensors["labels"].copy())
     return PreparedData(path, vocab, list(manifest["labels"]), dict(manifest["tokenizer"]), manifest, loaded)

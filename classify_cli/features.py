@@ -178,17 +178,26 @@ def bag_weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, n
     ``l1``: weights proportional to idf that sum to 1 per document (an IDF-weighted mean).
     ``l2``: weights proportional to idf whose squares sum to 1 per document. A feature's
     weight then shrinks as 1/sqrt(length) instead of 1/length, so long documents still move
-    the model: with the mean, corpora of long documents barely trained (measured: 0.50
-    accuracy on 760 long AG News documents against 0.99 with l2).
+    the model, where with the mean corpora of long documents barely trained.
     """
+    return occurrence_weights(idf, doc_norms(offsets, idf, norm), row_ids(offsets))
+
+
+def doc_norms(offsets: np.ndarray, idf: np.ndarray | None, norm: str = "l1") -> np.ndarray:
+    """What each document's weights are divided by (float64): its length for the mean, the
+    sum of its features' idf (``l1``) or the root of their squares' sum (``l2``)."""
     lengths = np.diff(offsets)
-    docs = row_ids(offsets)
     if idf is None:
-        per_doc = 1.0 / np.maximum(lengths, 1)
-        return per_doc[docs].astype(np.float32)
+        return np.maximum(lengths, 1).astype(np.float64)
     raw = np.asarray(idf, dtype=np.float64)
+    docs = row_ids(offsets)
     if norm == "l1":
-        totals = np.bincount(docs, weights=raw, minlength=len(lengths))
-        return (raw / np.maximum(totals, 1e-12)[docs]).astype(np.float32)
-    squares = np.bincount(docs, weights=raw * raw, minlength=len(lengths))
-    return (raw / np.sqrt(np.maximum(squares, 1e-12))[docs]).astype(np.float32)
+        return np.maximum(np.bincount(docs, weights=raw, minlength=len(lengths)), 1e-12)
+    return np.sqrt(np.maximum(np.bincount(docs, weights=raw * raw, minlength=len(lengths)), 1e-12))
+
+
+def occurrence_weights(idf: np.ndarray | None, norms: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    """Each occurrence's weight: its idf (1 for the mean) over its document's norm (float32)."""
+    if idf is None:
+        return (1.0 / norms)[docs].astype(np.float32)
+    return (np.asarray(idf, dtype=np.float64) / norms[docs]).astype(np.float32)

@@ -11,7 +11,7 @@ features' rows divided by its norm (``√Σ idf²`` for l2, ``Σ idf`` for l1, i
 ``mean``), plus ``b``. Two forms of the same model therefore exist:
 
 - **training tensors** (``TRAINING``): the torch model's parameters, kept in a checkpoint to
-  resume; ``model.py`` moves them in and out of torch;
+  resume; ``model.py`` moves them in and out of torch, and gives ``E Wᵀ`` (``class_table``);
 - **scoring tensors** (``SCORING``): the table, each row's norm term, the bias, which n-gram
   buckets and words have rows, and the vocabulary as a hash table over UTF-8 tokens. This is
   all a bundle keeps: ``predict`` maps it and reads only the rows a text touches.
@@ -52,20 +52,24 @@ CHUNK_DOCS = 4096
 
 
 def scoring_tensors(
-    training: dict[str, np.ndarray], idf: np.ndarray | None, norm: str, vocab: TokenTable
+    table: np.ndarray,
+    bias: np.ndarray,
+    ngram_buckets: np.ndarray,
+    idf: np.ndarray | None,
+    norm: str,
+    vocab: TokenTable,
 ) -> dict[str, np.ndarray]:
-    """The scoring form of trained weights: ``scores = idf · (E Wᵀ)`` per row, and norm terms."""
-    embedding = np.concatenate([training["word_embedding"], training["ngram_embedding"]])
-    table = embedding.astype(np.float64) @ training["fc_weight"].T.astype(np.float64)
-    rows = len(table) + 1  # the shared row of features without one
-    weight = np.ones(rows) if idf is None else np.asarray(idf, dtype=np.float64)
+    """The scoring form of a trained model from ``table = E Wᵀ`` (``model.class_table``):
+    ``scores = idf · table`` per row, the shared zero row last, and each row's norm term."""
+    rows = len(table) + 1
+    weight = np.ones(rows, dtype=np.float32) if idf is None else np.asarray(idf, dtype=np.float32)
     scores = np.zeros((rows, table.shape[1]), dtype=np.float32)
-    scores[:-1] = table * weight[:-1, None]
+    np.multiply(table, weight[:-1, None], out=scores[:-1])
     return {
         "scores": scores,
-        "norm_terms": (weight**2 if norm == "l2" else weight).astype(np.float32),
-        "bias": training["fc_bias"].astype(np.float32),
-        "ngram_buckets": training["ngram_buckets"].astype(np.int32),
+        "norm_terms": weight**2 if norm == "l2" else weight,
+        "bias": np.asarray(bias, dtype=np.float32),
+        "ngram_buckets": np.asarray(ngram_buckets, dtype=np.int32),
         **{f"vocab.{k}": v for k, v in vocab.arrays().items()},
     }
 

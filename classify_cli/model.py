@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .features import RowMap
+from .head import TRAINING
 
 
 class Grouping(NamedTuple):
@@ -153,12 +154,9 @@ def export_tensors(model: TextClassifier, row_map: RowMap) -> dict[str, np.ndarr
     """The weights a bundle keeps: word rows, the n-gram rows seen in training, the layer."""
     weight = model.embedding.weight.detach().cpu()
     vocab = row_map.spec.vocab_size
-    return {
-        "word_embedding": weight[:vocab].numpy().copy(),
-        "ngram_embedding": weight[vocab : row_map.unseen_row].numpy().copy(),
-        "ngram_buckets": row_map.seen_buckets.copy(),
-        "fc_weight": model.fc.weight.detach().cpu().numpy().copy(),
-        "fc_bias": model.fc.bias.detach().cpu().numpy().copy(),
+    parts = (weight[:vocab], weight[vocab : row_map.unseen_row], model.fc.weight.detach(), model.fc.bias.detach())
+    return dict(zip(TRAINING, (p.cpu().numpy().copy() for p in parts), strict=True)) | {
+        "ngram_buckets": row_map.seen_buckets.copy()
     }
 
 
@@ -172,6 +170,15 @@ def import_tensors(model: TextClassifier, tensors: dict[str, np.ndarray], row_ma
         weight[vocab : row_map.unseen_row].copy_(torch.from_numpy(tensors["ngram_embedding"]))
         model.fc.weight.copy_(torch.from_numpy(tensors["fc_weight"]))
         model.fc.bias.copy_(torch.from_numpy(tensors["fc_bias"]))
+
+
+@torch.no_grad()
+def class_table(model: TextClassifier, row_map: RowMap) -> dict[str, np.ndarray]:
+    """The model's scoring form before IDF: ``E Wᵀ`` (one row of class scores per feature with
+    a row of its own) and the bias: all the best epoch needs to keep, a few columns a row
+    instead of the embedding's many."""
+    table = model.embedding.weight[: row_map.unseen_row] @ model.fc.weight.T
+    return {"table": table.cpu().numpy().copy(), "bias": model.fc.bias.detach().cpu().numpy().copy()}
 
 
 def all_finite(tensors: dict[str, np.ndarray]) -> bool:

@@ -8,6 +8,7 @@ then by frequency, ties broken alphabetically), ``<unk>`` as the default index,
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections import Counter
@@ -98,13 +99,16 @@ class Vocab:
 
     def __init__(self, itos: Sequence[str], unk: str = UNK):
         self.itos = list(itos)
-        index = {token: i for i, token in enumerate(self.itos)}
-        if len(index) != len(self.itos):
+        if len(set(self.itos)) != len(self.itos):
             raise ValueError("vocabulary holds duplicate tokens")
-        if unk not in index:
+        if unk not in self.itos:
             raise ValueError(f"vocabulary lacks the default token {unk!r}")
-        self.unk_index = index[unk]
-        self.stoi = TokenIndex(index, self.unk_index)
+        self.unk_index = self.itos.index(unk)
+
+    @functools.cached_property
+    def stoi(self) -> TokenIndex:
+        # built on first use: training needs only the list, and a dict of a large vocabulary costs
+        return TokenIndex({token: i for i, token in enumerate(self.itos)}, self.unk_index)
 
     def __len__(self) -> int:
         return len(self.itos)

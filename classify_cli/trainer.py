@@ -30,7 +30,7 @@ from .evaluation import training_reference
 from .features import TFIDF, norm_of
 from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
 from .head import describe, scoring_tensors
-from .model import SGD, TextClassifier, all_finite, export_tensors, import_tensors
+from .model import SGD, TextClassifier, all_finite, class_table, export_tensors, import_tensors
 from .text import encode_token
 from .token_table import TokenTable
 from .training import (
@@ -131,7 +131,7 @@ def _train_locked(
     seed = cfg.train.seed
     torch.manual_seed(seed)
 
-    features, train_set = fit_features(data.splits["train"], len(data.vocab), cfg.model, len(data.labels))
+    features, train_set = fit_features(data.splits.pop("train"), len(data.vocab), cfg.model, len(data.labels))
     val_set = features.make_set(data.splits["validation"])
     spec, row_map = features.spec, features.row_map
     seen = row_map.seen_buckets
@@ -143,7 +143,7 @@ def _train_locked(
     )
 
     model = TextClassifier(row_map.num_rows, cfg.model.embed_dim, len(data.labels), sparse=device.type != "mps")
-    counts = np.bincount(data.splits["train"].labels, minlength=len(data.labels))
+    counts = np.bincount(train_set.labels, minlength=len(data.labels))
     log_prior = torch.from_numpy(np.log((counts + 1) / (counts.sum() + len(counts)))).float()  # add-one smoothed
     model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed), log_prior)
     model.to(device)
@@ -164,7 +164,7 @@ def _train_locked(
             model, train_set, val_set, train_cfg, optimizer, scheduler, progress, device, should_stop
         ):
             if result.is_best:
-                best = export_tensors(model, row_map)
+                best = class_table(model, row_map)
             if on_epoch is not None:
                 on_epoch(result)
     except StopRequested:
@@ -192,7 +192,7 @@ def _train_locked(
     history = progress.history
     best_row = min(history, key=lambda r: r["val_loss"])
     vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(len(data.vocab)), data.vocab.unk_index)
-    tensors = scoring_tensors(best, features.idf, norm_of(spec.weighting), vocab)
+    tensors = scoring_tensors(best["table"], best["bias"], seen, features.idf, norm_of(spec.weighting), vocab)
     meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
     meta["head"] = describe(tensors, spec, data.vocab.unk_index, norm_of(spec.weighting))
     meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved

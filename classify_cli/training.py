@@ -27,11 +27,12 @@ from .features import (
     TFIDF,
     FeatureSpec,
     RowMap,
-    bag_weights,
     class_document_frequency,
     class_focus,
+    doc_norms,
     featurize,
     norm_of,
+    occurrence_weights,
     smooth_idf,
 )
 from .model import Grouping, TextClassifier, clip_grad_norm
@@ -40,15 +41,29 @@ from .ragged import offsets_from_lengths, take_rows
 
 @dataclass
 class FeatureSet:
-    """A split as the model reads it: feature ids, offsets, per-feature weights, labels."""
+    """A split as the model reads it: table rows of each document's features, offsets and
+    labels, and what weighs each occurrence: its row's weight (IDF; None for the mean) over
+    its document's norm. Weights are worked out batch by batch: one per occurrence, kept for
+    the whole split, would take as much memory as the features themselves."""
 
     feats: np.ndarray
     offsets: np.ndarray
-    weights: np.ndarray
+    norms: np.ndarray  # per document, float64
     labels: np.ndarray
+    row_weight: np.ndarray | None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def weights(self, rows: np.ndarray, docs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """The weights of ``rows``, the features of documents ``docs`` laid out by ``offsets``."""
+        occurrence_docs = np.repeat(np.arange(len(docs)), np.diff(offsets))
+        idf = None if self.row_weight is None else self.row_weight[rows]
+        return occurrence_weights(idf, self.norms[docs], occurrence_docs)
+
+    def all_weights(self) -> np.ndarray:
+        """Every occurrence's weight, documents in order."""
+        return self.weights(self.feats, np.arange(len(self)), self.offsets)
 
 
 @dataclass
@@ -74,7 +89,7 @@ class Features:
         chunks = _doc_chunks(len(split))
         rows, offsets = _chunked_int32(split, chunks, self.row_map.rows, self.spec.ngrams)
         return FeatureSet(
-            rows, offsets, _weights(rows, offsets, self.idf, norm_of(self.spec.weighting), chunks), split.labels
+            rows, offsets, _norms(rows, offsets, self.idf, norm_of(self.spec.weighting), chunks), split.labels, self.idf
         )
 
 
@@ -106,8 +121,8 @@ def fit_features(train: Split, vocab_size: int, cfg: ModelConfig, num_classes: i
             idf = idf * class_focus(class_df, prior, cfg.supervised_weight)
         # n-gram rows (seen buckets and the shared unseen row) weigh ngram_weight times less
         idf[spec.vocab_size :] *= np.float32(cfg.ngram_weight)
-    weights = _weights(rows, offsets, idf, norm_of(cfg.weighting), chunks)
-    return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, weights, train.labels)
+    norms = _norms(rows, offsets, idf, norm_of(cfg.weighting), chunks)
+    return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, norms, train.labels, idf)
 
 
 CHUNK_DOCS = 65_536
@@ -144,12 +159,12 @@ def _chunked_int32(split: Split, chunks, fn, per_token: int) -> tuple[np.ndarray
     return out[:end], offsets_from_lengths(np.concatenate(lengths) if lengths else np.zeros(0, np.int64))
 
 
-def _weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: str, chunks) -> np.ndarray:
-    weights = np.empty(len(rows), dtype=np.float32)
+def _norms(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: str, chunks) -> np.ndarray:
+    norms = np.empty(len(offsets) - 1, dtype=np.float64)
     for lo, hi in chunks:
         r, o = _ragged_slice(rows, offsets, lo, hi)
-        weights[offsets[lo] : offsets[hi]] = bag_weights(r, o, None if idf is None else idf[r], norm)
-    return weights
+        norms[lo:hi] = doc_norms(o, None if idf is None else idf[r], norm)
+    return norms
 
 
 # batch_size = "auto": the batch grows with the corpus, so a large corpus takes fewer,
@@ -209,7 +224,8 @@ def batches(
         docs = order[first : first + batch_size]
         # gathered batch by batch: small arrays stay in cache (a whole shuffled epoch would not)
         index, offsets = take_rows(data.offsets, docs)
-        rows, weights = data.feats[index], data.weights[index]
+        rows = data.feats[index]
+        weights = data.weights(rows, docs, offsets)
         grouping = None
         if for_training and len(rows):
             bags = np.repeat(np.arange(len(docs)), np.diff(offsets))

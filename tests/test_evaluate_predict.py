@@ -115,7 +115,7 @@ def test_scoring_table_matches_torch_model(trained, weighting):
     from classify_cli.data import load_prepared
     from classify_cli.features import norm_of
     from classify_cli.head import Head, describe, scoring_tensors
-    from classify_cli.model import TextClassifier, export_tensors
+    from classify_cli.model import TextClassifier, class_table
     from classify_cli.text import encode_token
     from classify_cli.token_table import TokenTable
     from classify_cli.training import fit_features
@@ -135,11 +135,13 @@ def test_scoring_table_matches_torch_model(trained, weighting):
         expected = model(
             torch.from_numpy(feature_set.feats.astype(np.int64)),
             torch.from_numpy(feature_set.offsets[:-1]),
-            torch.from_numpy(feature_set.weights),
+            torch.from_numpy(feature_set.all_weights()),
         ).numpy()
     vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(len(data.vocab)), data.vocab.unk_index)
     norm = norm_of(weighting)
-    tensors = scoring_tensors(export_tensors(model, features.row_map), features.idf, norm, vocab)
+    best = class_table(model, features.row_map)
+    seen = features.row_map.seen_buckets
+    tensors = scoring_tensors(best["table"], best["bias"], seen, features.idf, norm, vocab)
     head = Head(tensors, describe(tensors, features.spec, data.vocab.unk_index, norm))
     np.testing.assert_allclose(head.logits(test.ids.astype(np.int64), test.offsets), expected, rtol=1e-4, atol=1e-5)
 

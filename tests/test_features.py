@@ -54,7 +54,7 @@ def test_ngram_weight_scales_ngram_rows_only():
     assert half.unseen_idf() == pytest.approx(0.5 * full.unseen_idf())
     # the bag weights follow: within a document, an n-gram now weighs half as much against a word
     is_ngram = full_set.feats >= 5
-    ratio = half_set.weights / full_set.weights
+    ratio = half_set.all_weights() / full_set.all_weights()
     for d in range(len(docs)):
         lo, hi = full_set.offsets[d], full_set.offsets[d + 1]
         words, ngrams = ratio[lo:hi][~is_ngram[lo:hi]], ratio[lo:hi][is_ngram[lo:hi]]

@@ -14,8 +14,8 @@ def _feature_set(seed: int, n_docs: int = 40, rows: int = 30) -> FeatureSet:
     lengths = rng.integers(0, 12, size=n_docs)  # empty documents too
     feats = rng.integers(0, rows, size=lengths.sum()).astype(np.int32)  # many repeated rows
     offsets = np.concatenate(([0], np.cumsum(lengths)))
-    weights = rng.random(len(feats)).astype(np.float32)
-    return FeatureSet(feats, offsets, weights, rng.integers(0, 3, size=n_docs))
+    row_weight = rng.random(rows).astype(np.float32)  # norms of 1: each occurrence weighs its row's weight
+    return FeatureSet(feats, offsets, np.ones(n_docs), rng.integers(0, 3, size=n_docs), row_weight)
 
 
 def _model(rows: int = 30, seed: int = 0) -> TextClassifier:
