@@ -5,9 +5,9 @@ gives every tensor's shape, the name, size and SHA-256 of the tensors file) and
 ``model-<hash>.safetensors`` (the scoring tensors of ``head.py``: the class-score table and
 the vocabulary as a hash table). Saving writes the tensors under a new name first and then
 replaces ``model.json`` atomically, so a crash at any point leaves the previous model intact
-and loadable. Loading checks the format version, the size and checksum of the file and every
-tensor's shape and dtype, then maps the file: start-up does not read the table, only the rows
-a text touches. A tampered or foreign file is refused, and no file is ever unpickled. This
+and loadable. Loading checks the format version, the size and checksum of the file (or, for
+``predict TEXT``, of its header) and every tensor's shape and dtype, then maps the file:
+start-up does not read the table, only the rows a text touches. A tampered or foreign file is refused, and no file is ever unpickled. This
 module does not import torch.
 """
 
@@ -54,13 +54,14 @@ def save_bundle(run_dir: Path, tensors: dict[str, np.ndarray], meta: dict[str, A
     digest = hashlib.sha256(data).hexdigest()
     name = f"model-{digest[:16]}.safetensors"
     atomic_write_bytes(run_dir / name, data)
+    header = hashlib.sha256(data[: 8 + int.from_bytes(data[:8], "little")]).hexdigest()
     full = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
         "classify_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **meta,
-        "weights": {"file": name, "sha256": digest, "bytes": len(data)},
+        "weights": {"file": name, "sha256": digest, "bytes": len(data), "header_sha256": header},
     }
     atomic_write_json(run_dir / META, full)  # the commit point
     for old in [*run_dir.glob("model-*.safetensors"), *run_dir.glob("weights-*.safetensors")]:
@@ -113,9 +114,13 @@ def _check_meta(meta: dict[str, Any], file: Path) -> None:
     need(head.get("norm") in ("l1", "l2") and head.get("dtype") in DTYPES, "head.norm/dtype")
     need(isinstance(weights, dict) and isinstance(weights.get("file"), str), "weights")
     need(isinstance(weights.get("sha256"), str) and type(weights.get("bytes")) is int, "weights")
+    need(isinstance(weights.get("header_sha256"), str), "weights")
 
 
-def load_bundle(run_dir: Path) -> Bundle:
+def load_bundle(run_dir: Path, *, verify: bool = True) -> Bundle:
+    """Load a bundle. ``verify=False`` checks the file's size and header (its checksum, the
+    tensors' shapes and dtypes) but not the SHA-256 of its data: labeling a few texts then
+    costs what they touch, not a read of the whole table."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
     path = run_dir / Path(meta["weights"]["file"]).name
@@ -126,12 +131,17 @@ def load_bundle(run_dir: Path) -> Bundle:
     with fh:
         if os.fstat(fh.fileno()).st_size != meta["weights"]["bytes"]:
             raise BundleError(f"{path}: checksum mismatch (size differs: modified or truncated)")
-        digest = hashlib.sha256()
-        for chunk in iter(lambda: fh.read(1 << 20), b""):  # streamed: the file is mapped, not held
-            digest.update(chunk)
-        if digest.hexdigest() != meta["weights"]["sha256"]:
-            raise BundleError(f"{path}: checksum mismatch (modified or truncated)")
+        if verify:
+            digest = hashlib.sha256()
+            for chunk in iter(lambda: fh.read(1 << 20), b""):  # streamed: the file is mapped, not held
+                digest.update(chunk)
+            if digest.hexdigest() != meta["weights"]["sha256"]:
+                raise BundleError(f"{path}: checksum mismatch (modified or truncated)")
         mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if meta["weights"]["bytes"] else b""
+    if not verify:
+        size = int.from_bytes(mapped[:8], "little")
+        if hashlib.sha256(mapped[: 8 + size]).hexdigest() != meta["weights"].get("header_sha256"):
+            raise BundleError(f"{path}: checksum mismatch (header modified)")
     tensors = map_safetensors(mapped, path)
     for name, (shape, dtype) in scoring_shapes(meta).items():
         got = (tuple(tensors[name].shape), str(tensors[name].dtype)) if name in tensors else "missing"

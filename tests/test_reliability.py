@@ -54,6 +54,8 @@ def _rehash(run: Path) -> None:
     meta = json.loads((run / "model.json").read_text())
     data = weights_path(run).read_bytes()
     meta["weights"]["sha256"], meta["weights"]["bytes"] = hashlib.sha256(data).hexdigest(), len(data)
+    header = data[: 8 + int.from_bytes(data[:8], "little")] if len(data) >= 8 else data
+    meta["weights"]["header_sha256"] = hashlib.sha256(header).hexdigest()
     (run / "model.json").write_text(json.dumps(meta))
 
 
@@ -362,3 +364,16 @@ def test_concurrent_evaluate_and_predict_on_one_bundle(trained):
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert len(set(outs[:3])) == 1 and len(set(outs[3:])) == 1
+
+
+def test_a_modified_table_is_refused_where_the_whole_file_is_read(invoke, run_copy, tmp_path):
+    """predict TEXT checks the file's size and header; evaluate and predict --file its checksum."""
+    _, run = run_copy
+    data = bytearray(weights_path(run).read_bytes())
+    data[-3] ^= 0xFF  # inside the tensors, past the header
+    weights_path(run).write_bytes(bytes(data))
+    texts = tmp_path / "texts.txt"
+    texts.write_text("goal coach season\n")
+    for args in (["evaluate", "--model", run, "--format", "json"], ["predict", "--model", run, "--file", texts]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "checksum mismatch" in result.stderr, result.output

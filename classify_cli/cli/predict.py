@@ -64,7 +64,8 @@ def predict(
         raise InputError("give either TEXT arguments or --file PATH (- for stdin)")
     if not 0.0 <= min_confidence <= 1.0:
         raise InputError("--min-confidence must be between 0 and 1")
-    bundle = load_bundle(model)
+    # a few texts touch a few rows: reading the whole file for its checksum would cost more
+    bundle = load_bundle(model, verify=bool(file))
     predictor = Predictor(bundle)
     opts = Options(k=min(k, len(predictor.labels)), min_confidence=min_confidence, explain=explain)
     source: Iterable[str] = texts
