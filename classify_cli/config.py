@@ -92,8 +92,9 @@ class TrainConfig:
     gamma: float = 0.9
     # gradient-norm clipping threshold
     clip_norm: float = 1.0
-    # stop after this many epochs without a lower validation loss (0 = never)
-    patience: int = 0
+    # stop after this many epochs without a lower validation loss (0 = never): the saved epoch
+    # is the best one either way, and on the train-only checks it never came later
+    patience: int = 2
     seed: int = 0
     device: str = "auto"
 
