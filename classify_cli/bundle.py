@@ -26,7 +26,7 @@ import numpy as np
 
 from . import __version__
 from .errors import BundleError
-from .fsutil import atomic_write_bytes, atomic_write_json
+from .fsutil import atomic_write_json, atomic_write_with
 from .head import DTYPES, scoring_shapes
 
 MODEL_FORMAT = "classify-model"
@@ -47,27 +47,57 @@ class Bundle:
 
 
 def save_bundle(run_dir: Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
-    from safetensors.numpy import save
-
     run_dir = Path(run_dir)
-    data = save({k: np.ascontiguousarray(v) for k, v in tensors.items()})
-    digest = hashlib.sha256(data).hexdigest()
+    header, arrays = safetensors_layout(tensors)
+    digest, header_digest = hashlib.sha256(header), hashlib.sha256(header).hexdigest()
+    for array in arrays:
+        digest.update(array.reshape(-1).view(np.uint8))  # hashed and written from the arrays: no copy of the model
+    digest = digest.hexdigest()
     name = f"model-{digest[:16]}.safetensors"
-    atomic_write_bytes(run_dir / name, data)
-    header = hashlib.sha256(data[: 8 + int.from_bytes(data[:8], "little")]).hexdigest()
+
+    def write(path: Path) -> None:
+        with open(path, "wb") as fh:
+            fh.write(header)
+            for array in arrays:
+                fh.write(array.reshape(-1).view(np.uint8))
+
+    atomic_write_with(run_dir / name, write)
     full = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
         "classify_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **meta,
-        "weights": {"file": name, "sha256": digest, "bytes": len(data), "header_sha256": header},
+        "weights": {
+            "file": name,
+            "sha256": digest,
+            "bytes": len(header) + sum(a.nbytes for a in arrays),
+            "header_sha256": header_digest,
+        },
     }
     atomic_write_json(run_dir / META, full)  # the commit point
     for old in [*run_dir.glob("model-*.safetensors"), *run_dir.glob("weights-*.safetensors")]:
         if old.name != name:
             old.unlink(missing_ok=True)
     return run_dir / META
+
+
+def safetensors_layout(tensors: dict[str, np.ndarray]) -> tuple[bytes, list[np.ndarray]]:
+    """The safetensors header (8-byte length, JSON padded to 8 bytes) and the arrays in file order."""
+    codes = {v: k for k, v in _SAFETENSORS_DTYPES.items()}
+    arrays, entries, offset = [], {}, 0
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name])
+        entries[name] = {
+            "dtype": codes[str(array.dtype)],
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + array.nbytes],
+        }
+        offset += array.nbytes
+        arrays.append(array)
+    text = json.dumps(entries, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text, arrays
 
 
 def read_meta(run_dir: Path) -> dict[str, Any]:

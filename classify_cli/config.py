@@ -49,11 +49,14 @@ class PrepareConfig:
 
 
 MAX_BUCKETS = 100_000_000
+MAX_EMBED_DIM = 4096
 
 
 @dataclass
 class ModelConfig:
-    embed_dim: int = 64
+    # embedding size, or "auto": 64, halved while the table would pass 128 MiB (down to 16):
+    # on the train-only checks small corpora need 64, and 1M documents lose nothing at 16
+    embed_dim: int | str = "auto"
     # 1 = words only; 2 adds hashed bigrams, 3 trigrams too
     ngrams: int = 2
     # hash buckets shared by all n-grams; only buckets seen in training are saved
@@ -70,7 +73,11 @@ class ModelConfig:
     ngram_weight: float = 0.5
 
     def check(self) -> None:
-        _require(self.embed_dim >= 1, "embed_dim", "must be at least 1")
+        _require(
+            self.embed_dim == "auto" or (isinstance(self.embed_dim, int) and 1 <= self.embed_dim <= MAX_EMBED_DIM),
+            "embed_dim",
+            f'must be between 1 and {MAX_EMBED_DIM}, or "auto"',
+        )
         _require(1 <= self.ngrams <= 5, "ngrams", "must be between 1 and 5")
         # the model file keeps bucket ids as int32, and a lookup may map every bucket (4 bytes each)
         _require(1 <= self.buckets <= MAX_BUCKETS, "buckets", f"must be between 1 and {MAX_BUCKETS:_}")

@@ -140,10 +140,16 @@ def smooth_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
 
 
 def class_document_frequency(
-    rows: np.ndarray, offsets: np.ndarray, labels: np.ndarray, num_rows: int, num_classes: int
+    rows: np.ndarray,
+    offsets: np.ndarray,
+    labels: np.ndarray,
+    num_rows: int,
+    num_classes: int,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(num_rows, num_classes): in how many documents of each class each row occurs."""
-    counts = np.zeros((num_rows, num_classes), dtype=np.int64)
+    """(num_rows, num_classes): in how many documents of each class each row occurs, added
+    to ``out`` when given (so chunks of a corpus add up without a table per chunk)."""
+    counts = np.zeros((num_rows, num_classes), dtype=np.int64) if out is None else out
     if len(rows) == 0:
         return counts
     docs = row_ids(offsets)
@@ -151,7 +157,7 @@ def class_document_frequency(
     pairs = unique(docs * np.int64(num_rows) + rows)
     row, label = pairs % num_rows, labels[pairs // num_rows]
     for c in range(num_classes):
-        counts[:, c] = np.bincount(row[label == c], minlength=num_rows)
+        np.add(counts[:, c], np.bincount(row[label == c], minlength=num_rows), out=counts[:, c], casting="unsafe")
     return counts
 
 
@@ -164,11 +170,18 @@ def class_focus(class_df: np.ndarray, prior: np.ndarray, strength: float) -> np.
     not taken for a sure sign of its class (and an unseen one gets the prior's entropy).
     """
     num_classes = class_df.shape[1]
+    focus = np.ones(len(class_df), dtype=np.float32)
     if num_classes < 2 or strength == 0:
-        return np.ones(len(class_df), dtype=np.float32)
-    p = (class_df + prior) / (class_df.sum(axis=1, keepdims=True) + 1.0)
-    entropy = -(p * np.log(np.maximum(p, 1e-300))).sum(axis=1) / np.log(num_classes)
-    return (1.0 + strength * (1.0 - entropy)).astype(np.float32)
+        return focus
+    for lo in range(0, len(class_df), FOCUS_ROWS):  # a block of rows at a time: float64 temporaries stay small
+        block = class_df[lo : lo + FOCUS_ROWS]
+        p = (block + prior) / (block.sum(axis=1, keepdims=True) + 1.0)
+        entropy = -(p * np.log(np.maximum(p, 1e-300))).sum(axis=1) / np.log(num_classes)
+        focus[lo : lo + FOCUS_ROWS] = 1.0 + strength * (1.0 - entropy)
+    return focus
+
+
+FOCUS_ROWS = 1 << 16
 
 
 def bag_weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: str = "l1") -> np.ndarray:

@@ -25,7 +25,7 @@ from .bundle import META, MODEL_FORMAT, Bundle, read_meta, save_bundle
 from .checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
 from .data import load_prepared
-from .errors import BundleError, DivergedError, Interrupted
+from .errors import BundleError, DivergedError, InputError, Interrupted
 from .evaluation import training_reference
 from .features import TFIDF, norm_of
 from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
@@ -40,6 +40,7 @@ from .training import (
     fit_features,
     resolve_batch,
     resolve_device,
+    resolve_embed_dim,
     train_while_improving,
 )
 
@@ -131,18 +132,24 @@ def _train_locked(
     seed = cfg.train.seed
     torch.manual_seed(seed)
 
-    features, train_set = fit_features(data.splits.pop("train"), len(data.vocab), cfg.model, len(data.labels))
+    # the vocabulary as the bundle keeps it, built now so the list of tokens can go before training
+    vocab_size, unk_index = len(data.vocab), data.vocab.unk_index
+    vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(vocab_size), unk_index)
+    data.vocab = None
+    features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, len(data.labels))
     val_set = features.make_set(data.splits["validation"])
     spec, row_map = features.spec, features.row_map
     seen = row_map.seen_buckets
     train_cfg = resolve_batch(cfg.train, len(train_set))
+    embed_dim = resolve_embed_dim(cfg.model.embed_dim, row_map.num_rows)
+    check_memory(row_map.num_rows, embed_dim)
     log(
         f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
         f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}; "
-        f"batch {train_cfg.batch_size}, lr {train_cfg.lr:g}"
+        f"embedding {row_map.num_rows:,} x {embed_dim}, batch {train_cfg.batch_size}, lr {train_cfg.lr:g}"
     )
 
-    model = TextClassifier(row_map.num_rows, cfg.model.embed_dim, len(data.labels), sparse=device.type != "mps")
+    model = TextClassifier(row_map.num_rows, embed_dim, len(data.labels), sparse=device.type != "mps")
     counts = np.bincount(train_set.labels, minlength=len(data.labels))
     log_prior = torch.from_numpy(np.log((counts + 1) / (counts.sum() + len(counts)))).float()  # add-one smoothed
     model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed), log_prior)
@@ -191,11 +198,11 @@ def _train_locked(
 
     history = progress.history
     best_row = min(history, key=lambda r: r["val_loss"])
-    vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(len(data.vocab)), data.vocab.unk_index)
     tensors = scoring_tensors(best["table"], best["bias"], seen, features.idf, norm_of(spec.weighting), vocab)
     meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
-    meta["head"] = describe(tensors, spec, data.vocab.unk_index, norm_of(spec.weighting))
+    meta["head"] = describe(tensors, spec, unk_index, norm_of(spec.weighting))
     meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
+    meta["model_effective"] = {"embed_dim": embed_dim}
     meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", "val_accuracy")}
     meta["reference"] = training_reference(Bundle(out_dir, meta, tensors), data.splits["validation"], data.labels)
     metrics = "".join(json.dumps(r) + "\n" for r in history).encode()
@@ -218,7 +225,7 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
     spec = features.spec
     return {
         "labels": data.labels,
-        "vocab_size": len(data.vocab),
+        "vocab_size": features.spec.vocab_size,
         "tokenizer": data.tokenizer,
         "features": {
             "ngrams": spec.ngrams,
@@ -240,3 +247,17 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
             "per_class": data.manifest["splits"]["train"]["per_class"],
         },
     }
+
+
+def check_memory(num_rows: int, embed_dim: int) -> None:
+    """Refuse, before allocating it, an embedding table that would not fit in this machine's memory."""
+    need = num_rows * embed_dim * 4
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):  # not every system says
+        return
+    if need > 0.8 * have:
+        raise InputError(
+            f"an embedding table of {num_rows:,} rows x {embed_dim} (model.embed_dim) needs {need / 2**30:.1f} GiB; "
+            f"this machine has {have / 2**30:.1f} GiB: lower model.embed_dim or model.buckets"
+        )

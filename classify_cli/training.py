@@ -111,10 +111,10 @@ def fit_features(train: Split, vocab_size: int, cfg: ModelConfig, num_classes: i
     idf = None
     if cfg.weighting in TFIDF:
         # in how many train documents of each class each row occurs; summed, its document frequency
-        class_df = np.zeros((row_map.num_rows, num_classes), dtype=np.int64)
+        class_df = np.zeros((row_map.num_rows, num_classes), dtype=np.int32)
         for lo, hi in chunks:
             r, o = _ragged_slice(rows, offsets, lo, hi)
-            class_df += class_document_frequency(r, o, train.labels[lo:hi], row_map.num_rows, num_classes)
+            class_document_frequency(r, o, train.labels[lo:hi], row_map.num_rows, num_classes, out=class_df)
         idf = smooth_idf(class_df.sum(axis=1), len(train))
         if cfg.supervised_weight > 0:
             prior = np.bincount(train.labels, minlength=num_classes) / max(len(train), 1)
@@ -125,7 +125,7 @@ def fit_features(train: Split, vocab_size: int, cfg: ModelConfig, num_classes: i
     return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, norms, train.labels, idf)
 
 
-CHUNK_DOCS = 65_536
+CHUNK_DOCS = 16_384  # documents featurized at a time: their int64 temporaries stay near 50 MB
 
 
 def _doc_chunks(n_docs: int) -> list[tuple[int, int]]:
@@ -182,6 +182,21 @@ def resolve_batch(cfg: TrainConfig, n_train_docs: int) -> TrainConfig:
         return cfg
     batch = next((b for limit, b in AUTO_BATCHES if n_train_docs < limit), AUTO_BATCH_MAX)
     return dataclasses.replace(cfg, batch_size=batch, lr=cfg.lr * batch / BASE_BATCH)
+
+
+AUTO_DIM, AUTO_DIM_MIN = 64, 16
+AUTO_TABLE_BYTES = 128 << 20
+
+
+def resolve_embed_dim(embed_dim: int | str, num_rows: int) -> int:
+    """``embed_dim``, or for "auto" 64 halved while ``num_rows`` float32 rows would pass 128 MiB
+    (down to 16): memory and epoch time then stop growing with the vocabulary as fast."""
+    if embed_dim != "auto":
+        return int(embed_dim)
+    dim = AUTO_DIM
+    while dim > AUTO_DIM_MIN and num_rows * dim * 4 > AUTO_TABLE_BYTES:
+        dim //= 2
+    return dim
 
 
 class Batch(NamedTuple):

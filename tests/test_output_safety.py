@@ -245,10 +245,10 @@ def test_a_failed_save_keeps_the_old_metrics(invoke, trained, tmp_path, monkeypa
     shutil.copytree(run, copy)
     before = snapshot(copy)
 
-    def disk_full(path, data):
+    def disk_full(path, write):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(classify_cli.bundle, "atomic_write_bytes", disk_full)
+    monkeypatch.setattr(classify_cli.bundle, "atomic_write_with", disk_full)
     result = invoke("train", "--data", data, "--out", copy, "--epochs", "2", "--device", "cpu", "--seed", "7")
     assert_one_clean_error(result, 3, "No space left on device")
     assert snapshot(copy) == before  # model.json and metrics.jsonl: the old run's, together

@@ -109,3 +109,32 @@ def test_bias_is_the_fixed_log_prior(invoke, tmp_path, prepared, tiny_config):
     counts = np.bincount(load_prepared(prepared, ("train",)).splits["train"].labels, minlength=4)
     expected = np.log((counts + 1) / (counts.sum() + 4))
     np.testing.assert_allclose(load_bundle(tmp_path / "run").tensors["bias"], expected, rtol=1e-6)
+
+
+def test_model_file_is_plain_safetensors_of_the_scoring_tensors(trained):
+    """Written without the safetensors library (no copy of the table), read back by it alike."""
+    from safetensors.numpy import load
+
+    _, _, run = trained
+    bundle = load_bundle(run)
+    official = load((run / bundle.meta["weights"]["file"]).read_bytes())
+    assert official.keys() == bundle.tensors.keys()
+    for name, array in official.items():
+        np.testing.assert_array_equal(array, bundle.tensors[name])
+
+
+@pytest.mark.parametrize("rows, dim", [(74_654, 64), (588_000, 32), (1_725_301, 16), (50_000_000, 16)])
+def test_auto_embed_dim_keeps_the_table_near_128_mib(rows, dim):
+    from classify_cli.training import resolve_embed_dim
+
+    assert resolve_embed_dim("auto", rows) == dim
+    assert resolve_embed_dim(48, rows) == 48
+
+
+def test_a_table_larger_than_memory_is_refused_before_allocating():
+    from classify_cli.errors import InputError
+    from classify_cli.trainer import check_memory
+
+    check_memory(1_000_000, 64)
+    with pytest.raises(InputError, match=r"needs \d+\.\d GiB"):
+        check_memory(10**9, 4096)
