@@ -40,7 +40,7 @@ def is_model_dir(path: Path) -> bool:
 
 
 def compress(
-    run_dir: Path, out: Path, max_features: int = 100_000, dtype: str = "int8", data: Path | None = None
+    run_dir: Path, out: Path, max_features: int = 75_000, dtype: str = "int8", data: Path | None = None
 ) -> dict[str, Any]:
     """Write a compressed copy of the model in ``run_dir`` to ``out``; return sizes and accuracies."""
     if max_features < 1:

@@ -9,7 +9,7 @@ import typer
 
 from ._util import DEFAULT_RUN, Debug, ModelDir, app, err, run
 
-DEFAULT_MAX_FEATURES = 100_000  # about 3 MB at int8, however large the vocabulary
+DEFAULT_MAX_FEATURES = 75_000  # about 3.5 MB at int8, however large the vocabulary
 
 
 class Dtype(str, Enum):
