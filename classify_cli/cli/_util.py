@@ -90,6 +90,23 @@ def err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def shown(value: object) -> str:
+    """Text that came from data (labels, tokens, file names), safe to print to a terminal:
+    control characters (ESC, BEL, ...) escaped as ``\\x1b``, so a label cannot recolor, retitle
+    or clear the user's terminal."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def plain_console():
+    """A Rich console for tables of data: no markup (a label "[red]" is text) and no highlighting."""
+    from rich.console import Console
+
+    return Console(markup=False, highlight=False)
+
+
 def color_ok(stream=sys.stderr) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 

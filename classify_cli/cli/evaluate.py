@@ -7,26 +7,27 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_BELOW_THRESHOLD
-from ._util import DEFAULT_RUN, Debug, ModelDir, app, err, run
+from ._util import DEFAULT_RUN, Debug, ModelDir, app, err, plain_console, run, shown
 
 
 def render_table(report: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    summary = Table(title=f"{report['model']} on {report['data']}", show_header=False)
+    console = plain_console()
+    summary = Table(title=f"{shown(report['model'])} on {shown(report['data'])}", show_header=False)
     for key in ("n", "accuracy", "macro_f1", "weighted_f1", "loss", "ece", "oov_rate"):
         value = report[key]
         summary.add_row(key, f"{value:,}" if isinstance(value, int) else f"{value:.4f}")
     console.print(summary)
     per_class = Table("label", "precision", "recall", "f1", "support", title="per class")
     for label, m in report["per_class"].items():
-        per_class.add_row(label, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+        per_class.add_row(
+            shown(label), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"])
+        )
     console.print(per_class)
-    cm = Table("true \\ predicted", *report["labels"], title="confusion matrix")
+    cm = Table("true \\ predicted", *map(shown, report["labels"]), title="confusion matrix")
     for label, row in zip(report["labels"], report["confusion_matrix"], strict=True):
-        cm.add_row(label, *map(str, row))
+        cm.add_row(shown(label), *map(str, row))
     console.print(cm)
     drift = report["drift"]
     if "oov_rate" in drift:
@@ -39,11 +40,11 @@ def render_table(report: dict) -> None:
         )
         for lab in report["labels"]:
             dist = drift["label_distribution"]
-            table.add_row(f"share {lab}", f"{dist['batch'][lab]:.3f}", f"{dist['reference'].get(lab, 0):.3f}")
+            table.add_row(f"share {shown(lab)}", f"{dist['batch'][lab]:.3f}", f"{dist['reference'].get(lab, 0):.3f}")
         console.print(table)
     unknown = report["unknown_labels"]
     if unknown["rows"]:
-        console.print(f"skipped {unknown['rows']:,} rows with labels unknown to the model: {unknown['labels']}")
+        console.print(f"skipped {unknown['rows']:,} rows with labels unknown to the model: {shown(unknown['labels'])}")
 
 
 class Format(str, Enum):

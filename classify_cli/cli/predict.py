@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InputError
-from ._util import DEFAULT_RUN, Debug, ModelDir, app, run
+from ._util import DEFAULT_RUN, Debug, ModelDir, app, plain_console, run, shown
 
 
 class OutFormat(str, Enum):
@@ -29,18 +29,17 @@ class InFormat(str, Enum):
 
 
 def render_table(records: list[dict]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("text", "label", "probability")
     for r in records:
-        shown = r["text"] if len(r["text"]) <= 60 else r["text"][:57] + "..."
+        text = shown(r["text"] if len(r["text"]) <= 60 else r["text"][:57] + "...")
         for i, t in enumerate(r["top"]):
-            label = t["label"] if i or r["label"] is not None else f"({t['label']}: abstained)"
-            table.add_row(shown if i == 0 else "", label, f"{t['probability']:.4f}")
+            label = shown(t["label"]) if i or r["label"] is not None else f"({shown(t['label'])}: abstained)"
+            table.add_row(text if i == 0 else "", label, f"{t['probability']:.4f}")
         for e in r.get("explain", []):
-            table.add_row("", f"  because: {e['feature']}", f"{e['contribution']:+.4f}")
-    Console().print(table)
+            table.add_row("", f"  because: {shown(e['feature'])}", f"{e['contribution']:+.4f}")
+    plain_console().print(table)
 
 
 def predict(

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from ..sources import DEFAULT_HUB_DATASET
-from ._util import Debug, app, err, load_config_or_default, parse_overrides, run
+from ._util import Debug, app, err, load_config_or_default, parse_overrides, run, shown
 
 
 def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | None) -> dict:
@@ -39,4 +39,5 @@ def prepare_cli(
     """Tokenize a labeled corpus into train/validation/test splits with a train-only vocabulary."""
     manifest = run(prepare, source, out, config, overrides, debug=debug)
     rows = ", ".join(f"{name} {info['rows']:,}" for name, info in manifest["splits"].items())
-    print(f"{out}: {rows} rows; vocabulary {manifest['vocab_size']:,}; labels {', '.join(manifest['labels'])}")
+    labels = ", ".join(map(shown, manifest["labels"]))
+    print(f"{shown(out)}: {rows} rows; vocabulary {manifest['vocab_size']:,}; labels {labels}")
