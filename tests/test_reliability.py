@@ -377,3 +377,21 @@ def test_a_modified_table_is_refused_where_the_whole_file_is_read(invoke, run_co
     for args in (["evaluate", "--model", run, "--format", "json"], ["predict", "--model", run, "--file", texts]):
         result = invoke(*args)
         assert result.exit_code == 2 and "checksum mismatch" in result.stderr, result.output
+
+
+def test_sigterm_ends_predict_as_ctrl_c_does(trained):
+    _, _, run = trained
+    proc = subprocess.Popen(
+        [*PYTHON, "predict", "--model", run, "--file", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdin.write("goal coach season\n")
+    proc.stdin.flush()  # predict now waits for more of stdin
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "interrupted" and "Traceback" not in stderr

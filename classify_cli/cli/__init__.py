@@ -7,4 +7,13 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
+    import signal
+
+    # SIGTERM ends a command as Ctrl-C does (exit 130, "interrupted"); train installs its own
+    # handler, which saves a checkpoint first
+    signal.signal(signal.SIGTERM, _interrupt)
     app()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
