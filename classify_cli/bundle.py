@@ -17,6 +17,7 @@ import hashlib
 import json
 import mmap
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,17 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
     return meta
 
 
+def is_compressed(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a bundle ``classify compress`` wrote."""
+    try:
+        return "compressed" in read_meta(run_dir)["head"]
+    except BundleError:
+        return False
+
+
+_WEIGHTS_NAME = re.compile(r"model-[0-9a-f]{16}\.safetensors")
+
+
 def _check_meta(meta: dict[str, Any], file: Path) -> None:
     """What loading relies on, checked whole: a tampered model.json is refused, not half-used."""
 
@@ -142,7 +154,8 @@ def _check_meta(meta: dict[str, Any], file: Path) -> None:
     need(head["unk_index"] < head["vocab_size"] and 1 <= head["ngrams"] <= 5, "head.unk_index/ngrams")
     need(head["kept_words"] <= head["vocab_size"] and 10 <= head["vocab_bits"] <= 40, "head sizes")
     need(head.get("norm") in ("l1", "l2") and head.get("dtype") in DTYPES, "head.norm/dtype")
-    need(isinstance(weights, dict) and isinstance(weights.get("file"), str), "weights")
+    need(isinstance(weights, dict) and _WEIGHTS_NAME.fullmatch(str(weights.get("file"))) is not None, "weights.file")
+    need(all(isinstance(meta.get(k), dict | None) for k in ("data", "prepare", "reference")), "data/prepare/reference")
     need(isinstance(weights.get("sha256"), str) and type(weights.get("bytes")) is int, "weights")
     need(isinstance(weights.get("header_sha256"), str), "weights")
 
@@ -177,7 +190,27 @@ def load_bundle(run_dir: Path, *, verify: bool = True) -> Bundle:
         got = (tuple(tensors[name].shape), str(tensors[name].dtype)) if name in tensors else "missing"
         if got != (shape, dtype):
             raise BundleError(f"{path}: tensor {name} is {got}, expected {(shape, dtype)}")
+    if verify:
+        _check_indices(tensors, meta["head"], path)
     return Bundle(run_dir, meta, tensors)
+
+
+def _check_indices(tensors: dict[str, np.ndarray], head: dict[str, Any], path: Path) -> None:
+    """What indexes something else lies in its range: a file whose checksum was recomputed after
+    tampering is refused rather than crashing or hanging later."""
+
+    def sorted_below(values: np.ndarray, limit: int) -> bool:
+        return bool(len(values) == 0 or (values[0] >= 0 and values[-1] < limit and (np.diff(values) > 0).all()))
+
+    ok = sorted_below(tensors["ngram_buckets"], head["buckets"])
+    ok &= sorted_below(tensors.get("kept_words", np.zeros(0, np.int32)), head["vocab_size"])
+    ids, long_ids = tensors["vocab.ids"], tensors["vocab.long_ids"]
+    used = tensors["vocab.keys"][:, 1] != 0
+    ok &= bool((ids[used] >= 0).all() and (ids[used] < head["vocab_size"]).all() and not used.all())
+    ok &= bool(len(long_ids) == 0 or (long_ids.min() >= 0 and long_ids.max() < head["vocab_size"]))
+    ok &= len(tensors["vocab.long_tokens"].tobytes().split()) == len(long_ids)
+    if not ok:
+        raise BundleError(f"{path}: the tensors index out of range (modified?)")
 
 
 def map_safetensors(buffer, path: Path) -> dict[str, np.ndarray]:

@@ -3,7 +3,7 @@
 A feature's row of class scores (IDF folded in) is all it adds to a document's logits, and
 softmax ignores what it adds to every class alike; so the features that matter least are
 those whose rows, centered, are shortest. ``compress`` keeps the ``max_features`` longest rows
-(words and n-gram buckets alike), stores the table as float16 or int8 (one float16 scale per
+(words and n-gram buckets alike), stores the table as float16 or int8 (one float32 scale per
 row), and keeps in the vocabulary table only the words that kept a row. A dropped word is
 then unknown to the model, as a word training never saw, and a dropped n-gram shares the
 zero row of unseen ones. The result is an ordinary bundle that ``predict`` and ``evaluate``
@@ -12,14 +12,15 @@ read; it keeps no training state, so it cannot be resumed. No torch here.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .bundle import META, Bundle, load_bundle, read_meta, save_bundle
-from .errors import BundleError, InputError
+from .bundle import META, Bundle, is_compressed, load_bundle, read_meta, save_bundle
+from .errors import InputError
 from .evaluation import training_reference
 from .features import FeatureSpec
 from .fsutil import atomic_directory, check_replaceable
@@ -27,16 +28,15 @@ from .head import DTYPES, describe
 from .inference import Predictor, softmax
 from .token_table import TokenTable
 
-COMPRESSED_MODEL = "a classify model"
+COMPRESSED_MODEL = "a compressed model alone"
+_MODEL_FILE = re.compile(r"model-[0-9a-f]{16}\.safetensors")
 
 
-def is_model_dir(path: Path) -> bool:
-    """A directory holding a classify bundle (``compress`` may replace its own output)."""
-    try:
-        read_meta(path)
-    except BundleError:
-        return False
-    return True
+def is_compressed_output(path: Path) -> bool:
+    """A directory ``compress`` wrote and nothing else did: a compressed bundle alone (a run
+    directory, or PNGs drawn into the output since, make it someone else's to keep)."""
+    names = {p.name for p in Path(path).iterdir()}
+    return is_compressed(path) and all(n == META or _MODEL_FILE.fullmatch(n) for n in names)
 
 
 def compress(
@@ -50,7 +50,7 @@ def compress(
     run_dir, out = Path(run_dir), Path(out)
     if out.resolve() == run_dir.resolve():
         raise InputError("--out must differ from --model: compress writes a new bundle beside the original")
-    check_replaceable(out, is_model_dir, COMPRESSED_MODEL)
+    check_replaceable(out, is_compressed_output, COMPRESSED_MODEL)
     started = time.perf_counter()
     bundle = load_bundle(run_dir)
     if "compressed" in bundle.meta["head"]:
@@ -66,9 +66,11 @@ def compress(
     head["compressed"] = {"from": str(run_dir.resolve()), "max_features": max_features, "dtype": dtype}
     meta["head"] = head
     small = Bundle(out, meta, tensors)
+    meta["features"] = {**meta.get("features", {}), "kept_buckets": head["kept_buckets"]}
+    meta.pop("reference", None)  # the full model's: dropped words now count as unknown
     if validation is not None:
         meta["reference"] = training_reference(small, validation, meta["labels"])
-    with atomic_directory(out, is_model_dir, COMPRESSED_MODEL) as tmp:
+    with atomic_directory(out, is_compressed_output, COMPRESSED_MODEL) as tmp:
         save_bundle(tmp, tensors, meta)
     sizes = {name: _bundle_bytes(path) for name, path in (("before", run_dir), ("after", out))}
     summary = {
@@ -82,10 +84,9 @@ def compress(
         "seconds": round(time.perf_counter() - started, 3),
     }
     if validation is not None:
-        summary["validation_accuracy"] = {
-            "before": _accuracy(Predictor(bundle), validation),
-            "after": _accuracy(Predictor(load_bundle(out)), validation),
-        }
+        before, after = (_accuracy(Predictor(b), validation) for b in (bundle, load_bundle(out)))
+        summary["validation_accuracy"] = {"before": before[0], "after": after[0]}
+        summary["validation_mean_confidence"] = {"before": before[1], "after": after[1]}
     return summary
 
 
@@ -102,14 +103,13 @@ def compress_tensors(bundle: Bundle, max_features: int, dtype: str) -> dict[str,
     kept = np.asarray(t["scores"], dtype=np.float32)[rows]
     out: dict[str, np.ndarray] = {"bias": np.asarray(t["bias"], dtype=np.float32)}
     if dtype == "int8":
-        scale = (np.abs(kept).max(axis=1) / 127).astype(np.float16)
-        safe = np.where(scale > 0, scale.astype(np.float32), 1.0)
+        scale = (np.abs(kept).max(axis=1) / 127).astype(np.float32)
+        safe = np.where(scale > 0, scale, 1.0)
         out["scores"] = np.clip(np.rint(kept / safe[:, None]), -127, 127).astype(np.int8)
         out["scale"] = scale
     else:
         out["scores"] = kept.astype(dtype)
-    norm_terms = np.asarray(t["norm_terms"], dtype=np.float32)[rows]
-    out["norm_terms"] = norm_terms if dtype == "float32" else norm_terms.astype(np.float16)
+    out["norm_terms"] = np.asarray(t["norm_terms"], dtype=np.float32)[rows]  # float32: idf² passes float16's range
     out["ngram_buckets"] = np.asarray(t["ngram_buckets"], dtype=np.int32)[bucket_rows]
     old_words = np.asarray(t["kept_words"]) if "kept_words" in t else np.arange(n_words, dtype=np.int32)
     words = old_words[word_rows].astype(np.int32)
@@ -128,19 +128,25 @@ def _validation_split(bundle: Bundle, data: Path | None):
     from .data import load_prepared
     from .fsutil import sha256_file
 
-    path = Path(data) if data is not None else Path(bundle.meta.get("data", {}).get("path") or "")
-    if not (path / "manifest.json").is_file():
-        if data is not None:
-            raise InputError(f"--data {data} is not prepared data")
+    path = Path(data) if data is not None else Path((bundle.meta.get("data") or {}).get("path") or "")
+    ours = (path / "vocab.json").is_file() and sha256_file(path / "vocab.json") == bundle.meta["data"].get(
+        "vocab_sha256"
+    )
+    if data is None and not ours:  # the recorded data is gone or was prepared again
         return None
-    if sha256_file(path / "vocab.json") != bundle.meta["data"].get("vocab_sha256"):
+    if not (path / "manifest.json").is_file():
+        raise InputError(f"--data {data} is not prepared data")
+    if not ours:
         raise InputError(f"the prepared data at {path} has another vocabulary than the model")
     return load_prepared(path, ("validation",)).splits["validation"]
 
 
-def _accuracy(predictor: Predictor, split) -> float:
+def _accuracy(predictor: Predictor, split) -> tuple[float, float]:
+    """Accuracy and mean top probability on ``split``."""
     probs = softmax(predictor.logits_from_ids(split.ids.astype(np.int64), split.offsets).astype(np.float64))
-    return float((probs.argmax(axis=1) == split.labels).mean()) if len(split) else 0.0
+    if not len(split):
+        return 0.0, 0.0
+    return float((probs.argmax(axis=1) == split.labels).mean()), float(probs.max(axis=1).mean())
 
 
 def _bundle_bytes(run_dir: Path) -> int:

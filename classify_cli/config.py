@@ -44,11 +44,13 @@ class PrepareConfig:
             "validation_fraction + test_fraction must stay below 1",
         )
         _require(self.min_freq >= 1, "min_freq", "must be at least 1")
+        _require(0 <= self.seed <= MAX_SEED, "seed", f"must be between 0 and {MAX_SEED}")
         _require(self.max_tokens is None or self.max_tokens >= 2, "max_tokens", "must be at least 2")
         _require(len(self.text_fields) >= 1, "text_fields", "needs at least one column")
 
 
 MAX_BUCKETS = 100_000_000
+MAX_SEED = 2**32 - 1  # what every generator seeded from it (numpy, torch) takes
 MAX_EMBED_DIM = 4096
 
 
@@ -117,6 +119,7 @@ class TrainConfig:
         _require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         _require(self.clip_norm > 0, "clip_norm", "must be > 0")
         _require(self.patience >= 0, "patience", "must be >= 0")
+        _require(0 <= self.seed <= MAX_SEED, "seed", f"must be between 0 and {MAX_SEED}")
         _require(self.device in ("auto", "cpu", "cuda", "mps"), "device", 'must be one of "auto", "cpu", "cuda", "mps"')
 
 

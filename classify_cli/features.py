@@ -5,7 +5,7 @@ occurrence gets a weight, normalized per document: plain 1/length for ``mean``, 
 proportional to the feature's weight from the train split (its IDF, times ``class_focus``
 when the model's ``supervised_weight`` is on), scaled so the document's weights sum to 1
 (``tfidf``) or their squares do (``tfidf-l2``).
-Training and both inference paths call these same functions.
+Training calls these; inference folds the same weights into the model's table (``head.py``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class RowMap:
     bucket that occurs in the train split (sorted), then one zero row shared by every bucket
     training never saw. A model of millions of buckets thus costs memory only for the ones
     it uses, in training and in the saved bundle alike. A compressed model keeps rows for
-    ``kept_words`` only (sorted word ids); the other words share the zero row too.
+    ``kept_words`` only (sorted word ids); ``Head`` maps the other words to ``<unk>`` first.
     """
 
     def __init__(self, spec: FeatureSpec, seen_buckets: np.ndarray, kept_words: np.ndarray | None = None):

@@ -165,8 +165,9 @@ def atomic_directory(target: Path, ours: Callable[[Path], bool] | None = None, w
             # swap: the old directory leaves under a temporary name, the new one takes its place
             old = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-old-", dir=target.parent))
             os.rmdir(old)
-            os.replace(target, old)
-            os.replace(tmp, target)
+            with _signals_held():  # Ctrl-C or SIGTERM between the renames would leave no target
+                os.replace(target, old)
+                os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
@@ -175,6 +176,23 @@ def atomic_directory(target: Path, ours: Callable[[Path], bool] | None = None, w
         if isinstance(exc, OSError):
             raise _os_failure(exc, str(target)) from None
         raise
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (delivered when the block ends), where the process can."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _fsync_tree(path: Path) -> None:

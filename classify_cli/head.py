@@ -81,7 +81,7 @@ def scoring_shapes(meta: dict) -> dict[str, tuple[tuple[int, ...], str]]:
     classes = len(meta["labels"])
     shapes = {
         "scores": ((rows, classes), h["dtype"]),
-        "norm_terms": ((rows,), "float32" if h["dtype"] == "float32" else "float16"),
+        "norm_terms": ((rows,), "float32"),
         "bias": ((classes,), "float32"),
         "ngram_buckets": ((h["kept_buckets"],), "int32"),
         "vocab.keys": ((1 << h["vocab_bits"], 2), "int64"),
@@ -92,7 +92,7 @@ def scoring_shapes(meta: dict) -> dict[str, tuple[tuple[int, ...], str]]:
     if h["kept_words"] != h["vocab_size"]:
         shapes["kept_words"] = ((h["kept_words"],), "int32")
     if h["dtype"] == "int8":
-        shapes["scale"] = ((rows,), "float16")
+        shapes["scale"] = ((rows,), "float32")
     return shapes
 
 
@@ -148,7 +148,7 @@ class Head:
         """The table's rows as float32 (int8 rows scaled back)."""
         gathered = np.take(self.scores, rows, axis=0)  # np.take gathers several times faster than indexing
         if self.scale is not None:
-            return gathered.astype(np.float32) * np.take(self.scale, rows).astype(np.float32)[:, None]
+            return gathered.astype(np.float32) * np.take(self.scale, rows)[:, None]
         return gathered.astype(np.float32, copy=False)
 
     def logits(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -170,7 +170,7 @@ class Head:
         for feats, order_offsets in ngram_orders(ids, offsets, s.ngrams, s.vocab_size, s.buckets):
             rows = self.rows_of(feats)
             total += segment_sum(self.score_rows(rows), order_offsets)
-            mass += segment_sum(np.take(self.norm_terms, rows).astype(np.float32), order_offsets)
+            mass += segment_sum(np.take(self.norm_terms, rows), order_offsets)
         norm = np.sqrt(mass) if self.norm == "l2" else mass
         return total / np.maximum(norm, 1e-12)[:, None]
 
@@ -181,7 +181,7 @@ class Head:
         offsets = np.array([0, len(ids)], dtype=np.int64)
         feats = np.concatenate([f for f, _ in ngram_orders(ids, offsets, self.spec.ngrams, *self._hashing())])
         rows = self.rows_of(feats)
-        mass = float(np.take(self.norm_terms, rows).astype(np.float64).sum())
+        mass = float(np.take(self.norm_terms, rows).sum(dtype=np.float64))
         norm = np.sqrt(mass) if self.norm == "l2" else mass
         return rows, self.score_rows(rows) / max(norm, 1e-12)
 

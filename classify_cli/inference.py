@@ -1,4 +1,4 @@
-"""Inference with numpy alone: fast to start, exact, and the same numbers as the torch model.
+"""Inference with numpy alone: fast to start, and (uncompressed) the torch model's numbers.
 
 The forward pass lives in ``head.py`` (the model is linear up to the logits, so a bundle is
 a table of class scores per feature); this module turns texts into token ids with the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
@@ -24,6 +25,9 @@ _worker: tuple[Callable[[Any, Any], Any], Any] | None = None  # (fn, state), set
 def _start(fn: Callable[[Any, Any], Any], state: Any) -> None:
     global _worker
     _worker = (fn, state)
+    # the pool ends its workers with SIGTERM: they must die quietly, not raise KeyboardInterrupt
+    # as the command's own handler would
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _call(item: Any) -> Any:

@@ -375,8 +375,20 @@ def _record(obj: object, cfg: PrepareConfig, path: Path, where: str, labeled: bo
     for key in cfg.text_fields:
         if not isinstance(obj[key], str):
             raise InputError(f"{path}: {where}: field {key!r} must be a string")
-        parts.append(obj[key])
-    return " ".join(parts), _label_text(obj[cfg.label_field], path, where) if labeled else ""
+        parts.append(_valid_unicode(obj[key], path, where, "text"))
+    label = _valid_unicode(_label_text(obj[cfg.label_field], path, where), path, where, "label") if labeled else ""
+    return " ".join(parts), label
+
+
+def _valid_unicode(text: str, path: Path, where: str, what: str) -> str:
+    """JSON's "\\ud800" escapes make strings no UTF-8 can hold: refused like undecodable bytes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{path}: {where}: {what} holds {text[exc.start]!a}, a lone surrogate (not valid Unicode)"
+        ) from None
+    return text
 
 
 def _read_json_lines(path: Path, cfg: PrepareConfig) -> Iterator[tuple[str, str]]:
@@ -411,6 +423,8 @@ def _json_rows(fh, path: Path, cfg: PrepareConfig, labeled: bool = True) -> Iter
                 yield _record(json.loads(line), cfg, path, f"line {n}", labeled)
     except UnicodeDecodeError as exc:
         raise _utf8_error(path, exc, line_no) from None
+    except RecursionError:
+        raise InputError(f"{path}: line {line_no}: JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
         # an array is parsed from its first line on
         raise InputError(

@@ -126,7 +126,9 @@ class TokenTable:
         out = np.full(len(starts), self.default, dtype=np.int64)
         out[hit] = np.take(self.ids, slot[hit])
         pending = np.flatnonzero(~hit & (row[:, 1] != 0))
-        while len(pending):
+        for _ in range(len(self.keys)):  # a table always has empty slots; a tampered one might not
+            if not len(pending):
+                break
             slot[pending] = (slot[pending] + 1) & self.mask
             row = np.take(self.keys, slot[pending], axis=0)
             hit = (row[:, 0] == first[pending]) & (row[:, 1] == second[pending])

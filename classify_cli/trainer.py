@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .bundle import META, MODEL_FORMAT, Bundle, read_meta, save_bundle
+from .bundle import META, MODEL_FORMAT, Bundle, is_compressed, save_bundle
 from .checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
 from .data import load_prepared
@@ -64,7 +64,7 @@ def train(
     out_dir = Path(out_dir)
     started = time.perf_counter()
     if resume:
-        if (out_dir / META).is_file() and "compressed" in read_meta(out_dir)["head"]:
+        if not (out_dir / CHECKPOINT / "state.json").is_file() and is_compressed(out_dir):
             raise BundleError(
                 f"{out_dir} is a compressed model (classify compress): it keeps no training state to resume"
             )

@@ -82,7 +82,7 @@ def _tamper(run):
         (["--model", "{small}"], 2, "already compressed"),
         (["--max-features", "0"], 2, "--max-features must be at least 1"),
         (["--dtype", "int4"], 2, "'int4' is not one of"),
-        (["--out", "{user_dir}"], 2, "not a classify model"),
+        (["--out", "{user_dir}"], 2, "not a compressed model alone"),
         (["--out", "{run}"], 2, "--out must differ from --model"),
     ],
     ids=["missing", "tampered", "already-compressed", "zero-features", "unknown-dtype", "user-files", "in-place"],
@@ -117,3 +117,34 @@ def test_a_compressed_model_cannot_be_resumed(invoke, compressed):
     out, _ = compressed
     result = invoke("train", "--resume", out)
     assert_one_clean_error(result, 2, "compressed model")
+
+
+def test_compress_replaces_only_its_own_output(invoke, trained, tmp_path):
+    _, _, run = trained
+    other = tmp_path / "other-run"
+    shutil.copytree(run, other)  # a full run directory: metrics, model, maybe a checkpoint
+    before = snapshot(other)
+    result = invoke("compress", "--model", run, "--out", other)
+    assert_one_clean_error(result, 2, "not a compressed model alone")
+    assert snapshot(other) == before
+    out = tmp_path / "small"
+    for _ in range(2):  # its own output it replaces
+        assert invoke("compress", "--model", run, "--out", out).exit_code == 0
+    (out / "curves.png").write_bytes(b"\x89PNG drawn since")
+    assert_one_clean_error(invoke("compress", "--model", run, "--out", out), 2, "not a compressed model alone")
+
+
+def test_a_run_trained_over_a_compressed_model_resumes(trained, compressed, tmp_path):
+    from classify_cli.config import load_config
+    from classify_cli.errors import Interrupted
+    from classify_cli.trainer import train
+
+    _, data, _ = trained
+    out = tmp_path / "again"
+    shutil.copytree(compressed[0], out)
+    cfg = load_config(None, {("train", "device"): "cpu", ("model", "buckets"): 5000})
+    steps = iter(range(10**6))
+    with pytest.raises(Interrupted):
+        train(data, out, cfg, log=lambda m: None, should_stop=lambda: next(steps) >= 2)
+    summary = train(None, out, None, resume=True, log=lambda m: None)
+    assert summary["epochs_run"] >= 1 and "compressed" not in load_bundle(out).meta["head"]

@@ -223,3 +223,36 @@ def test_bom_jsonl_and_stdin(invoke, trained, tmp_path):
     assert json.loads(_run(invoke, "evaluate", path, run).stdout)["n"] == 1
     result = invoke("predict", "--model", run, "--file", "-", "--format", "jsonl", input=BOM + b"bank shares\n")
     assert _texts(result) == ["bank shares"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            '{"text": "a \\ud800 b", "label": "x"}\n{"text": "c", "label": "y"}\n',
+            "text holds '\\ud800', a lone surrogate",
+        ),
+        ('{"text": "a", "label": "\\udfff"}\n{"text": "c", "label": "y"}\n', "label holds '\\udfff', a lone surrogate"),
+        ("[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+        ('{"text": ' + "[" * 100_000 + "]" * 100_000 + ', "label": "x"}\n', "nested too deeply"),
+    ],
+    ids=["surrogate-text", "surrogate-label", "deep-array", "deep-field"],
+)
+def test_hostile_json_is_one_clean_error(invoke, trained, tmp_path, content, message):
+    _, _, run = trained
+    path = tmp_path / "train.jsonl"
+    path.write_text(content, encoding="utf-8")
+    for args in (["prepare", "--from", path, "--out", tmp_path / "out"], ["predict", "--model", run, "--file", path]):
+        result = invoke(*args)
+        if "label holds" in message and args[0] == "predict":
+            continue  # predict reads no labels
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("key", ["train.seed", "prepare.seed"])
+@pytest.mark.parametrize("value", ["-5", "100000000000000000000"])
+def test_seeds_out_of_range_are_config_errors(invoke, tmp_path, key, value):
+    result = invoke("prepare", "--from", tmp_path / "nothing.csv", "--out", tmp_path / "o", "--set", f"{key}={value}")
+    assert result.exit_code == 2 and f"{key} must be between 0 and 4294967295" in result.stderr, result.output

@@ -395,3 +395,34 @@ def test_sigterm_ends_predict_as_ctrl_c_does(trained):
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "interrupted" and "Traceback" not in stderr
+
+
+def test_pool_workers_end_quietly_on_a_long_file(trained, tmp_path):
+    """The pool stops its workers with SIGTERM; the command's own handler must not reach them."""
+    _, _, run = trained
+    texts = tmp_path / "many.txt"
+    texts.write_text("goal coach season\n" * 10_000)  # three batches: forked workers
+    result = subprocess.run(
+        [*PYTHON, "predict", "--model", run, "--file", texts, "--format", "csv"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 10_001 and "Traceback" not in result.stderr, result.stderr[:500]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda meta: meta["weights"].update(file=""), "invalid model description (weights.file)"),
+        (lambda meta: meta["weights"].update(file="../model.json"), "invalid model description (weights.file)"),
+        (lambda meta: meta.update(data="elsewhere"), "invalid model description (data/prepare/reference)"),
+        (lambda meta: meta["head"].update(buckets=10), "index out of range"),
+    ],
+    ids=["empty-file-name", "path-in-file-name", "data-not-a-dict", "buckets-shrunk"],
+)
+def test_tampered_model_json_is_refused(invoke, run_copy, change, message):
+    _, run = run_copy
+    meta = json.loads((run / "model.json").read_text())
+    change(meta)
+    (run / "model.json").write_text(json.dumps(meta))
+    result = invoke("evaluate", "--model", run, "--format", "json")
+    assert result.exit_code == 2 and message in result.stderr, result.output

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import InputError
+from ..errors import BundleError, InputError
 from ._util import DEFAULT_RUN, Debug, ModelDir, app, plain_console, run, shown
 
 
@@ -72,7 +72,12 @@ def predict(
         source = read_texts(file, input_format.value, PrepareConfig(**(bundle.meta.get("prepare") or {})))
     out = sys.stdout
     if fmt is OutFormat.table or (fmt is OutFormat.json and not file and len(texts) == 1):
-        records = [r for batch in label_stream(predictor, source, opts) for r in batch]
+        try:
+            records = [r for batch in label_stream(predictor, source, opts) for r in batch]
+        except (IndexError, ValueError) as exc:  # only an unverified (TEXT) load gets here with such a file
+            raise BundleError(
+                f"{model}: the model file's data is inconsistent (modified?); `classify evaluate` verifies it"
+            ) from exc
         if fmt is OutFormat.table:
             render_table(records)
         else:
