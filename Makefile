@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 SOURCE ?= $(or $(CLASSIFY_SOURCE),fancyzhx/ag_news)
 WORK ?= build/demo
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench bench-scale clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,8 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 lint: install
-	$(BIN)/ruff check classify_cli tests
-	$(BIN)/ruff format --check classify_cli tests
+	$(BIN)/ruff check classify_cli tests benchmarks
+	$(BIN)/ruff format --check classify_cli tests benchmarks
 
 test: lint
 	$(BIN)/python -m pytest
@@ -35,6 +35,13 @@ demo: install
 bench: install
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python -m classify_cli.bench
+
+# classify against fastText on corpora whose vocabulary grows (120k and 1M documents; ~15 min)
+bench-scale: install
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python benchmarks/corpus.py --out build/corpus120k --train-docs 120000
+	$(BIN)/python benchmarks/corpus.py --out build/corpus1m --train-docs 1000000
+	$(BIN)/python benchmarks/scale.py build/corpus120k build/corpus1m --work build/scale --json build/scale.json
 
 clean:
 	rm -rf build runs .pytest_cache
