@@ -256,10 +256,50 @@ class CsvLayout:
             raise _malformed(self.path, first_line + reader.line_num - 1, exc) from None
 
 
-def _open_text(path: Path):
+# a longer line is refused: an endless one (/dev/zero, a file without line ends) would
+# otherwise be read into memory whole
+MAX_LINE_CHARS = 1 << 24
+
+
+class BoundedLines:
+    """A text file read line by line, no line longer than ``MAX_LINE_CHARS``."""
+
+    def __init__(self, fh, name: object):
+        self._fh, self._name, self._lines = fh, name, 0
+
+    def readline(self, size: int = -1) -> str:
+        line = self._fh.readline(MAX_LINE_CHARS + 1)
+        self._lines += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise InputError(f"{self._name}: line {self._lines} is longer than {MAX_LINE_CHARS:,} characters")
+        return line
+
+    def __iter__(self) -> BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def read(self, size: int = -1) -> str:
+        return self._fh.read(size)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> BoundedLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
+
+
+def _open_text(path: Path) -> BoundedLines:
     # newline="": the csv module finds record ends itself (a quoted field may hold newlines)
     try:
-        return open(path, newline="", encoding=ENCODING)
+        return BoundedLines(open(path, newline="", encoding=ENCODING), path)
     except FileNotFoundError:
         raise InputError(f"no such file: {path}") from None
     except OSError as exc:
@@ -573,7 +613,7 @@ def _open_input(path: str):
     # strict UTF-8 whatever the locale; detached afterwards so stdin itself stays open
     stream = io.TextIOWrapper(sys.stdin.buffer, encoding=ENCODING, newline="")
     try:
-        yield stream
+        yield BoundedLines(stream, STDIN)
     finally:
         stream.detach()
 

@@ -256,3 +256,21 @@ def test_hostile_json_is_one_clean_error(invoke, trained, tmp_path, content, mes
 def test_seeds_out_of_range_are_config_errors(invoke, tmp_path, key, value):
     result = invoke("prepare", "--from", tmp_path / "nothing.csv", "--out", tmp_path / "o", "--set", f"{key}={value}")
     assert result.exit_code == 2 and f"{key} must be between 0 and 4294967295" in result.stderr, result.output
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".csv", ".jsonl"])
+def test_an_endless_line_is_refused_in_bounded_memory(invoke, trained, tmp_path, monkeypatch, suffix):
+    import classify_cli.sources
+
+    _, _, run = trained
+    monkeypatch.setattr(classify_cli.sources, "MAX_LINE_CHARS", 1000)  # the real bound is 16M characters
+    path = tmp_path / f"endless{suffix}"
+    content = {
+        ".csv": "text,label\n" + "x" * 5000 + ",a\n",
+        ".jsonl": '"ok"\n"' + "x" * 5000,
+        ".txt": "ok\n" + "x" * 5000,
+    }
+    path.write_text(content[suffix])
+    result = invoke("predict", "--model", run, "--file", path, "--format", "jsonl")
+    assert result.exit_code == 2, result.output
+    assert "line 2 is longer than 1,000 characters" in result.stderr and "Traceback" not in result.output
