@@ -37,8 +37,11 @@ def compress_cli(
     """Write a small copy of a model for deployment, like fastText's `quantize -cutoff`.
 
     Keeps the features whose class-score rows are largest and quantizes the table; prints
-    the sizes and the validation accuracy before and after as JSON. Example:
-    classify compress --model runs/ag_news --out runs/ag_news-small
+    the sizes and the validation accuracy before and after as JSON.
+
+    \b
+    Example:
+      classify compress --model runs/ag_news --out runs/ag_news-small
     """
     from ..compression import compress
 
