@@ -81,7 +81,14 @@ def open_directory(path: Path, cfg: PrepareConfig) -> Source:
     found: dict[str, Path] = {}
     for split, stems in SPLIT_NAMES.items():
         for stem in stems:
-            matches = [path / f"{stem}{suffix}" for suffix in FILE_SUFFIXES if (path / f"{stem}{suffix}").is_file()]
+            matches = [
+                path / f"{stem}{suffix}" for suffix in FILE_SUFFIXES if os.path.lexists(path / f"{stem}{suffix}")
+            ]
+            for match in matches:
+                if not match.is_file():  # is_file() follows links: a loop or a dangling link is not one
+                    raise InputError(
+                        f"{match} is not a regular file (a FIFO, device or directory, or a link that leads nowhere)"
+                    )
             if len(matches) > 1:
                 raise InputError(f"{path}: several files for split {split!r}: {', '.join(m.name for m in matches)}")
             if matches:

@@ -274,3 +274,22 @@ def test_an_endless_line_is_refused_in_bounded_memory(invoke, trained, tmp_path,
     result = invoke("predict", "--model", run, "--file", path, "--format", "jsonl")
     assert result.exit_code == 2, result.output
     assert "line 2 is longer than 1,000 characters" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("make", ["fifo", "loop", "dangling", "directory"])
+def test_a_split_that_is_not_a_regular_file_is_named(invoke, tmp_path, make):
+    import os
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    train = corpus / "train.csv"
+    {
+        "fifo": lambda: os.mkfifo(train),
+        "loop": lambda: train.symlink_to(train),
+        "dangling": lambda: train.symlink_to(corpus / "gone.csv"),
+        "directory": lambda: train.mkdir(),
+    }[make]()
+    result = invoke("prepare", "--from", corpus, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert f"{train} is not a regular file" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
