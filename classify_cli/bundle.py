@@ -133,7 +133,7 @@ def is_compressed(run_dir: Path) -> bool:
         return False
 
 
-_WEIGHTS_NAME = re.compile(r"model-[0-9a-f]{16}\.safetensors")
+MODEL_FILE = re.compile(r"model-[0-9a-f]{16}\.safetensors")
 
 
 def _check_meta(meta: dict[str, Any], file: Path) -> None:
@@ -154,7 +154,7 @@ def _check_meta(meta: dict[str, Any], file: Path) -> None:
     need(head["unk_index"] < head["vocab_size"] and 1 <= head["ngrams"] <= 5, "head.unk_index/ngrams")
     need(head["kept_words"] <= head["vocab_size"] and 10 <= head["vocab_bits"] <= 40, "head sizes")
     need(head.get("norm") in ("l1", "l2") and head.get("dtype") in DTYPES, "head.norm/dtype")
-    need(isinstance(weights, dict) and _WEIGHTS_NAME.fullmatch(str(weights.get("file"))) is not None, "weights.file")
+    need(isinstance(weights, dict) and MODEL_FILE.fullmatch(str(weights.get("file"))) is not None, "weights.file")
     need(all(isinstance(meta.get(k), dict | None) for k in ("data", "prepare", "reference")), "data/prepare/reference")
     need(isinstance(weights.get("sha256"), str) and type(weights.get("bytes")) is int, "weights")
     need(isinstance(weights.get("header_sha256"), str), "weights")

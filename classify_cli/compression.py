@@ -12,31 +12,28 @@ read; it keeps no training state, so it cannot be resumed. No torch here.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .bundle import META, Bundle, is_compressed, load_bundle, read_meta, save_bundle
+from .bundle import META, MODEL_FILE, Bundle, is_compressed, load_bundle, read_meta, save_bundle
 from .errors import InputError
 from .evaluation import training_reference
-from .features import FeatureSpec
 from .fsutil import atomic_directory, check_replaceable
-from .head import DTYPES, describe
+from .head import DTYPES, describe, spec_of, vocab_table
 from .inference import Predictor, softmax
 from .token_table import TokenTable
 
 COMPRESSED_MODEL = "a compressed model alone"
-_MODEL_FILE = re.compile(r"model-[0-9a-f]{16}\.safetensors")
 
 
 def is_compressed_output(path: Path) -> bool:
     """A directory ``compress`` wrote and nothing else did: a compressed bundle alone (a run
     directory, or PNGs drawn into the output since, make it someone else's to keep)."""
     names = {p.name for p in Path(path).iterdir()}
-    return is_compressed(path) and all(n == META or _MODEL_FILE.fullmatch(n) for n in names)
+    return is_compressed(path) and all(n == META or MODEL_FILE.fullmatch(n) for n in names)
 
 
 def compress(
@@ -62,7 +59,7 @@ def compress(
         k: v for k, v in bundle.meta.items() if k not in ("format", "version", "classify_version", "created", "weights")
     }
     h = bundle.meta["head"]
-    head = describe(tensors, FeatureSpec(h["vocab_size"], h["ngrams"], h["buckets"], "mean"), h["unk_index"], h["norm"])
+    head = describe(tensors, spec_of(h), h["unk_index"], h["norm"])
     head["compressed"] = {"from": str(run_dir.resolve()), "max_features": max_features, "dtype": dtype}
     meta["head"] = head
     small = Bundle(out, meta, tensors)
@@ -115,7 +112,7 @@ def compress_tensors(bundle: Bundle, max_features: int, dtype: str) -> dict[str,
     words = old_words[word_rows].astype(np.int32)
     out["kept_words"] = words
     # the vocabulary keeps the words with a row, under their own ids (n-grams hash those ids)
-    vocab = TokenTable.from_arrays({k.removeprefix("vocab."): v for k, v in t.items() if k.startswith("vocab.")}, -1)
+    vocab = vocab_table(t, -1)
     tokens, ids = vocab.items()
     has_row = np.isin(ids, words)
     table = TokenTable.build([tok for tok, keep_it in zip(tokens, has_row, strict=True) if keep_it], ids[has_row], -1)

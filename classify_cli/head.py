@@ -113,6 +113,18 @@ def describe(tensors: dict[str, np.ndarray], spec: FeatureSpec, unk_index: int, 
     }
 
 
+def spec_of(head: dict) -> FeatureSpec:
+    """The features a ``head`` section describes (its weighting is folded into the table)."""
+    return FeatureSpec(head["vocab_size"], head["ngrams"], head["buckets"], "mean")
+
+
+def vocab_table(tensors: dict[str, np.ndarray], default: int) -> TokenTable:
+    """The vocabulary's hash table from a bundle's ``vocab.*`` tensors."""
+    return TokenTable.from_arrays(
+        {k.removeprefix("vocab."): v for k, v in tensors.items() if k.startswith("vocab.")}, default
+    )
+
+
 @dataclass
 class Scored:
     logits: np.ndarray
@@ -124,7 +136,7 @@ class Head:
     """The forward pass over scoring tensors: token ids to logits, and each feature's share."""
 
     def __init__(self, tensors: dict[str, np.ndarray], head: dict):
-        self.spec = FeatureSpec(head["vocab_size"], head["ngrams"], head["buckets"], "mean")
+        self.spec = spec_of(head)
         self.unk_index = head["unk_index"]
         self.norm = head["norm"]
         self.scores = tensors["scores"]
@@ -132,17 +144,12 @@ class Head:
         self.norm_terms = tensors["norm_terms"]
         self.bias = tensors["bias"].astype(np.float32)
         self.row_map = RowMap(self.spec, tensors["ngram_buckets"], tensors.get("kept_words"))
-        self.vocab = TokenTable.from_arrays(
-            {k.removeprefix("vocab."): v for k, v in tensors.items() if k.startswith("vocab.")}, self.unk_index
-        )
+        self.vocab = vocab_table(tensors, self.unk_index)
 
     def known_ids(self, ids: np.ndarray) -> np.ndarray:
         """``ids`` with words the model has no row for (dropped by ``compress``) as ``<unk>``:
         their n-grams then hash as they do for text, whose lookup does not know them."""
         return self.row_map.known_words(ids, self.unk_index)
-
-    def rows_of(self, feats: np.ndarray) -> np.ndarray:
-        return self.row_map.to_rows(feats)
 
     def score_rows(self, rows: np.ndarray) -> np.ndarray:
         """The table's rows as float32 (int8 rows scaled back)."""
@@ -168,7 +175,7 @@ class Head:
         total = np.zeros((len(offsets) - 1, len(self.bias)), dtype=np.float32)
         mass = np.zeros(len(offsets) - 1, dtype=np.float32)
         for feats, order_offsets in ngram_orders(ids, offsets, s.ngrams, s.vocab_size, s.buckets):
-            rows = self.rows_of(feats)
+            rows = self.row_map.to_rows(feats)
             total += segment_sum(self.score_rows(rows), order_offsets)
             mass += segment_sum(np.take(self.norm_terms, rows), order_offsets)
         norm = np.sqrt(mass) if self.norm == "l2" else mass
@@ -179,11 +186,10 @@ class Head:
         logit: ``scores[fᵢ] / norm``; they sum to the logits less the bias."""
         ids = self.known_ids(ids)
         offsets = np.array([0, len(ids)], dtype=np.int64)
-        feats = np.concatenate([f for f, _ in ngram_orders(ids, offsets, self.spec.ngrams, *self._hashing())])
-        rows = self.rows_of(feats)
+        feats = np.concatenate(
+            [f for f, _ in ngram_orders(ids, offsets, self.spec.ngrams, self.spec.vocab_size, self.spec.buckets)]
+        )
+        rows = self.row_map.to_rows(feats)
         mass = float(np.take(self.norm_terms, rows).sum(dtype=np.float64))
         norm = np.sqrt(mass) if self.norm == "l2" else mass
         return rows, self.score_rows(rows) / max(norm, 1e-12)
-
-    def _hashing(self) -> tuple[int, int]:
-        return self.spec.vocab_size, self.spec.buckets

@@ -225,7 +225,6 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
     spec = features.spec
     return {
         "labels": data.labels,
-        "vocab_size": features.spec.vocab_size,
         "tokenizer": data.tokenizer,
         "features": {
             "ngrams": spec.ngrams,

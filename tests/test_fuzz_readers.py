@@ -20,8 +20,18 @@ json_values = st.recursive(
 )
 
 
-def _run(args):
-    return CliRunner().invoke(app, [str(a) for a in args])
+def _every_reader(run, path, drawn) -> None:
+    """prepare, predict and evaluate on ``path``: exit 0, 1 or 2; a failed prepare writes nothing."""
+    out = path.parent / "out"
+    for args in (
+        ["prepare", "--from", path, "--out", out],
+        ["predict", "--model", run, "--file", path, "--format", "jsonl"],
+        ["evaluate", "--model", run, "--data", path, "--format", "json"],
+    ):
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code in (0, 1, 2), (args[0], drawn, result.output)
+        if args[0] == "prepare" and result.exit_code != 0:
+            assert not out.exists()
 
 
 @FUZZ
@@ -31,16 +41,7 @@ def test_arbitrary_bytes(trained, tmp_path_factory, data, suffix):
     tmp = tmp_path_factory.mktemp("fuzz")
     path = tmp / f"train{suffix}"
     path.write_bytes(data)
-    out = tmp / "out"
-    for args in (
-        ["prepare", "--from", path, "--out", out],
-        ["predict", "--model", run, "--file", path, "--format", "jsonl"],
-        ["evaluate", "--model", run, "--data", path, "--format", "json"],
-    ):
-        result = _run(args)
-        assert result.exit_code in (0, 1, 2), (args[0], data, result.output)
-        if args[0] == "prepare" and result.exit_code != 0:
-            assert not out.exists()
+    _every_reader(run, path, data)
 
 
 @FUZZ
@@ -50,13 +51,4 @@ def test_arbitrary_json(trained, tmp_path_factory, rows, as_array):
     tmp = tmp_path_factory.mktemp("fuzzj")
     path = tmp / ("train.json" if as_array else "train.jsonl")
     path.write_text(json.dumps(rows) if as_array else "".join(json.dumps(r) + "\n" for r in rows))
-    out = tmp / "out"
-    for args in (
-        ["prepare", "--from", path, "--out", out],
-        ["predict", "--model", run, "--file", path, "--format", "jsonl"],
-        ["evaluate", "--model", run, "--data", path, "--format", "json"],
-    ):
-        result = _run(args)
-        assert result.exit_code in (0, 1, 2), (args[0], rows, result.output)
-        if args[0] == "prepare" and result.exit_code != 0:
-            assert not out.exists()
+    _every_reader(run, path, rows)
