@@ -26,13 +26,34 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .config import MAX_BUCKETS, MAX_EMBED_DIM, SPLITS, WEIGHTINGS, section_schema
 from .errors import BundleError
 from .fsutil import atomic_write_json, atomic_write_with
 from .head import DTYPES, scoring_shapes
+from .schema import (
+    CHECKSUM,
+    COUNT,
+    FRACTION,
+    LABEL,
+    LABELS,
+    SHA256,
+    TIMESTAMP,
+    Float,
+    Int,
+    Invalid,
+    Map,
+    Maybe,
+    Obj,
+    Str,
+    check_sealed,
+    sealed,
+)
+from .text import TOKENIZER
 
 MODEL_FORMAT = "classify-model"
-MODEL_VERSION = 2
+MODEL_VERSION = 3  # 3: model.json checked against a schema and sealed with its checksum
 META = "model.json"
+MODEL_FILE = re.compile(r"model-[0-9a-f]{16}\.safetensors")
 _SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16", "I8": "int8", "I32": "int32", "I64": "int64", "U8": "uint8"}
 
 
@@ -76,7 +97,7 @@ def save_bundle(run_dir: Path, tensors: dict[str, np.ndarray], meta: dict[str, A
             "header_sha256": header_digest,
         },
     }
-    atomic_write_json(run_dir / META, full)  # the commit point
+    atomic_write_json(run_dir / META, sealed(full))  # the commit point
     for old in [*run_dir.glob("model-*.safetensors"), *run_dir.glob("weights-*.safetensors")]:
         if old.name != name:
             old.unlink(missing_ok=True)
@@ -133,31 +154,89 @@ def is_compressed(run_dir: Path) -> bool:
         return False
 
 
-MODEL_FILE = re.compile(r"model-[0-9a-f]{16}\.safetensors")
+MODEL_SCHEMA = Obj(
+    {
+        "format": Str((MODEL_FORMAT,)),
+        "version": Int(MODEL_VERSION, MODEL_VERSION),
+        "classify_version": Str(max_len=64),
+        "created": TIMESTAMP,
+        "labels": LABELS,
+        "tokenizer": TOKENIZER,
+        "features": Obj(
+            {
+                "ngrams": Int(1, 5),
+                "buckets": Int(1, MAX_BUCKETS),
+                "weighting": Str(WEIGHTINGS),
+                "kept_buckets": COUNT,
+                "unseen_idf": Float(0),
+                "supervised_weight": Float(0),
+                "n_train_docs": COUNT,
+            }
+        ),
+        "model": section_schema("model"),
+        "train": section_schema("train"),
+        "prepare": Maybe(section_schema("prepare")),
+        "data": Obj(
+            {
+                "path": Str(),
+                "source": Maybe(Str()),
+                "vocab_sha256": SHA256,
+                "rows": Map(COUNT, Str(SPLITS)),
+                "per_class": Map(COUNT, LABEL),
+            }
+        ),
+        "head": Obj(
+            {
+                "vocab_size": Int(1, 2**31 - 1),
+                "unk_index": COUNT,
+                "ngrams": Int(1, 5),
+                "buckets": Int(1, MAX_BUCKETS),
+                "norm": Str(("l1", "l2")),
+                "dtype": Str(tuple(DTYPES)),
+                "kept_words": COUNT,
+                "kept_buckets": COUNT,
+                "vocab_bits": Int(10, 40),
+                "long_bytes": COUNT,
+                "long_tokens": COUNT,
+            },
+            {"compressed": Obj({"from": Str(), "max_features": Int(1), "dtype": Str(tuple(DTYPES))})},
+        ),
+        "train_effective": Obj({"batch_size": Int(1), "lr": Float(0)}),
+        "model_effective": Obj({"embed_dim": Int(1, MAX_EMBED_DIM)}),
+        "best": Obj({"epoch": Int(1), "val_loss": Float(0), "val_accuracy": FRACTION}),
+        "reference": Obj(
+            {"oov_rate": FRACTION, "mean_confidence": FRACTION, "label_distribution": Map(FRACTION, LABEL)}
+        ),
+        "weights": Obj(
+            {
+                "file": Str(pattern=MODEL_FILE.pattern),
+                "sha256": SHA256,
+                "bytes": COUNT,
+                "header_sha256": SHA256,
+            }
+        ),
+        CHECKSUM: SHA256,
+    }
+)
 
 
 def _check_meta(meta: dict[str, Any], file: Path) -> None:
-    """What loading relies on, checked whole: a tampered model.json is refused, not half-used."""
-
-    def need(ok: bool, what: str) -> None:
+    """The whole of model.json against its schema and checksum, then what ties its fields together."""
+    try:
+        check_sealed(meta, MODEL_SCHEMA)
+    except Invalid as exc:
+        raise BundleError(f"{file}: invalid model description ({exc})") from None
+    labels, head = set(meta["labels"]), meta["head"]
+    tied = {
+        "data.per_class": set(meta["data"]["per_class"]) == labels,
+        "reference.label_distribution": set(meta["reference"]["label_distribution"]) == labels,
+        "head.unk_index": head["unk_index"] < head["vocab_size"],
+        "head.kept_words": head["kept_words"] <= head["vocab_size"],
+        "head.kept_buckets": head["kept_buckets"] <= head["buckets"],
+    }
+    for what, ok in tied.items():
         if not ok:
-            raise BundleError(f"{file}: invalid model description ({what})")
-
-    labels, head, weights = meta.get("labels"), meta.get("head"), meta.get("weights")
-    need(isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels), "labels")
-    need(len(set(labels)) == len(labels), "duplicate labels")
-    need(isinstance(meta.get("tokenizer"), dict) and meta["tokenizer"].get("name") == "basic_english", "tokenizer")
-    need(isinstance(head, dict), "head")
-    ints = ("vocab_size", "unk_index", "ngrams", "buckets", "kept_words", "kept_buckets", "vocab_bits")
-    for key in (*ints, "long_bytes", "long_tokens"):
-        need(type(head.get(key)) is int and head[key] >= 0, f"head.{key}")
-    need(head["unk_index"] < head["vocab_size"] and 1 <= head["ngrams"] <= 5, "head.unk_index/ngrams")
-    need(head["kept_words"] <= head["vocab_size"] and 10 <= head["vocab_bits"] <= 40, "head sizes")
-    need(head.get("norm") in ("l1", "l2") and head.get("dtype") in DTYPES, "head.norm/dtype")
-    need(isinstance(weights, dict) and MODEL_FILE.fullmatch(str(weights.get("file"))) is not None, "weights.file")
-    need(all(isinstance(meta.get(k), dict | None) for k in ("data", "prepare", "reference")), "data/prepare/reference")
-    need(isinstance(weights.get("sha256"), str) and type(weights.get("bytes")) is int, "weights")
-    need(isinstance(weights.get("header_sha256"), str), "weights")
+            raise BundleError(f"{file}: invalid model description ({what} disagrees with the rest)")
 
 
 def load_bundle(run_dir: Path, *, verify: bool = True) -> Bundle:

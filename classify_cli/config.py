@@ -18,6 +18,10 @@ from typing import Any
 import tomllib
 
 from .errors import ConfigError
+from .schema import Checked
+
+SPLITS = ("train", "validation", "test")  # what prepare writes: train to learn, validation to choose, test to report
+WEIGHTINGS = ("mean", "tfidf", "tfidf-l2")
 
 
 @dataclass
@@ -83,7 +87,7 @@ class ModelConfig:
         _require(1 <= self.ngrams <= 5, "ngrams", "must be between 1 and 5")
         # the model file keeps bucket ids as int32, and a lookup may map every bucket (4 bytes each)
         _require(1 <= self.buckets <= MAX_BUCKETS, "buckets", f"must be between 1 and {MAX_BUCKETS:_}")
-        _require(self.weighting in ("mean", "tfidf", "tfidf-l2"), "weighting", 'must be "mean", "tfidf" or "tfidf-l2"')
+        _require(self.weighting in WEIGHTINGS, "weighting", f"must be one of {', '.join(WEIGHTINGS)}")
         _require(self.supervised_weight >= 0, "supervised_weight", "must be >= 0")
         _require(self.ngram_weight > 0, "ngram_weight", "must be > 0")
 
@@ -213,6 +217,11 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         section_cls = typing.get_type_hints(Config)[name]
         built[name] = _build_section(section_cls, values, name)
     return Config(**built)
+
+
+def section_schema(name: str) -> Checked:
+    """A config section as ``model.json`` or ``manifest.json`` records it, checked as in a config file."""
+    return Checked(lambda values: config_from_dict({name: values}))
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:

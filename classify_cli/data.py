@@ -21,18 +21,55 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .config import PrepareConfig
+from .config import SPLITS, PrepareConfig, section_schema
 from .errors import BundleError, InputError
 from .fsutil import atomic_directory, atomic_write_json, atomic_write_with, check_replaceable, sha256_file
 from .ragged import offsets_from_lengths, select_rows
+from .schema import (
+    CHECKSUM,
+    COUNT,
+    LABEL,
+    LABELS,
+    SHA256,
+    TIMESTAMP,
+    Int,
+    Invalid,
+    List,
+    Map,
+    Obj,
+    Str,
+    check_sealed,
+    sealed,
+)
 from .sources import Source
-from .text import Vocab, make_tokenizer, vocab_from_counts
+from .text import TOKENIZER, TOKENIZERS, Vocab, make_tokenizer, vocab_from_counts
 
 DATA_FORMAT = "classify-prepared-data"
-DATA_VERSION = 1
-SPLITS = ("train", "validation", "test")
+DATA_VERSION = 2  # 2: manifest.json checked against a schema and sealed with its checksum
 MANIFEST = "manifest.json"
 VOCAB = "vocab.json"
+_SPLIT = Str(SPLITS)
+MANIFEST_SCHEMA = Obj(
+    {
+        "format": Str((DATA_FORMAT,)),
+        "version": Int(DATA_VERSION, DATA_VERSION),
+        "classify_version": Str(max_len=64),
+        "created": TIMESTAMP,
+        "source": Str(),
+        "source_files": Map(Str(), _SPLIT),
+        "carved": List(_SPLIT, max_len=len(SPLITS), unique=True),
+        "skipped_empty_text": Map(COUNT, _SPLIT),
+        "config": Obj({"prepare": section_schema("prepare")}),
+        "labels": LABELS,
+        "tokenizer": TOKENIZER,
+        "vocab_size": Int(1, 2**31 - 1),
+        "splits": Obj(
+            {split: Obj({"rows": COUNT, "tokens": COUNT, "per_class": Map(COUNT, LABEL)}) for split in SPLITS}
+        ),
+        "files": Obj({name: SHA256 for name in (VOCAB, *(f"{split}.safetensors" for split in SPLITS))}),
+        CHECKSUM: SHA256,
+    }
+)
 
 Log = Callable[[str], None]
 
@@ -43,7 +80,8 @@ def _stderr(message: str) -> None:
 
 @dataclass
 class Split:
-    """Token ids of every document end to end, where each starts, and its label index."""
+    """Token ids of every document end to end, where each starts (one more: where they end), and
+    its label index."""
 
     ids: np.ndarray
     offsets: np.ndarray
@@ -64,7 +102,7 @@ class PreparedData:
 
 
 def tokenizer_spec(cfg: PrepareConfig) -> dict[str, Any]:
-    return {"name": "basic_english", "clean_text": cfg.clean_text}
+    return {"name": TOKENIZERS[0], "clean_text": cfg.clean_text}
 
 
 # --- reading a source into provisional ids ------------------------------------------------
@@ -336,6 +374,7 @@ def write_prepared(
                 tmp / f"{name}.safetensors", lambda path, split=split: save_file(split_tensors(split), path)
             )
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+        manifest = sealed(manifest)
         atomic_write_json(tmp / MANIFEST, manifest)
     return manifest
 
@@ -349,15 +388,22 @@ def read_manifest(path: Path) -> dict[str, Any]:
         manifest = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{path} is not prepared data (no {MANIFEST}); run `classify prepare --out {path}`") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise BundleError(f"{file}: not a valid manifest (corrupt?)") from None
     if not isinstance(manifest, dict) or manifest.get("format") != DATA_FORMAT:
         raise BundleError(f"{file}: not a classify prepared-data manifest")
     if manifest.get("version") != DATA_VERSION:
         raise BundleError(
-            f"{file}: format version {manifest.get('version')} is not supported "
+            f"{file}: format version {manifest.get('version')!r} is not supported "
             f"(expected {DATA_VERSION}); prepare again"
         )
+    try:
+        check_sealed(manifest, MANIFEST_SCHEMA)
+    except Invalid as exc:
+        raise BundleError(f"{file}: invalid manifest ({exc}); prepare again") from None
+    labels = set(manifest["labels"])
+    if any(set(s["per_class"]) != labels for s in manifest["splits"].values()):
+        raise BundleError(f"{file}: invalid manifest (splits' per_class disagree with labels); prepare again")
     return manifest
 
 
@@ -372,6 +418,23 @@ def _verified_bytes(path: Path, manifest: dict[str, Any]) -> bytes:
     if expected is None or hashlib.sha256(data).hexdigest() != expected:
         raise BundleError(f"{path}: checksum does not match the manifest (modified or truncated); prepare again")
     return data
+
+
+def _check_split(split: Split, manifest: dict[str, Any], name: str, file: Path) -> None:
+    """What indexes something lies in its range: arrays whose checksum was recomputed after an
+    edit are refused here, not by an IndexError (or a wrong answer) in training."""
+    rows, tokens = manifest["splits"][name]["rows"], manifest["splits"][name]["tokens"]
+    ids, offsets, labels = split.ids, split.offsets, split.labels
+    ok = ids.dtype == np.int32 and offsets.dtype == labels.dtype == np.int64
+    ok = ok and ids.shape == (tokens,) and offsets.shape == (rows + 1,) and labels.shape == (rows,)
+    ok = ok and offsets[0] == 0 and offsets[-1] == tokens and bool((np.diff(offsets) >= 0).all())
+    if ok and rows:
+        ok = 0 <= labels.min() and labels.max() < len(manifest["labels"])
+    for lo in range(0, tokens, BLOCK_TOKENS):  # a block at a time: min/max of 100M ids holds no copy
+        block = ids[lo : lo + BLOCK_TOKENS]
+        ok = ok and 0 <= block.min() and block.max() < manifest["vocab_size"]
+    if not ok:
+        raise BundleError(f"{file}: its arrays disagree with the manifest (modified?); prepare again")
 
 
 def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:
@@ -389,6 +452,10 @@ def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:
     for name in splits:
         file = path / f"{name}.safetensors"
         tensors = map_safetensors(_verified_bytes(file, manifest), file)  # views of the bytes: no copy
-        # offsets and labels copied (small), so dropping a split's ids frees the file's bytes
-        loaded[name] = Split(tensors["ids"], tensors["offsets"].copy(), tensors["labels"].copy())
+        try:
+            # offsets and labels copied (small), so dropping a split's ids frees the file's bytes
+            loaded[name] = Split(tensors["ids"], tensors["offsets"].copy(), tensors["labels"].copy())
+        except KeyError as exc:
+            raise BundleError(f"{file}: tensor {exc} is missing; prepare again") from None
+        _check_split(loaded[name], manifest, name, file)
     return PreparedData(path, vocab, list(manifest["labels"]), dict(manifest["tokenizer"]), manifest, loaded)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +14,10 @@ from .config import PrepareConfig
 from .errors import BundleError, InputError
 from .inference import Predictor, score_batches, softmax
 from .metrics import classification_report
-from .parallel import parallel_map
+from .parallel import batches, parallel_map
 from .sources import csv_record_chunks
 
 CHUNK_ROWS = 4096  # rows read, tokenized and scored at a time: bounded memory, fast numpy
-
-
-def _chunks(rows: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
-    it = iter(rows)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def default_data(model: Path) -> Path:
@@ -128,7 +120,7 @@ def evaluate(model_dir: Path, data_path: Path) -> dict[str, Any]:
             for _, (names, scored) in parallel_map(_parse_and_score, (layout, predictor), chunks):
                 consume(scored.logits, int(scored.tokens.sum()), int((scored.tokens - scored.known).sum()), names)
         else:
-            chunks = _chunks(source.rows(split), CHUNK_ROWS)
+            chunks = batches(source.rows(split), CHUNK_ROWS, lambda row: len(row[0]))
             for rows, scored in score_batches(predictor, chunks, lambda rows: [text for text, _ in rows]):
                 n_unknown = int((scored.tokens - scored.known).sum())
                 consume(scored.logits, int(scored.tokens.sum()), n_unknown, [label.strip() for _, label in rows])

@@ -36,6 +36,24 @@ def _call(item: Any) -> Any:
     return fn(state, item)
 
 
+BATCH_CHARS = 1 << 22  # a batch closes at this many characters, whatever its count
+
+
+def batches(items: Iterable[T], size: int, chars: Callable[[T], int] = len) -> Iterator[list[T]]:
+    """Lists of at most ``size`` items, each closed once it holds ``BATCH_CHARS`` characters:
+    with lines of up to 16M characters, a count alone would not bound a batch's memory."""
+    batch: list[T] = []
+    held = 0
+    for item in items:
+        batch.append(item)
+        held += chars(item)
+        if len(batch) >= size or held >= BATCH_CHARS:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
+
+
 def default_workers() -> int:
     return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from json.encoder import encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
 
 import numpy as np
 
 from .inference import Predictor, softmax
-from .parallel import parallel_map
+from .parallel import batches, parallel_map
 
 BATCH = 4096  # texts read, scored and written at a time: memory stays bounded for any input size
 
@@ -153,7 +152,5 @@ def label_stream(
     predictor: Predictor, texts: Iterable[str], opts: Options, fmt: str | None = None
 ) -> Iterator[list[dict] | str]:
     """Batches of records (``fmt`` None) or of formatted text, in input order, labeled on every core."""
-    it = iter(texts)
-    batches = iter(lambda: list(islice(it, BATCH)), [])
-    for _, out in parallel_map(_label_and_format, (predictor, opts, fmt), batches):
+    for _, out in parallel_map(_label_and_format, (predictor, opts, fmt), batches(texts, BATCH)):
         yield out

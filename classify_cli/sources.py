@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 from .config import PrepareConfig
 from .errors import EnvironmentFailure, InputError
+from .parallel import BATCH_CHARS
 
 SPLIT_NAMES = {
     "train": ("train",),
@@ -35,7 +36,10 @@ STDIN = Path("<stdin>")  # the name errors give standard input
 # "utf-8-sig" decodes UTF-8 and drops a leading byte-order mark (Excel writes one)
 ENCODING = "utf-8-sig"
 
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+# a longer line (or CSV field, or record) is refused: an endless one (/dev/zero, a file
+# without line ends, a quote never closed) would otherwise be read into memory whole
+MAX_LINE_CHARS = 1 << 24
+csv.field_size_limit(MAX_LINE_CHARS)
 
 
 @dataclass
@@ -163,10 +167,16 @@ def _empty(path: Path) -> InputError:
     return InputError(f"{path}: {'empty input' if path == STDIN else 'empty file'}")
 
 
+# the csv module's words for a quote opened and never closed, which say nothing of the quote
+_OPEN_QUOTE = {
+    "unexpected end of data": "a quoted field is never closed",
+    "field larger than field limit": "a quote opened here and never closed?",
+}
+
+
 def _malformed(path: Path, line: int, exc: csv.Error) -> InputError:
-    # the csv module's words for a quote opened and never closed say nothing of the quote
-    hint = ": a quoted field is never closed" if str(exc) == "unexpected end of data" else ""
-    return InputError(f"{path}: line {line}: malformed CSV ({exc}{hint})")
+    hint = _OPEN_QUOTE.get(str(exc).split(" (")[0])
+    return InputError(f"{path}: line {line}: malformed CSV ({exc}{': ' + hint if hint else ''})")
 
 
 def _no_label(row: list[str]) -> str:
@@ -256,16 +266,31 @@ class CsvLayout:
 
     def parse_lines(self, first_line: int, lines: list[str]) -> list[tuple[str, str]]:
         """Rows of a chunk of complete CSV records (see ``csv_record_chunks``)."""
-        reader = csv.reader(lines, strict=True)
+        records = _Records(lines, first_line)
         try:
-            return list(self.rows(reader, lambda: first_line + reader.line_num - 1))
+            return list(self.rows(iter(records), records.line))
         except csv.Error as exc:
-            raise _malformed(self.path, first_line + reader.line_num - 1, exc) from None
+            raise records.error(self.path, exc) from None
 
 
-# a longer line is refused: an endless one (/dev/zero, a file without line ends) would
-# otherwise be read into memory whole
-MAX_LINE_CHARS = 1 << 24
+class _Records:
+    """A strict CSV reader that remembers where its last whole record ended, so that a quote
+    never closed is reported on the line it opened, not where the file (or the limit) ends."""
+
+    def __init__(self, lines: Iterable[str], first_line: int = 1):
+        self.reader, self.first_line, self.ended = csv.reader(lines, strict=True), first_line, 0
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for row in self.reader:
+            yield row
+            self.ended = self.reader.line_num
+
+    def line(self) -> int:
+        return self.first_line + self.reader.line_num - 1
+
+    def error(self, path: Path, exc: csv.Error) -> InputError:
+        line = self.first_line + self.ended if _OPEN_QUOTE.get(str(exc).split(" (")[0]) else self.line()
+        return _malformed(path, line, exc)
 
 
 class BoundedLines:
@@ -331,34 +356,40 @@ def _csv_rows(
     The reader is strict: a quote left open at the end of the file is an error, not one
     record swallowing the rest of the file.
     """
-    reader = csv.reader(fh, strict=True)
+    records = _Records(fh)
+    rows = iter(records)
     try:
-        first = next(reader, None)
+        first = next(rows, None)
         if first is None:
             raise _empty(path)
         layout = CsvLayout(first, cfg, class_names, path, strict, labeled)
-        rows = reader if layout.header is not None else chain((first,), reader)
-        yield from layout.rows(rows, lambda: reader.line_num)
+        yield from layout.rows(rows if layout.header is not None else chain((first,), rows), records.line)
     except UnicodeDecodeError as exc:
-        raise _utf8_error(path, exc, reader.line_num) from None
+        raise _utf8_error(path, exc, records.line()) from None
     except csv.Error as exc:
-        raise _malformed(path, reader.line_num, exc) from None
+        raise records.error(path, exc) from None
 
 
 def csv_record_chunks(
     path: Path, cfg: PrepareConfig, class_names: list[str] | None, records: int, *, strict: bool = True
 ) -> tuple[CsvLayout, Iterator[tuple[int, list[str]]]]:
     """The file's layout (``strict`` as in ``CsvLayout``), and its data as chunks of raw lines
-    holding ``records`` whole records.
+    holding ``records`` whole records (fewer once a chunk holds ``BATCH_CHARS`` characters).
 
     Splitting needs no parsing: a record ends at a line end outside quotes, i.e. where the
     count of '"' so far is even (an escaped quote is two). The chunks can then be parsed
     (``CsvLayout.parse_lines``) in parallel.
     """
     fh = _open_text(path)
+
+    def record_too_long(line_no: int) -> InputError:  # in the csv module's words, as prepare says it
+        return _malformed(path, line_no, csv.Error(f"field larger than field limit ({MAX_LINE_CHARS})"))
+
     try:
         first_lines = [fh.readline()]
         while first_lines[-1] and sum(line.count('"') for line in first_lines) % 2:
+            if sum(map(len, first_lines)) > MAX_LINE_CHARS:
+                raise record_too_long(1)
             first_lines.append(fh.readline())
         first = next(csv.reader(first_lines, strict=True), None)
     except UnicodeDecodeError as exc:
@@ -377,16 +408,24 @@ def csv_record_chunks(
             line_no = len(first_lines) + 1
             chunk: list[str] = [] if layout.header is not None else list(first_lines)
             start = line_no if layout.header is not None else 1
-            count = quotes = 0
+            count = quotes = pending = held = 0
+            record_start = line_no
             try:
                 for line in fh:
+                    record_start = line_no if pending == 0 else record_start
                     chunk.append(line)
                     quotes += line.count('"')
-                    if quotes % 2 == 0:
+                    pending += len(line)  # characters of the record this line is in
+                    held += len(line)
+                    if quotes % 2:
+                        if pending > MAX_LINE_CHARS:
+                            raise record_too_long(record_start)
+                    else:
+                        pending = 0
                         count += 1
-                        if count >= records:
+                        if count >= records or held >= BATCH_CHARS:
                             yield start, chunk
-                            start, chunk, count = line_no + 1, [], 0
+                            start, chunk, count, held = line_no + 1, [], 0, 0
                     line_no += 1
             except UnicodeDecodeError as exc:
                 raise _utf8_error(path, exc, line_no - 1) from None

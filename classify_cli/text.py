@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .schema import Bool, Obj, Str
+
 UNK = "<unk>"
 
 # torchtext.data.utils._basic_english_normalize applies these regex substitutions after
@@ -156,12 +158,12 @@ def vocab_from_counts(
         raise ValueError("min_freq must be at least 1")
     if max_tokens is not None and max_tokens <= len(specials):
         raise ValueError("max_tokens must exceed the number of special tokens")
-    for special in specials:
-        counter.pop(special, None)
     ordered = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
     if max_tokens is not None:
+        # torchtext's order: cut, then drop specials, so a special the corpus also holds
+        # (PTB-style text has "<unk>") uses one of the max_tokens places
         ordered = ordered[: max_tokens - len(specials)]
-    return Vocab([*specials, *(tok for tok, freq in ordered if freq >= min_freq)])
+    return Vocab([*specials, *(tok for tok, freq in ordered if freq >= min_freq and tok not in specials)])
 
 
 def ngrams_iterator(tokens: Sequence[str], ngrams: int) -> Iterable[str]:
@@ -253,6 +255,10 @@ def clean_text(text: str) -> str:
     return text
 
 
+TOKENIZERS = ("basic_english",)  # the names a tokenizer spec may give
+TOKENIZER = Obj({"name": Str(TOKENIZERS), "clean_text": Bool()})  # the spec, as JSON files record it
+
+
 def make_tokenizer(spec: dict) -> Callable[[str], list[str]]:
     """The tokenizer a prepared corpus or model bundle records in its ``tokenizer`` spec."""
     _check_spec(spec)
@@ -270,5 +276,5 @@ def make_normalizer(spec: dict) -> Callable[[str], bytes]:
 
 
 def _check_spec(spec: dict) -> None:
-    if spec.get("name") != "basic_english":
+    if spec.get("name") not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {spec.get('name')!r}")

@@ -77,6 +77,16 @@ def modules_imported_by(args: list, watched: tuple[str, ...]) -> list[str]:
     return json.loads(out.stdout)
 
 
+def edit_json(path: Path, change, *, reseal: bool = True) -> None:
+    """Change a model.json or manifest.json in place, as a hand edit would; ``reseal`` then
+    recomputes its checksum, as someone who meant it would, so the checks behind it are reached."""
+    from classify_cli.schema import sealed
+
+    document = json.loads(Path(path).read_text())
+    change(document)
+    Path(path).write_text(json.dumps(sealed(document) if reseal else document))
+
+
 def write_jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:
     path.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for lab, t in rows), encoding="utf-8")
     return path

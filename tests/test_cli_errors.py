@@ -13,6 +13,8 @@ import typer
 
 from classify_cli.cli import app
 
+from .conftest import edit_json
+
 
 def one_error_line(result) -> str:
     """The single line a failing command printed on stderr (and nothing else, no traceback)."""
@@ -106,10 +108,8 @@ def test_evaluate_refuses_when_training_data_is_gone(invoke, trained, tmp_path):
     _, data, run = trained
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
-    meta = json.loads((copy / "model.json").read_text())
     gone = tmp_path / "moved-away"
-    meta["data"]["path"] = str(gone)
-    (copy / "model.json").write_text(json.dumps(meta))
+    edit_json(copy / "model.json", lambda meta: meta["data"].update(path=str(gone)))
     # a look-alike at the old fallback path must not be evaluated on silently
     shutil.copytree(data, Path("data/ag_news"))
 

@@ -51,7 +51,7 @@ COMMANDS = ["prepare", "evaluate", "predict"]
 
 MALFORMED_FOR_PREDICT = [
     # a quote never closed would swallow the rest of the file as one text
-    ("unclosed-quote", b'text\n"unterminated\nsecond\nthird\n', "line 4: malformed CSV (unexpected end of data"),
+    ("unclosed-quote", b'text\n"unterminated\nsecond\nthird\n', "line 2: malformed CSV (unexpected end of data"),
     ("too-many-fields", b"text,other\na,b,c,d\n", "line 2 has 4 fields, the header 2"),
     ("too-few-fields", b"text,other\nhello,there\nalone\n", "line 3 has 1 fields, the header 2"),
     ("ag-layout-not-an-index", b"1,title,body\nnot a row\n", "line 2 is not 'class index, text...'"),
@@ -75,7 +75,7 @@ def test_unclosed_quote_is_the_same_error_everywhere(invoke, trained, tmp_path, 
     path = tmp_path / "batch.csv"
     path.write_bytes(b'text,label\nbank shares,Business\n"the rest,World\ngoal,Sports\n')
     result = _run(invoke, command, path, run)
-    _one_error(result, 2, "line 4: malformed CSV (unexpected end of data: a quoted field is never closed)")
+    _one_error(result, 2, "line 3: malformed CSV (unexpected end of data: a quoted field is never closed)")
 
 
 def test_predict_csv_from_stdin_is_as_strict(invoke, trained):
@@ -293,3 +293,59 @@ def test_a_split_that_is_not_a_regular_file_is_named(invoke, tmp_path, make):
     assert result.exit_code == 2, result.output
     assert f"{train} is not a regular file" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["prepare", "evaluate"])
+def test_a_quote_never_closed_is_refused_in_bounded_memory(invoke, trained, tmp_path, monkeypatch, command):
+    """A stray quote turns the rest of the file into one field; that record is bounded like a line."""
+    import csv
+
+    import classify_cli.sources
+
+    _, data, run = trained
+    monkeypatch.setattr(classify_cli.sources, "MAX_LINE_CHARS", 1000)  # the real bound is 16M characters
+    old_limit = csv.field_size_limit(1000)
+    try:
+        path = tmp_path / "train.csv"
+        path.write_text('text,label\nfine words,a\n"a stray quote,b\n' + "more words,a\n" * 500)
+        args = {
+            "prepare": ["prepare", "--from", path, "--out", tmp_path / "out"],
+            "evaluate": ["evaluate", "--model", run, "--data", path, "--format", "json"],
+        }[command]
+        result = invoke(*args)
+    finally:
+        csv.field_size_limit(old_limit)
+    assert result.exit_code == 2, result.output
+    assert "line 3" in result.stderr and "never closed" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_batches_close_on_a_count_or_on_characters(monkeypatch):
+    import classify_cli.parallel
+    from classify_cli.parallel import batches
+
+    assert [len(b) for b in batches(["ab"] * 5, 2)] == [2, 2, 1]
+    monkeypatch.setattr(classify_cli.parallel, "BATCH_CHARS", 5)
+    assert list(batches(["abc", "abc", "abc", "a"], 10)) == [["abc", "abc"], ["abc", "a"]]
+    assert list(batches([("abcdef", "x"), ("a", "y")], 10, lambda row: len(row[0]))) == [[("abcdef", "x")], [("a", "y")]]
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_small_batches_give_the_same_output(invoke, trained, tmp_path, monkeypatch, command):
+    """Batches closed on characters (many, in the worker pool) change nothing in the output."""
+    import classify_cli.parallel
+    import classify_cli.sources
+
+    _, _, run = trained
+    path = write_header_csv(tmp_path / "batch.csv", make_rows(30, seed=3))
+    args = {
+        "predict": ["predict", "--model", run, "--file", path, "--format", "jsonl"],
+        "evaluate": ["evaluate", "--model", run, "--data", path, "--format", "json"],
+    }[command]
+    whole = invoke(*args)
+    monkeypatch.setattr(classify_cli.parallel, "BATCH_CHARS", 200)
+    monkeypatch.setattr(classify_cli.sources, "BATCH_CHARS", 200)
+    small = invoke(*args)
+    assert whole.exit_code == small.exit_code == 0, small.output
+    strip = (lambda out: {k: v for k, v in json.loads(out).items() if k != "seconds"}) if command == "evaluate" else str
+    assert strip(small.stdout) == strip(whole.stdout)

@@ -19,7 +19,7 @@ from classify_cli.data import load_prepared
 from classify_cli.errors import BundleError
 from classify_cli.fsutil import DirectoryLock
 
-from .conftest import make_rows, write_ag_dir, write_header_csv
+from .conftest import edit_json, make_rows, write_ag_dir, write_header_csv
 
 PYTHON = [sys.executable, "-m", "classify_cli"]
 
@@ -51,12 +51,10 @@ class _Exploit:
 
 
 def _rehash(run: Path) -> None:
-    meta = json.loads((run / "model.json").read_text())
     data = weights_path(run).read_bytes()
-    meta["weights"]["sha256"], meta["weights"]["bytes"] = hashlib.sha256(data).hexdigest(), len(data)
     header = data[: 8 + int.from_bytes(data[:8], "little")] if len(data) >= 8 else data
-    meta["weights"]["header_sha256"] = hashlib.sha256(header).hexdigest()
-    (run / "model.json").write_text(json.dumps(meta))
+    digests = {"sha256": hashlib.sha256(data).hexdigest(), "header_sha256": hashlib.sha256(header).hexdigest()}
+    edit_json(run / "model.json", lambda meta: meta["weights"].update(bytes=len(data), **digests))
 
 
 @pytest.mark.parametrize(
@@ -409,20 +407,114 @@ def test_pool_workers_end_quietly_on_a_long_file(trained, tmp_path):
     assert result.stdout.count("\n") == 10_001 and "Traceback" not in result.stderr, result.stderr[:500]
 
 
+def _set(*path_and_value):
+    *path, key, value = path_and_value
+
+    def change(document):
+        for name in path:
+            document = document[name]
+        document[key] = value
+
+    return change
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda meta: meta["weights"].update(file=""), "invalid model description (weights.file)"),
-        (lambda meta: meta["weights"].update(file="../model.json"), "invalid model description (weights.file)"),
-        (lambda meta: meta.update(data="elsewhere"), "invalid model description (data/prepare/reference)"),
-        (lambda meta: meta["head"].update(buckets=10), "index out of range"),
+        (_set("weights", "file", ""), "(weights.file: malformed"),
+        (_set("weights", "file", "../model.json"), "(weights.file: malformed"),
+        (_set("data", "elsewhere"), "(data: expected an object"),
+        (_set("head", "buckets", 10), "(head.kept_buckets disagrees"),
+        (_set("features", "weighting", "evil"), "(features.weighting: expected one of mean, tfidf, tfidf-l2"),
+        (_set("labels", "ABCD"), "(labels: expected a list"),
+        (_set("labels", ["a", "a", "b", "c"]), "(labels: duplicate entries"),
+        (_set("tokenizer", "name", "evil"), "(tokenizer.name: expected one of basic_english"),
+        (_set("head", "unk_index", 10**9), "(head.unk_index disagrees"),
+        (_set("train", "seed", -5), "(train: train.seed must be between 0"),
+        (_set("head", "extra", 1), "(head.extra: unknown key"),
+        (_set("best", "val_accuracy", 2), "(best.val_accuracy: expected a number in [0.0, 1.0]"),
     ],
-    ids=["empty-file-name", "path-in-file-name", "data-not-a-dict", "buckets-shrunk"],
+    ids=[
+        "empty-file-name",
+        "path-in-file-name",
+        "data-not-a-dict",
+        "buckets-shrunk",
+        "weighting-unknown",
+        "labels-a-string",
+        "labels-duplicate",
+        "tokenizer-unknown",
+        "unk-out-of-range",
+        "negative-seed",
+        "unknown-key",
+        "accuracy-above-one",
+    ],
 )
 def test_tampered_model_json_is_refused(invoke, run_copy, change, message):
+    """Edited by hand and its checksum recomputed: the schema still refuses it, whole."""
     _, run = run_copy
-    meta = json.loads((run / "model.json").read_text())
-    change(meta)
-    (run / "model.json").write_text(json.dumps(meta))
-    result = invoke("evaluate", "--model", run, "--format", "json")
+    edit_json(run / "model.json", change)
+    for args in (["evaluate", "--model", run, "--format", "json"], ["predict", "--model", run, "a text"]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and message in result.stderr, result.output
+        assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [(0.5, "checksum mismatch: the file was edited or is corrupt"), (float("nan"), "expected a number in [0.0, 1.0]")],
+)
+def test_edited_model_json_fails_its_checksum(invoke, run_copy, value, message):
+    _, run = run_copy
+    edit_json(run / "model.json", _set("reference", "mean_confidence", value), reseal=False)
+    result = invoke("predict", "--model", run, "a text")
     assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+@pytest.mark.parametrize(
+    "change, reseal, message",
+    [
+        (_set("vocab_size", 10), False, "checksum mismatch"),
+        (_set("splits", "train", "rows", "many"), True, "(splits.train.rows: expected an integer"),
+        (_set("files", "extra.bin", "0" * 64), True, "(files.extra.bin: unknown key"),
+        (_set("config", "prepare", "min_freq", 0), True, "(config.prepare: prepare.min_freq must be at least 1"),
+        (_set("labels", ["x", "y"]), True, "per_class disagree with labels"),
+    ],
+    ids=["edited", "rows-not-a-number", "unknown-file", "bad-config", "labels-renamed"],
+)
+def test_tampered_manifest_is_refused(invoke, trained, tmp_path, change, reseal, message):
+    import shutil
+
+    _, data, _ = trained
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    edit_json(copy / "manifest.json", change, reseal=reseal)
+    result = invoke("train", "--data", copy, "--out", tmp_path / "run", "--epochs", "1")
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t["ids"].__setitem__(0, 10**6),  # past the vocabulary
+        lambda t: t["labels"].__setitem__(0, 7),  # past the labels
+        lambda t: t["offsets"].__setitem__(1, 10**6),  # past the ids
+    ],
+    ids=["id", "label", "offset"],
+)
+def test_prepared_arrays_out_of_range_are_refused(invoke, trained, tmp_path, change):
+    """The split file rewritten and the manifest resealed to match: the arrays are still checked."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    _, data, _ = trained
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    tensors = {k: v.copy() for k, v in load_file(copy / "train.safetensors").items()}
+    change(tensors)
+    save_file(tensors, copy / "train.safetensors")
+    digest = hashlib.sha256((copy / "train.safetensors").read_bytes()).hexdigest()
+    edit_json(copy / "manifest.json", lambda m: m["files"].update({"train.safetensors": digest}))
+    result = invoke("train", "--data", copy, "--out", tmp_path / "run", "--epochs", "1")
+    assert result.exit_code == 2 and "arrays disagree with the manifest" in result.stderr, result.output

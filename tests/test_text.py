@@ -71,6 +71,8 @@ def test_vocab_min_freq_and_max_tokens():
     tokens = [["a"] * 5 + ["b"] * 3 + ["c"] * 2 + ["d"]]
     assert build_vocab(tokens, min_freq=2).itos == [UNK, "a", "b", "c"]
     assert build_vocab(tokens, max_tokens=3).itos == [UNK, "a", "b"]
+    # as torchtext: a special the corpus holds takes one of the max_tokens places, then goes
+    assert build_vocab([[UNK] * 9, *tokens], max_tokens=3).itos == [UNK, "a"]
 
 
 def test_vocab_rejects_duplicates_and_missing_unk():
