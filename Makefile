@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 # torch is pinned and installed first: an unpinned torch pulls a multi-GB CUDA build.
 # Elsewhere, e.g.: make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH ?= torch==2.13.0
-# what `make demo` prepares: a Hub dataset name or a local file/directory
-SOURCE ?= $(or $(CLASSIFY_SOURCE),fancyzhx/ag_news)
+# what `make demo` prepares: the AG News sample shipped in data/ (offline), or a Hub dataset
+# name (SOURCE=fancyzhx/ag_news for the full 120k) or a local file/directory
+SOURCE ?= $(or $(CLASSIFY_SOURCE),data/ag_news_sample)
 WORK ?= build/demo
 
 .PHONY: install test lint demo bench bench-scale clean

@@ -1,5 +1,6 @@
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,7 +112,7 @@ def test_unreachable_hub_fails_fast_with_a_hint(invoke, monkeypatch):
     result = invoke("prepare", "--out", "data/x")
     assert time.monotonic() - started < 20
     assert result.exit_code == 3
-    assert "Hugging Face Hub" in result.stderr and "--from" in result.stderr
+    assert "Hugging Face Hub" in result.stderr and "--from data/ag_news_sample" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -153,3 +154,29 @@ def test_hub_dataset_path_with_class_names(invoke, monkeypatch, tiny_config):
     assert data.labels == names  # ClassLabel order, not alphabetical
     assert len(data.splits["test"]) == 10
     assert data.manifest["source"] == "hf://fancyzhx/ag_news"
+
+
+SAMPLE = Path(__file__).parents[1] / "data" / "ag_news_sample"
+
+
+def test_the_shipped_sample_is_what_its_readme_says():
+    import hashlib
+    import re
+
+    readme = (SAMPLE.parent / "README.md").read_text()
+    listed = re.findall(r"\| (\S+) \| (\d+) \| ([0-9a-f]{64}) \|", readme)
+    assert sorted(name for name, _, _ in listed) == sorted(p.name for p in SAMPLE.iterdir())
+    for name, size, digest in listed:
+        data = (SAMPLE / name).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (int(size), digest), name
+
+
+def test_the_demo_runs_offline_on_the_shipped_sample(invoke, tmp_path):
+    """What `make demo` does, with no network: prepare, train, evaluate, predict."""
+    assert invoke("prepare", "--from", SAMPLE, "--out", tmp_path / "data").exit_code == 0
+    trained = invoke("train", "--data", tmp_path / "data", "--out", tmp_path / "run", "--set", "train.device=cpu")
+    assert trained.exit_code == 0, trained.output
+    report = invoke("evaluate", "--model", tmp_path / "run", "--data", tmp_path / "data", "--format", "json")
+    assert report.exit_code == 0 and json.loads(report.stdout)["accuracy"] > 0.7, report.output
+    predicted = invoke("predict", "--model", tmp_path / "run", "--format", "json", "Late goal sends United into the final")
+    assert json.loads(predicted.stdout)["label"] == "Sports"
