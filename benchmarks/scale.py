@@ -80,7 +80,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -598,7 +598,7 @@ def machine_info(classify: Path) -> dict[str, Any]:
             )
             dirty = bool(status.stdout.strip())
     return {
-        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu_count": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),

@@ -36,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,7 @@ def machine_line() -> str:
         torch_version = torch.__version__
     except ImportError:
         torch_version = "not installed"
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     cpu = platform.processor() or platform.machine()
     return (
         f"{date} · CPU {cpu} × {os.cpu_count()} · Python {platform.python_version()} · "

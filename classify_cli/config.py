@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from .errors import ConfigError
 from .schema import Checked
@@ -217,6 +216,26 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         section_cls = typing.get_type_hints(Config)[name]
         built[name] = _build_section(section_cls, values, name)
     return Config(**built)
+
+
+def to_toml(cfg: Config) -> str:
+    """``cfg`` as a TOML file ``load_config`` reads back to the same config; a key left unset
+    (None: TOML has no null) is written as a comment."""
+    import json
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(v, ensure_ascii=False) if isinstance(v, str) else repr(v)
+
+    lines = []
+    for name, section in cfg.to_dict().items():
+        lines.append(f"[{name}]")
+        lines += [f"# {key} (not set)" if v is None else f"{key} = {value(v)}" for key, v in section.items()]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def section_schema(name: str) -> Checked:

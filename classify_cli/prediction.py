@@ -13,6 +13,7 @@ import numpy as np
 from .inference import Predictor, softmax
 from .parallel import batches, parallel_map
 
+NO_KNOWN_TOKENS = "no known tokens"
 BATCH = 4096  # texts read, scored and written at a time: memory stays bounded for any input size
 
 
@@ -41,7 +42,7 @@ def label_columns(predictor: Predictor, texts: list[str], opts: Options) -> Labe
     top_probs = np.round(np.take_along_axis(probs, tops, axis=1), 6)
     below = f"confidence below {opts.min_confidence:g}"
     abstained = [
-        "no known tokens" if known == 0 else below if best < opts.min_confidence else None
+        NO_KNOWN_TOKENS if known == 0 else below if best < opts.min_confidence else None
         for known, best in zip(scored.known.tolist(), top_probs[:, 0].tolist(), strict=True)
     ]
     return Labeled(texts, tops, top_probs, abstained)
@@ -66,8 +67,9 @@ def records_of(batch: Labeled, predictor: Predictor, opts: Options) -> list[dict
         }
         if why is not None:
             record["abstained"] = why
-        if opts.explain:
-            record["explain"] = [{"feature": f, "contribution": round(c, 6)} for f, c in predictor.explain(text, top=5)]
+        if opts.explain:  # nothing to explain where no feature is known: the bias alone decided
+            reasons = [] if why == NO_KNOWN_TOKENS else predictor.explain(text, top=5)
+            record["explain"] = [{"feature": f, "contribution": round(c, 6)} for f, c in reasons]
         records.append(record)
     return records
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -355,7 +356,11 @@ def train_while_improving(
         val_loss, val_acc = evaluate_loss(model, batches(val_set, 4096, device))
         if not math.isfinite(val_loss):
             raise DivergedError(f"training diverged (validation loss {val_loss}); lower train.lr (now {lr:g})")
-        scheduler.step()  # once per epoch
+        with warnings.catch_warnings():
+            # a run resumed at an epoch's very end steps the scheduler before this process's
+            # first optimizer step; the order is right, and torch's warning would say otherwise
+            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before")
+            scheduler.step()  # once per epoch
         is_best = progress.best_loss is None or val_loss < progress.best_loss
         if is_best:
             progress.best_loss = val_loss

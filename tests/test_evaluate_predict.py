@@ -106,6 +106,36 @@ def test_predict_table(invoke, trained):
     assert result.exit_code == 0 and "Business" in result.stdout
 
 
+def test_predict_table_streams_a_file_as_one_table(invoke, trained, tmp_path, monkeypatch):
+    """Printed batch by batch (so a long file neither waits nor grows), one header, columns aligned."""
+    import classify_cli.prediction
+
+    _, _, run = trained
+    monkeypatch.setattr(classify_cli.prediction, "BATCH", 7)
+    texts = [f"goal coach season number {i}" for i in range(30)] + ["bank shares profit market"] * 5
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(texts) + "\n")
+    result = invoke("predict", "--model", run, "--file", path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["text", "label", "probability"] and set(lines[1]) == {"─"}
+    assert len(lines) == 2 + len(texts) and result.stdout.count("probability") == 1
+    assert len({line.index(line.split()[-1]) + len(line.split()[-1]) for line in lines[2:]}) == 1  # one right edge
+    jsonl = invoke("predict", "--model", run, "--file", path, "--format", "jsonl").stdout.splitlines()
+    assert [line.split()[-2] for line in lines[2:]] == [json.loads(r)["label"] for r in jsonl]
+
+
+def test_explain_is_its_own_column_and_nothing_for_unknown_text(invoke, trained):
+    _, _, run = trained
+    table = invoke("predict", "--model", run, "--explain", "goal coach season").stdout.splitlines()
+    assert table[0].split() == ["text", "label", "probability", "contribution"]
+    assert table[3].lstrip().startswith("+ ") and table[3].split()[-1].startswith(("+", "-"))
+    unknown = json.loads(invoke("predict", "--model", run, "--format", "json", "--explain", "zzzz qqqq").stdout)
+    assert unknown["abstained"] == "no known tokens" and unknown["explain"] == []
+    refused = invoke("predict", "--model", run, "--format", "csv", "--explain", "goal")
+    assert refused.exit_code == 2 and "--explain is shown in table, json and jsonl" in refused.stderr
+
+
 @pytest.mark.parametrize("weighting", ["tfidf-l2", "tfidf", "mean"])
 def test_scoring_table_matches_torch_model(trained, weighting):
     """The numpy head over the scoring table gives the torch model's logits: IDF folded into

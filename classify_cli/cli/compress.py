@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +12,7 @@ from ._util import DEFAULT_RUN, Debug, ModelDir, app, err, run
 DEFAULT_MAX_FEATURES = 75_000  # about 3.5 MB at int8, however large the vocabulary
 
 
-class Dtype(str, Enum):
+class Dtype(StrEnum):
     float32 = "float32"
     float16 = "float16"
     int8 = "int8"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -47,7 +47,7 @@ def render_table(report: dict) -> None:
         console.print(f"skipped {unknown['rows']:,} rows with labels unknown to the model: {shown(unknown['labels'])}")
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 

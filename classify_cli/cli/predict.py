@@ -1,26 +1,27 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..errors import BundleError, InputError
-from ._util import DEFAULT_RUN, Debug, ModelDir, app, plain_console, run, shown
+from ._util import DEFAULT_RUN, Debug, ModelDir, app, run, shown
 
 
-class OutFormat(str, Enum):
+class OutFormat(StrEnum):
     table = "table"
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
 
 
-class InFormat(str, Enum):
+class InFormat(StrEnum):
     auto = "auto"
     lines = "lines"
     csv = "csv"
@@ -28,18 +29,47 @@ class InFormat(str, Enum):
     parquet = "parquet"
 
 
-def render_table(records: list[dict]) -> None:
-    from rich.table import Table
+NUMBER_WIDTH = 13
 
-    table = Table("text", "label", "probability")
-    for r in records:
-        text = shown(r["text"] if len(r["text"]) <= 60 else r["text"][:57] + "...")
-        for i, t in enumerate(r["top"]):
-            label = shown(t["label"]) if i or r["label"] is not None else f"({shown(t['label'])}: abstained)"
-            table.add_row(text if i == 0 else "", label, f"{t['probability']:.4f}")
-        for e in r.get("explain", []):
-            table.add_row("", f"  because: {shown(e['feature'])}", f"{e['contribution']:+.4f}")
-    plain_console().print(table)
+
+class TableWriter:
+    """Records as rows of a table with fixed column widths, written as each batch is done (a
+    long file prints as it goes, in bounded memory, and still lines up as one table). With
+    explain, each text's features follow it, their contributions to the logit in a column of
+    their own. Plain text, no Rich layout: a million rows take seconds, not minutes."""
+
+    def __init__(self, labels: list[str], explain: bool, out=sys.stdout):
+        from rich.cells import cell_len
+
+        self.out, self.explain = out, explain
+        self.numbers = ["probability"] + (["contribution"] if explain else [])
+        self.label_width = max(cell_len(shown(label)) for label in labels) + len("(: abstained)")
+        spare = shutil.get_terminal_size().columns - self.label_width - (NUMBER_WIDTH + 3) * len(self.numbers) - 3
+        self.text_width = max(20, min(60, spare))
+        self.started = False
+
+    def _line(self, text: str, label: str, *numbers: str) -> str:
+        from rich.cells import cell_len, set_cell_size
+
+        if cell_len(text) > self.text_width:  # wide characters (CJK) count twice
+            text = set_cell_size(text, self.text_width - 3) + "..."
+        cells = [set_cell_size(text, self.text_width), set_cell_size(label, self.label_width)]
+        return "   ".join([*cells, *(n.rjust(NUMBER_WIDTH) for n in numbers)]).rstrip() + "\n"
+
+    def write(self, records: list[dict]) -> None:
+        lines = []
+        if not self.started:
+            header = self._line("text", "label", *self.numbers)
+            lines += [header, "─" * (len(header) - 1) + "\n"]
+            self.started = True
+        blank = [""] if self.explain else []
+        for r in records:
+            for i, t in enumerate(r["top"]):
+                label = shown(t["label"]) if i or r["label"] is not None else f"({shown(t['label'])}: abstained)"
+                lines.append(self._line(shown(r["text"]) if i == 0 else "", label, f"{t['probability']:.4f}", *blank))
+            for e in r.get("explain", []):
+                lines.append(self._line(f"  + {shown(e['feature'])}", "", "", f"{e['contribution']:+.4f}"))
+        self.out.write("".join(lines))
 
 
 def predict(
@@ -63,6 +93,8 @@ def predict(
         raise InputError("give either TEXT arguments or --file PATH (- for stdin)")
     if not 0.0 <= min_confidence <= 1.0:
         raise InputError("--min-confidence must be between 0 and 1")
+    if explain and fmt is OutFormat.csv:
+        raise InputError("--explain is shown in table, json and jsonl output; CSV has no place for it")
     # a few texts touch a few rows: reading the whole file for its checksum would cost more
     bundle = load_bundle(model, verify=bool(file))
     predictor = Predictor(bundle)
@@ -73,15 +105,16 @@ def predict(
     out = sys.stdout
     if fmt is OutFormat.table or (fmt is OutFormat.json and not file and len(texts) == 1):
         try:
-            records = [r for batch in label_stream(predictor, source, opts) for r in batch]
+            table = TableWriter(predictor.labels, explain, out)
+            for batch in label_stream(predictor, source, opts):  # printed as each batch is done
+                if fmt is OutFormat.table:
+                    table.write(batch)
+                else:
+                    out.write(json.dumps(batch[0], ensure_ascii=False) + "\n")
         except (IndexError, ValueError) as exc:  # only an unverified (TEXT) load gets here with such a file
             raise BundleError(
                 f"{model}: the model file's data is inconsistent (modified?); `classify evaluate` verifies it"
             ) from exc
-        if fmt is OutFormat.table:
-            render_table(records)
-        else:
-            out.write(json.dumps(records[0], ensure_ascii=False) + "\n")
         return
     # streaming formats: formatted by the workers, written here as each batch comes back;
     # nothing (not even the CSV header) before the first batch, so an input refused at its
