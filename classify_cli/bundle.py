@@ -313,3 +313,36 @@ def map_safetensors(buffer, path: Path) -> dict[str, np.ndarray]:
         return tensors
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError) as exc:
         raise BundleError(f"{path}: not a valid safetensors file ({exc})") from None
+
+
+def model_info(run_dir: Path) -> dict[str, Any]:
+    """What ``classify info`` shows: the model as its model.json describes it (checked whole)."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    head, data, best = meta["head"], meta["data"], meta["best"]
+    weights = run_dir / meta["weights"]["file"]
+    info = {
+        "model": str(run_dir),
+        "labels": meta["labels"],
+        "vocabulary": head["vocab_size"],
+        "features": {
+            "words kept": head["kept_words"],
+            "n-gram buckets kept": head["kept_buckets"],
+            "ngrams": head["ngrams"],
+            "weighting": meta["features"]["weighting"],
+        },
+        "embed_dim": meta["model_effective"]["embed_dim"],
+        "best epoch": best["epoch"],
+        "val accuracy": round(best["val_accuracy"], 4),
+        "val loss": round(best["val_loss"], 4),
+        "data": data["source"] or data["path"],
+        "rows": data["rows"],
+        "train": {"lr": meta["train_effective"]["lr"], "batch_size": meta["train_effective"]["batch_size"]},
+        "size": {"weights bytes": meta["weights"]["bytes"], "dtype": head["dtype"]},
+        "compressed": "compressed" in head,
+        "created": meta["created"],
+        "classify version": meta["classify_version"],
+    }
+    if not weights.is_file():
+        info["warning"] = f"{weights.name} is missing"
+    return info

@@ -215,6 +215,7 @@ def _train_locked(
         "val_accuracy": best_row["val_accuracy"],
         "val_loss": best_row["val_loss"],
         "epochs_run": len(history),
+        "epochs": cfg.train.epochs,
         "seconds": round(time.perf_counter() - started, 3),
         "out": str(out_dir),
     }

@@ -76,10 +76,36 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"classify {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _top(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Train, evaluate and serve news-topic classifiers (EmbeddingBag + Linear)."""
+
+
 EXIT_INTERNAL = 70  # an unexpected error: a bug, reported with --debug's traceback
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
 ModelDir = Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help='Override a config key (repeatable): train.epochs=5, prepare.text_fields=["title","body"].',
+    ),
+]
 DEFAULT_RUN = Path("runs/ag_news")
 
 T = TypeVar("T")

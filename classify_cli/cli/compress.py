@@ -34,9 +34,9 @@ def compress_cli(
     ] = None,
     debug: Debug = False,
 ) -> None:
-    """Write a small copy of a model for deployment, like fastText's `quantize -cutoff`.
+    """Write a small copy of a model, for deployment.
 
-    Keeps the features whose class-score rows are largest and quantizes the table; prints
+    Like fastText's `quantize -cutoff`: keeps the features whose class-score rows are largest and quantizes the table; prints
     the sizes and the validation accuracy before and after as JSON.
 
     \b

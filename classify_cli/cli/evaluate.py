@@ -96,6 +96,7 @@ def evaluate_cli(
         list[str] | None,
         typer.Option(
             "--fail-under",
+            metavar="METRIC=VALUE",
             help="METRIC=VALUE: exit 1 if METRIC (accuracy, macro_f1, weighted_f1, mean_confidence) is below. Repeatable.",
             show_default=False,
         ),
@@ -104,15 +105,22 @@ def evaluate_cli(
         list[str] | None,
         typer.Option(
             "--fail-over",
+            metavar="METRIC=VALUE",
             help="METRIC=VALUE: exit 1 if METRIC (loss, ece, oov_rate) is above. Repeatable.",
             show_default=False,
         ),
     ] = None,
     debug: Debug = False,
 ) -> None:
-    """Measure a trained model on labeled data: accuracy, F1, loss, calibration, confusion matrix, drift.
+    """Measure a model on labeled data: accuracy, F1, drift.
 
-    Exit codes: 0 ok, 1 a --fail-under/--fail-over threshold was not met, 2 usage or input error.
+    Also loss, calibration (ECE) and the confusion matrix. Exit codes: 0 ok, 1 a
+    --fail-under/--fail-over threshold was not met, 2 usage or input error.
+
+    \b
+    Examples:
+      classify evaluate --model runs/ag_news --data data/ag_news
+      classify evaluate --data new.csv --format json --fail-under accuracy=0.85
     """
     from ..evaluation import dumps
 

@@ -135,12 +135,18 @@ def predict(
 
 @app.command("predict")
 def predict_cli(
-    texts: Annotated[list[str] | None, typer.Argument(help="Text(s) to label.", show_default=False)] = None,
+    texts: Annotated[
+        list[str] | None, typer.Argument(help="Text(s) to label.", metavar="TEXT", show_default=False)
+    ] = None,
     model: ModelDir = DEFAULT_RUN,
     file: Annotated[
         str | None,
         typer.Option(
-            "--file", "-f", help="Label every text of a file (- for stdin), streamed in batches.", show_default=False
+            "--file",
+            "-f",
+            metavar="PATH",
+            help="Label every text of a file (- for stdin), streamed in batches.",
+            show_default=False,
         ),
     ] = None,
     input_format: Annotated[
@@ -151,7 +157,7 @@ def predict_cli(
         ),
     ] = InFormat.auto,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
-    k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="Show the k most likely labels.")] = 1,
+    k: Annotated[int, typer.Option("-k", "--top-k", min=1, metavar="K", help="Show the k most likely labels.")] = 1,
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", help="Abstain (no label) below this probability.")
     ] = 0.0,
@@ -160,8 +166,14 @@ def predict_cli(
     ] = False,
     debug: Debug = False,
 ) -> None:
-    """Label text: the most likely label and its probability (top k with -k).
+    """Label text: the most likely label and its probability.
 
-    A text with no known tokens, or below --min-confidence, gets no label (abstains).
+    The top k with -k. A text with no known tokens, or below --min-confidence, gets no label
+    (abstains).
+
+    \b
+    Examples:
+      classify predict --model runs/ag_news "Stocks rally as the Fed holds rates"
+      classify predict --file texts.txt --format jsonl > labels.jsonl
     """
     run(predict, model, texts or [], file, input_format, fmt, k, min_confidence, explain, debug=debug)

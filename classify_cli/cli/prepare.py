@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from ..sources import DEFAULT_HUB_DATASET
-from ._util import Debug, app, err, load_config_or_default, parse_overrides, run, shown
+from ._util import Debug, Overrides, app, err, load_config_or_default, parse_overrides, run, shown
 
 
 def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | None) -> dict:
@@ -24,6 +24,7 @@ def prepare_cli(
         str,
         typer.Option(
             "--from",
+            metavar="SOURCE",
             help="Hub dataset name, a CSV/JSONL/JSON/Parquet file, or a directory of train/validation/test files.",
         ),
     ] = DEFAULT_HUB_DATASET,
@@ -31,12 +32,19 @@ def prepare_cli(
         "data/ag_news"
     ),
     config: Annotated[Path | None, typer.Option("--config", help="TOML config (default: configs/agnews.toml).")] = None,
-    overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")
-    ] = None,
+    overrides: Overrides = None,
     debug: Debug = False,
 ) -> None:
-    """Tokenize a labeled corpus into train/validation/test splits with a train-only vocabulary."""
+    """Split and tokenize a labeled corpus for training.
+
+    Writes train/validation/test splits (carving the missing ones from train) and a
+    vocabulary built from the train split alone.
+
+    \b
+    Examples:
+      classify prepare --from data/ag_news_sample --out data/ag_news
+      classify prepare --from news.csv --out data/news --set prepare.text_fields='["title","body"]'
+    """
     manifest = run(prepare, source, out, config, overrides, debug=debug)
     rows = ", ".join(f"{name} {info['rows']:,}" for name, info in manifest["splits"].items())
     labels = ", ".join(map(shown, manifest["labels"]))

@@ -20,7 +20,14 @@ def report_cli(
     ] = None,
     debug: Debug = False,
 ) -> None:
-    """Draw the run's learning curves and confusion matrix as PNGs (needs matplotlib)."""
+    """Draw learning curves and a confusion matrix as PNGs.
+
+    Needs matplotlib (pip install matplotlib).
+
+    \b
+    Example:
+      classify report runs/ag_news --out runs/ag_news
+    """
     from ..report import write_report
 
     for path in run(write_report, run_dir, out, data, debug=debug):

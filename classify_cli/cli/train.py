@@ -2,14 +2,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import signal
+import sys
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._util import Debug, app, color_ok, err, load_config_or_default, parse_overrides, run
+from ._util import Debug, Overrides, app, color_ok, err, load_config_or_default, parse_overrides, run
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
 
 
 @contextlib.contextmanager
@@ -33,8 +41,9 @@ def stop_on_signals() -> Iterator[Callable[[], bool]]:
 
 def format_epoch(r, total: int) -> str:
     return (
-        f"epoch {r.epoch:>3}/{total}  lr {r.lr:.4g}  train loss {r.train_loss:.4f}  "
-        f"val loss {r.val_loss:.4f}  val acc {r.val_accuracy:.4f}  {r.seconds:.1f}s" + ("  *best" if r.is_best else "")
+        # fixed widths: the columns line up from one epoch to the next
+        f"epoch {r.epoch:>3}/{total}  lr {r.lr:<8.4g}  train loss {r.train_loss:.4f}  "
+        f"val loss {r.val_loss:.4f}  val acc {r.val_accuracy:.4f}  {r.seconds:6.1f}s" + ("  *best" if r.is_best else "")
     )
 
 
@@ -95,7 +104,7 @@ def train(
             MofNCompleteColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=Console(stderr=True, highlight=False, markup=False),
             transient=True,
         ) as bar:
             task = bar.add_task("", total=total)
@@ -128,7 +137,7 @@ def train_cli(
     ),
     config: Annotated[Path | None, typer.Option("--config", help="TOML config (default: configs/agnews.toml).")] = None,
     device: Annotated[
-        str | None, typer.Option("--device", help="auto, cpu, cuda or mps (overrides train.device).")
+        str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or mps (overrides train.device).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (overrides train.seed).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Number of epochs (overrides train.epochs).")] = None,
@@ -136,9 +145,7 @@ def train_cli(
         float | None,
         typer.Option("--lr", help='Learning rate (overrides train.lr; with batch_size "auto", the rate at batch 64).'),
     ] = None,
-    overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a config key: section.key=value.")
-    ] = None,
+    overrides: Overrides = None,
     resume: Annotated[
         Path | None,
         typer.Option(
@@ -151,12 +158,23 @@ def train_cli(
             "--tensorboard", help="Log per-epoch scalars to this TensorBoard log directory.", show_default=False
         ),
     ] = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", help="How to end: text, or one JSON line [default: text on a terminal, else json]."),
+    ] = None,
     debug: Debug = False,
 ) -> None:
-    """Fit the EmbeddingBag + Linear classifier with SGD, StepLR and gradient clipping.
+    """Train the classifier on prepared data.
 
-    The epoch with the lowest validation loss is saved; prints a JSON summary on stdout.
-    Ctrl-C or SIGTERM saves a checkpoint at the next step; `--resume RUN_DIR` continues it.
+    EmbeddingBag + Linear, SGD with StepLR and gradient clipping. The epoch with the lowest
+    validation loss is saved. On a terminal it ends with a summary, otherwise (or with
+    --format json) with one JSON line. Ctrl-C or SIGTERM saves a checkpoint at the next step;
+    `--resume RUN_DIR` continues it.
+
+    \b
+    Examples:
+      classify train --data data/ag_news --out runs/ag_news
+      classify train --data data/news --out runs/news --epochs 5 --set model.ngrams=3
     """
     extra = run(parse_overrides, overrides, debug=debug)
     for key, value in (("device", device), ("seed", seed), ("epochs", epochs), ("lr", lr)):
@@ -168,4 +186,23 @@ def train_cli(
             raise typer.Exit(2)
         out = resume
     summary = run(train, data, out, config, extra, resume is not None, color_ok(), tensorboard, debug=debug)
-    print(json.dumps(summary))
+    if (fmt or (Format.text if sys.stdout.isatty() else Format.json)) is Format.json:
+        print(json.dumps(summary))
+    else:
+        print(describe_run(summary))
+
+
+def describe_run(summary: dict) -> str:
+    """The end of a run, for a person: what was kept, where, and what to do next."""
+    model = shlex.quote(summary["out"])
+    stopped = summary["epochs_run"] < summary["epochs"]
+    return (
+        f"best epoch {summary['best_epoch']} of {summary['epochs_run']}"
+        + (" (stopped early: no lower validation loss since)" if stopped else "")
+        + f": validation accuracy {summary['val_accuracy']:.4f}, loss {summary['val_loss']:.4f}"
+        + f" ({summary['seconds']:.1f} s)\n"
+        + f"saved to {summary['out']}\n"
+        + "next:\n"
+        + f"  classify evaluate --model {model}\n"
+        + f'  classify predict --model {model} "some text"'
+    )

@@ -1,0 +1,81 @@
+"""What a new user meets first: help with examples, --version, info, config, train's summary."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from classify_cli import __version__
+from classify_cli.cli import app
+from classify_cli.config import Config, config_from_dict, load_config
+
+COMMANDS = ["prepare", "train", "evaluate", "predict", "compress", "report", "info", "config"]
+REPO = Path(__file__).parents[1]
+
+
+def test_top_level_help_lists_every_command_in_full(runner):
+    result = runner.invoke(app, ["--help"], terminal_width=80)
+    assert result.exit_code == 0
+    listed = [line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line.strip()]
+    assert sorted(listed) == sorted(COMMANDS)
+    assert "..." not in result.stdout.split("Commands:")[1]  # no description cut short
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_has_an_example(runner, command):
+    result = runner.invoke(app, [command, "--help"], terminal_width=100)
+    assert result.exit_code == 0 and "Example" in result.stdout
+    example = result.stdout.split("Example")[1].splitlines()[1]
+    assert example.strip().startswith(f"classify {command}")
+
+
+def test_version(invoke):
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout == f"classify {__version__}\n"
+
+
+def test_info_describes_the_model(invoke, trained):
+    _, _, run = trained
+    described = json.loads(invoke("info", run, "--format", "json").stdout)
+    meta = json.loads((run / "model.json").read_text())
+    assert described["labels"] == meta["labels"] and described["vocabulary"] == meta["head"]["vocab_size"]
+    assert described["best epoch"] == meta["best"]["epoch"] and described["compressed"] is False
+    assert described["rows"] == meta["data"]["rows"] and "warning" not in described
+    text = invoke("info", run).stdout
+    assert text.startswith(f"model:            {run}\n") and "best epoch:" in text
+
+
+def test_info_refuses_what_is_not_a_model(invoke, tmp_path):
+    result = invoke("info", tmp_path)
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_config_prints_what_load_config_reads_back(invoke, tmp_path):
+    result = invoke("config", "--set", 'prepare.text_fields=["title","body"]', "--set", "train.epochs=3")
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "printed.toml"
+    path.write_text(result.stdout)
+    again = load_config(path)
+    assert again.prepare.text_fields == ["title", "body"] and again.train.epochs == 3
+    assert "# max_tokens (not set)" in result.stdout
+
+
+def test_the_shipped_config_is_the_built_in_defaults():
+    """Defaults live in config.py; configs/agnews.toml spells them out and may not drift."""
+    shipped = config_from_dict(tomllib.loads((REPO / "configs" / "agnews.toml").read_text()))
+    assert shipped == Config()
+
+
+def test_train_ends_with_a_summary_for_people_and_json_for_scripts(invoke, trained, tmp_path):
+    _, data, _ = trained
+    text = invoke("train", "--data", data, "--out", tmp_path / "a", "--epochs", "2", "--format", "text")
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith("best epoch ") and "validation accuracy" in lines[0]
+    assert lines[1] == f"saved to {tmp_path / 'a'}" and f"classify evaluate --model {tmp_path / 'a'}" in text.stdout
+    scripted = invoke("train", "--data", data, "--out", tmp_path / "b", "--epochs", "2")  # stdout is not a terminal
+    summary = json.loads(scripted.stdout)
+    assert summary["epochs"] == 2 and summary["out"] == str(tmp_path / "b")
