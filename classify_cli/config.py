@@ -161,7 +161,7 @@ def _check_type(value: Any, annotation: Any, key: str) -> Any:
     if origin is list:
         (item_type,) = typing.get_args(annotation)
         if not isinstance(value, list):
-            raise _KeyError(key, f"expected a list, got {type(value).__name__}")
+            raise _KeyError(key, f'expected a list, e.g. ["title", "body"]; got {type(value).__name__} {value!r}')
         return [_check_type(v, item_type, key) for v in value]
     if annotation is type(None):
         if value is None:

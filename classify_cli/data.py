@@ -382,6 +382,11 @@ def write_prepared(
 def read_manifest(path: Path) -> dict[str, Any]:
     path = Path(path)
     file = path / MANIFEST
+    if path.is_file():  # a corpus given where its prepared form belongs
+        raise InputError(
+            f"{path} is a file, not prepared data: prepare it first, e.g. "
+            f"`classify prepare --from {path} --out data/{path.stem}`, then train with --data data/{path.stem}"
+        )
     if not path.is_dir():
         raise InputError(f"no prepared data at {path} (run `classify prepare --out {path}` first)")
     try:

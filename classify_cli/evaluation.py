@@ -57,9 +57,9 @@ def _prepared_rows(predictor: Predictor, meta: dict[str, Any], path: Path):
     return split.ids.astype(np.int64), split.offsets, list(names)
 
 
-def _prepare_config(meta: dict[str, Any]) -> PrepareConfig:
-    """How the model's training data was read (text and label columns)."""
-    return PrepareConfig(**(meta.get("prepare") or {}))
+def _prepare_config(meta: dict[str, Any], columns: dict[str, Any] | None = None) -> PrepareConfig:
+    """How the model's training data was read (text and label columns), ``columns`` changed."""
+    return PrepareConfig(**{**(meta.get("prepare") or {}), **(columns or {})})
 
 
 def _parse_and_score(state, chunk: tuple[int, list[str]]):
@@ -68,18 +68,19 @@ def _parse_and_score(state, chunk: tuple[int, list[str]]):
     return [label.strip() for _, label in rows], predictor.score([text for text, _ in rows])
 
 
-def _raw_source(path: Path, meta: dict[str, Any]):
+def _raw_source(path: Path, meta: dict[str, Any], columns: dict[str, Any] | None):
     from .sources import open_source
 
-    source = open_source(str(path), _prepare_config(meta))
+    source = open_source(str(path), _prepare_config(meta, columns))
     split = "test" if "test" in source.splits else "train"
     if len(source.splits) > 1 and split == "train":
         split = next(s for s in ("validation", "train") if s in source.splits)
     return source, split
 
 
-def evaluate(model_dir: Path, data_path: Path) -> dict[str, Any]:
-    """Report accuracy, F1, loss, calibration and the confusion matrix of a model on data."""
+def evaluate(model_dir: Path, data_path: Path, columns: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Report accuracy, F1, loss, calibration and the confusion matrix of a model on data
+    (a labeled file's text and label columns as the model's training data, or ``columns``)."""
     bundle = load_bundle(model_dir)
     predictor = Predictor(bundle)
     labels = predictor.labels
@@ -109,13 +110,13 @@ def evaluate(model_dir: Path, data_path: Path) -> dict[str, Any]:
         consume(predictor.logits_from_ids(ids, offsets), len(ids), n_unknown, names)
         description = f"{data_path} (prepared, test split)"
     else:
-        source, split = _raw_source(data_path, bundle.meta)
+        source, split = _raw_source(data_path, bundle.meta, columns)
         file = source.files.get(split)
         description = file or source.description
         if file is not None and file.lower().endswith(".csv"):
             # CSV: the workers parse as well as score, the main process only splits records
             layout, chunks = csv_record_chunks(
-                Path(file), _prepare_config(bundle.meta), source.label_names, CHUNK_ROWS, strict=False
+                Path(file), _prepare_config(bundle.meta, columns), source.label_names, CHUNK_ROWS, strict=False
             )
             for _, (names, scored) in parallel_map(_parse_and_score, (layout, predictor), chunks):
                 consume(scored.logits, int(scored.tokens.sum()), int((scored.tokens - scored.known).sum()), names)

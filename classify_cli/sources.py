@@ -227,7 +227,7 @@ class CsvLayout:
         else:
             raise InputError(
                 f"{path}: missing columns {[c for c in wanted if c not in first_row]}: expected a header "
-                f"with {wanted} (set prepare.label_field / prepare.text_fields) or the AG News layout "
+                f"with {wanted} (name the columns with --text-field / --label-field) or the AG News layout "
                 f"(class index, title, description); found {first_row[:6]}"
             )
 
@@ -455,7 +455,7 @@ def _record(obj: object, cfg: PrepareConfig, path: Path, where: str, labeled: bo
     missing = [k for k in wanted if k not in obj]
     if missing:
         raise InputError(
-            f"{path}: {where}: missing field(s) {missing} (set prepare.label_field / prepare.text_fields); "
+            f"{path}: {where}: missing field(s) {missing} (name the columns with --text-field / --label-field); "
             f"found {sorted(obj)[:6]}"
         )
     parts = []
@@ -531,7 +531,7 @@ def _read_parquet(path: Path, cfg: PrepareConfig, labeled: bool = True) -> Itera
     missing = [c for c in wanted if c not in columns]
     if missing:
         raise InputError(
-            f"{path}: missing column(s) {missing} (set prepare.label_field / prepare.text_fields); found {columns[:6]}"
+            f"{path}: missing column(s) {missing} (name the columns with --text-field / --label-field); found {columns[:6]}"
         )
     row = 0
     for batch in pf.iter_batches(columns=wanted, batch_size=65536):
@@ -596,7 +596,7 @@ def open_hub(name: str, cfg: PrepareConfig) -> Source:
     missing = [c for c in (cfg.label_field, *cfg.text_fields) if c not in features]
     if missing:
         raise InputError(
-            f"Hub dataset {name!r}: missing column(s) {missing} (set prepare.label_field / prepare.text_fields); "
+            f"Hub dataset {name!r}: missing column(s) {missing} (name the columns with --text-field / --label-field); "
             f"found {list(features)}"
         )
     label_feature = features[cfg.label_field]

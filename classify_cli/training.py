@@ -318,6 +318,9 @@ class Progress:
     history: list[dict] = field(default_factory=list)
 
 
+EXPLODED = 10  # a validation loss this many times a uniform guess's is no model: training diverged
+
+
 class StopRequested(Exception):
     """Raised at a step boundary when the caller asked training to stop (Ctrl-C, SIGTERM)."""
 
@@ -354,8 +357,12 @@ def train_while_improving(
                 raise StopRequested
         lr = optimizer.param_groups[0]["lr"]
         val_loss, val_acc = evaluate_loss(model, batches(val_set, 4096, device))
-        if not math.isfinite(val_loss):
-            raise DivergedError(f"training diverged (validation loss {val_loss}); lower train.lr (now {lr:g})")
+        uniform = math.log(model.fc.out_features)  # the loss of guessing every class alike
+        if not math.isfinite(val_loss) or val_loss > EXPLODED * uniform:
+            raise DivergedError(
+                f"training diverged (validation loss {val_loss:.4g}, over {EXPLODED}x the {uniform:.3f} of a "
+                f"uniform guess); lower train.lr (now {lr:g})"
+            )
         with warnings.catch_warnings():
             # a run resumed at an epoch's very end steps the scheduler before this process's
             # first optimizer step; the order is right, and torch's warning would say otherwise

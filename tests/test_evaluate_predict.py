@@ -52,6 +52,10 @@ def test_evaluate_counts_unknown_labels(invoke, trained, tmp_path):
     report = json.loads(result.stdout)
     assert report["n"] == 2
     assert report["unknown_labels"] == {"rows": 1, "labels": {"Weather": 1}}
+    for fmt in ("json", "table"):  # said on stderr too, where a person running it looks
+        result = invoke("evaluate", "--model", run, "--data", path, "--format", fmt)
+        assert "warning: skipped 1 rows whose label the model does not know: Weather 1" in result.stderr
+        assert "Weather" not in result.stdout.split("confusion")[0] or fmt == "json"
 
 
 def _ag_batch(path: Path, rows: list[list[str]], classes: bool) -> Path:

@@ -79,3 +79,32 @@ def test_train_ends_with_a_summary_for_people_and_json_for_scripts(invoke, train
     scripted = invoke("train", "--data", data, "--out", tmp_path / "b", "--epochs", "2")  # stdout is not a terminal
     summary = json.loads(scripted.stdout)
     assert summary["epochs"] == 2 and summary["out"] == str(tmp_path / "b")
+
+
+def test_columns_are_named_on_the_command_line(invoke, trained, tmp_path):
+    from .conftest import make_rows
+
+    _, _, run = trained
+    path = tmp_path / "news.csv"
+    path.write_text("headline,topic\n" + "".join(f"{text},{label}\n" for label, text in make_rows(10, seed=5)))
+    refused = invoke("evaluate", "--model", run, "--data", path, "--format", "json")
+    assert refused.exit_code == 2 and "name the columns with --text-field / --label-field" in refused.stderr
+    named = ["--text-field", "headline", "--label-field", "topic"]
+    report = invoke("evaluate", "--model", run, "--data", path, "--format", "json", *named)
+    assert report.exit_code == 0 and json.loads(report.stdout)["n"] == 40, report.output
+    labeled = invoke("predict", "--model", run, "--file", path, "--format", "jsonl", "--text-field", "headline")
+    assert labeled.exit_code == 0 and len(labeled.stdout.splitlines()) == 40
+    prepared = invoke("prepare", "--from", path, "--out", tmp_path / "data", *named)
+    assert prepared.exit_code == 0, prepared.output
+    assert json.loads((tmp_path / "data" / "manifest.json").read_text())["config"]["prepare"]["text_fields"] == [
+        "headline"
+    ]
+
+
+def test_hints_name_what_exists(invoke, tmp_path):
+    corpus = tmp_path / "news.csv"
+    corpus.write_text("text,label\na,b\n")
+    train = invoke("train", "--data", corpus, "--out", tmp_path / "run")
+    assert train.exit_code == 2 and f"classify prepare --from {corpus} --out data/news" in train.stderr
+    listed = invoke("config", "--set", "prepare.text_fields=headline,body")
+    assert listed.exit_code == 2 and 'expected a list, e.g. ["title", "body"]' in listed.stderr

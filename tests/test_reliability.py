@@ -518,3 +518,12 @@ def test_prepared_arrays_out_of_range_are_refused(invoke, trained, tmp_path, cha
     edit_json(copy / "manifest.json", lambda m: m["files"].update({"train.safetensors": digest}))
     result = invoke("train", "--data", copy, "--out", tmp_path / "run", "--epochs", "1")
     assert result.exit_code == 2 and "arrays disagree with the manifest" in result.stderr, result.output
+
+
+def test_a_loss_that_explodes_is_divergence_too(invoke, trained, tmp_path):
+    """Finite but absurd (lr 1e9 reached a validation loss of 2.4e15): exit 4, nothing saved."""
+    _, data, _ = trained
+    result = invoke("train", "--data", data, "--out", tmp_path / "run", "--lr", "1e9", "--set", "train.clip_norm=1e9")
+    assert result.exit_code == 4, result.output
+    assert "over 10x the" in result.stderr and "lower train.lr" in result.stderr
+    assert not (tmp_path / "run").exists()

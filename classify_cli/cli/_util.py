@@ -107,6 +107,30 @@ Overrides = Annotated[
     ),
 ]
 DEFAULT_RUN = Path("runs/ag_news")
+TextFields = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--text-field",
+        metavar="NAME",
+        help="Column holding the text; repeat to join several (title, body) [default: prepare.text_fields].",
+        show_default=False,
+    ),
+]
+LabelField = Annotated[
+    str | None,
+    typer.Option(
+        "--label-field",
+        metavar="NAME",
+        help="Column holding the label [default: prepare.label_field].",
+        show_default=False,
+    ),
+]
+
+
+def column_overrides(text_fields: list[str] | None, label_field: str | None) -> dict[str, Any]:
+    """The PrepareConfig fields --text-field and --label-field set."""
+    return {k: v for k, v in (("text_fields", text_fields or None), ("label_field", label_field)) if v is not None}
+
 
 T = TypeVar("T")
 

@@ -7,14 +7,29 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_BELOW_THRESHOLD
-from ._util import DEFAULT_RUN, Debug, ModelDir, app, err, plain_console, run, shown
+from ._util import (
+    DEFAULT_RUN,
+    Debug,
+    LabelField,
+    ModelDir,
+    TextFields,
+    app,
+    column_overrides,
+    err,
+    plain_console,
+    run,
+    shown,
+)
 
 
 def render_table(report: dict) -> None:
     from rich.table import Table
 
     console = plain_console()
-    summary = Table(title=f"{shown(report['model'])} on {shown(report['data'])}", show_header=False)
+    # model and data as rows, not a title: long paths would wrap a title over several lines
+    summary = Table(show_header=False)
+    summary.add_row("model", shown(report["model"]))
+    summary.add_row("data", shown(report["data"]))
     for key in ("n", "accuracy", "macro_f1", "weighted_f1", "loss", "ece", "oov_rate"):
         value = report[key]
         summary.add_row(key, f"{value:,}" if isinstance(value, int) else f"{value:.4f}")
@@ -42,9 +57,6 @@ def render_table(report: dict) -> None:
             dist = drift["label_distribution"]
             table.add_row(f"share {shown(lab)}", f"{dist['batch'][lab]:.3f}", f"{dist['reference'].get(lab, 0):.3f}")
         console.print(table)
-    unknown = report["unknown_labels"]
-    if unknown["rows"]:
-        console.print(f"skipped {unknown['rows']:,} rows with labels unknown to the model: {shown(unknown['labels'])}")
 
 
 class Format(StrEnum):
@@ -53,7 +65,7 @@ class Format(StrEnum):
 
 
 def evaluate(
-    model: Path, data: Path | None, under: list[str], over: list[str], output: Path | None
+    model: Path, data: Path | None, under: list[str], over: list[str], output: Path | None, columns: dict
 ) -> tuple[dict, list[dict]]:
     """Evaluate, check thresholds, write --output; returns the report and failed checks."""
     from ..evaluation import (
@@ -69,7 +81,7 @@ def evaluate(
 
     fail_under = [parse_threshold(t, HIGHER_IS_BETTER, "--fail-under") for t in under]
     fail_over = [parse_threshold(t, LOWER_IS_BETTER, "--fail-over") for t in over]
-    report = evaluate_model(model, data if data is not None else default_data(model))
+    report = evaluate_model(model, data if data is not None else default_data(model), columns)
     report["thresholds"] = check_thresholds(report, fail_under, fail_over)
     if output is not None:
         write_output(output, (dumps(report) + "\n").encode())
@@ -110,6 +122,8 @@ def evaluate_cli(
             show_default=False,
         ),
     ] = None,
+    text_fields: TextFields = None,
+    label_field: LabelField = None,
     debug: Debug = False,
 ) -> None:
     """Measure a model on labeled data: accuracy, F1, drift.
@@ -124,7 +138,12 @@ def evaluate_cli(
     """
     from ..evaluation import dumps
 
-    report, failed = run(evaluate, model, data, fail_under or [], fail_over or [], output, debug=debug)
+    columns = column_overrides(text_fields, label_field)
+    report, failed = run(evaluate, model, data, fail_under or [], fail_over or [], output, columns, debug=debug)
+    unknown = report["unknown_labels"]
+    if unknown["rows"]:
+        counts = ", ".join(f"{shown(label)} {n:,}" for label, n in unknown["labels"].items())
+        err(f"warning: skipped {unknown['rows']:,} rows whose label the model does not know: {counts}")
     for warning in report["drift"]["warnings"]:
         err(f"warning: drift: {warning}")
     if fmt is Format.json:

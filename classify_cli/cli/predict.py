@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ..errors import BundleError, InputError
-from ._util import DEFAULT_RUN, Debug, ModelDir, app, run, shown
+from ._util import DEFAULT_RUN, Debug, ModelDir, TextFields, app, column_overrides, run, shown
 
 
 class OutFormat(StrEnum):
@@ -81,6 +81,7 @@ def predict(
     k: int,
     min_confidence: float,
     explain: bool,
+    text_fields: list[str] | None = None,
 ) -> None:
     """Label the texts (arguments, or a file streamed in batches) and write them to stdout."""
     from ..bundle import load_bundle
@@ -101,7 +102,8 @@ def predict(
     opts = Options(k=min(k, len(predictor.labels)), min_confidence=min_confidence, explain=explain)
     source: Iterable[str] = texts
     if file:
-        source = read_texts(file, input_format.value, PrepareConfig(**(bundle.meta.get("prepare") or {})))
+        columns = {**(bundle.meta.get("prepare") or {}), **column_overrides(text_fields, None)}
+        source = read_texts(file, input_format.value, PrepareConfig(**columns))
     out = sys.stdout
     if fmt is OutFormat.table or (fmt is OutFormat.json and not file and len(texts) == 1):
         try:
@@ -164,6 +166,7 @@ def predict_cli(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the tokens and n-grams that pushed the decision most.")
     ] = False,
+    text_fields: TextFields = None,
     debug: Debug = False,
 ) -> None:
     """Label text: the most likely label and its probability.
@@ -176,4 +179,4 @@ def predict_cli(
       classify predict --model runs/ag_news "Stocks rally as the Fed holds rates"
       classify predict --file texts.txt --format jsonl > labels.jsonl
     """
-    run(predict, model, texts or [], file, input_format, fmt, k, min_confidence, explain, debug=debug)
+    run(predict, model, texts or [], file, input_format, fmt, k, min_confidence, explain, text_fields, debug=debug)

@@ -6,14 +6,28 @@ from typing import Annotated
 import typer
 
 from ..sources import DEFAULT_HUB_DATASET
-from ._util import Debug, Overrides, app, err, load_config_or_default, parse_overrides, run, shown
+from ._util import (
+    Debug,
+    LabelField,
+    Overrides,
+    TextFields,
+    app,
+    column_overrides,
+    err,
+    load_config_or_default,
+    parse_overrides,
+    run,
+    shown,
+)
 
 
-def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | None) -> dict:
+def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | None, columns: dict) -> dict:
     from ..data import check_prepare_target, prepare_corpus
     from ..sources import open_source
 
-    cfg = load_config_or_default(config, parse_overrides(overrides))
+    cfg = load_config_or_default(
+        config, {**parse_overrides(overrides), **{("prepare", k): v for k, v in columns.items()}}
+    )
     check_prepare_target(out)  # before opening the source: that may download a corpus
     return prepare_corpus(open_source(source, cfg.prepare), out, cfg.prepare, log=err)
 
@@ -33,6 +47,8 @@ def prepare_cli(
     ),
     config: Annotated[Path | None, typer.Option("--config", help="TOML config (default: configs/agnews.toml).")] = None,
     overrides: Overrides = None,
+    text_fields: TextFields = None,
+    label_field: LabelField = None,
     debug: Debug = False,
 ) -> None:
     """Split and tokenize a labeled corpus for training.
@@ -45,7 +61,7 @@ def prepare_cli(
       classify prepare --from data/ag_news_sample --out data/ag_news
       classify prepare --from news.csv --out data/news --set prepare.text_fields='["title","body"]'
     """
-    manifest = run(prepare, source, out, config, overrides, debug=debug)
+    manifest = run(prepare, source, out, config, overrides, column_overrides(text_fields, label_field), debug=debug)
     rows = ", ".join(f"{name} {info['rows']:,}" for name, info in manifest["splits"].items())
     labels = ", ".join(map(shown, manifest["labels"]))
     print(f"{shown(out)}: {rows} rows; vocabulary {manifest['vocab_size']:,}; labels {labels}")
