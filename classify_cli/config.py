@@ -37,6 +37,9 @@ class PrepareConfig:
     clean_text: bool = True
     min_freq: int = 1
     max_tokens: int | None = None
+    # drop validation and test documents that also occur in train (the same tokens); either
+    # way prepare counts and reports them
+    drop_overlap: bool = False
 
     def check(self) -> None:
         _require(0 < self.validation_fraction < 1, "validation_fraction", "must be in (0, 1)")

@@ -24,7 +24,7 @@ from . import __version__
 from .config import SPLITS, PrepareConfig, section_schema
 from .errors import BundleError, InputError
 from .fsutil import atomic_directory, atomic_write_json, atomic_write_with, check_replaceable, sha256_file
-from .ragged import offsets_from_lengths, select_rows
+from .ragged import fingerprints, offsets_from_lengths, select_rows
 from .schema import (
     CHECKSUM,
     COUNT,
@@ -32,6 +32,7 @@ from .schema import (
     LABELS,
     SHA256,
     TIMESTAMP,
+    Bool,
     Int,
     Invalid,
     List,
@@ -59,6 +60,7 @@ MANIFEST_SCHEMA = Obj(
         "source_files": Map(Str(), _SPLIT),
         "carved": List(_SPLIT, max_len=len(SPLITS), unique=True),
         "skipped_empty_text": Map(COUNT, _SPLIT),
+        "train_overlap": Obj({"validation": COUNT, "test": COUNT, "dropped": Bool()}),
         "config": Obj({"prepare": section_schema("prepare")}),
         "labels": LABELS,
         "tokenizer": TOKENIZER,
@@ -227,6 +229,33 @@ def check_prepare_target(out: Path) -> None:
     check_replaceable(out, is_prepared_data, PREPARED_DATA)
 
 
+def _train_overlap(splits: dict[str, Split], drop: bool, log: Log) -> dict[str, Any]:
+    """Validation and test documents that are also train documents (the same tokens, in order):
+    a model is scored on what it learned. Counted and reported, or with ``drop`` removed."""
+    train = fingerprints(splits["train"].ids, splits["train"].offsets)
+    found = {}
+    for name in ("validation", "test"):
+        split = splits[name]
+        seen = np.isin(fingerprints(split.ids, split.offsets), train)
+        found[name] = int(seen.sum())
+        if drop and found[name]:
+            keep = np.flatnonzero(~seen)
+            if len(keep) == 0:
+                raise InputError(f"every {name} document also occurs in train: nothing left to {name} on")
+            ids, offsets = select_rows(split.ids, split.offsets, keep)
+            splits[name] = Split(ids, offsets, split.labels[keep])
+    if any(found.values()):
+        counts = f"{found['validation']:,} validation and {found['test']:,} test documents"
+        if drop:
+            log(f"dropped {counts} that also occur in train (prepare.drop_overlap)")
+        else:
+            log(
+                f"warning: {counts} also occur in train (the same tokens): their scores flatter the model; "
+                "--set prepare.drop_overlap=true drops them"
+            )
+    return {**found, "dropped": drop}
+
+
 def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _stderr) -> dict[str, Any]:
     """Read ``source``, write prepared splits to ``out`` atomically, return the manifest."""
     check_prepare_target(out)  # before reading a corpus that could not be written anyway
@@ -284,6 +313,7 @@ def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _st
         splits[split] = Split(ids, offsets, label_ids[origin[split]][rows[split]])
     splits = {split: splits[split] for split in SPLITS}
     del parts, train
+    overlap = _train_overlap(splits, cfg.drop_overlap, log)
 
     # vocabulary from the train split only: validation and test tokens map to <unk> unless train has them
     tokens = list(numericalizer.index)  # provisional id order
@@ -311,6 +341,7 @@ def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _st
             "source_files": source.files,
             "carved": carved,
             "skipped_empty_text": skipped,
+            "train_overlap": overlap,
             "config": {"prepare": _asdict(cfg)},
         },
     )

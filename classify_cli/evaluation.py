@@ -15,6 +15,7 @@ from .errors import BundleError, InputError
 from .inference import Predictor, score_batches, softmax
 from .metrics import classification_report
 from .parallel import batches, parallel_map
+from .ragged import fingerprints
 from .sources import csv_record_chunks
 
 CHUNK_ROWS = 4096  # rows read, tokenized and scored at a time: bounded memory, fast numpy
@@ -89,13 +90,14 @@ def evaluate(model_dir: Path, data_path: Path, columns: dict[str, Any] | None = 
     if not data_path.exists():
         raise InputError(f"no such file or directory: {data_path}")
 
-    logits_parts, truth_parts = [], []
+    logits_parts, truth_parts, prints_parts = [], [], []
     unknown: Counter[str] = Counter()
     tokens = unk_tokens = 0
 
-    def consume(logits: np.ndarray, n_tokens: int, n_unknown: int, names: list[str]) -> None:
+    def consume(logits: np.ndarray, n_tokens: int, n_unknown: int, names: list[str], prints: np.ndarray) -> None:
         nonlocal tokens, unk_tokens
         keep = np.array([n in label_index for n in names], dtype=bool)
+        prints_parts.append(prints[keep])
         for n in names:
             if n not in label_index:
                 unknown[n] += 1
@@ -107,7 +109,7 @@ def evaluate(model_dir: Path, data_path: Path, columns: dict[str, Any] | None = 
     if _is_prepared(data_path):
         ids, offsets, names = _prepared_rows(predictor, bundle.meta, data_path)
         n_unknown = int((predictor.head.known_ids(ids) == predictor.unk_index).sum())
-        consume(predictor.logits_from_ids(ids, offsets), len(ids), n_unknown, names)
+        consume(predictor.logits_from_ids(ids, offsets), len(ids), n_unknown, names, fingerprints(ids, offsets))
         description = f"{data_path} (prepared, test split)"
     else:
         source, split = _raw_source(data_path, bundle.meta, columns)
@@ -119,12 +121,19 @@ def evaluate(model_dir: Path, data_path: Path, columns: dict[str, Any] | None = 
                 Path(file), _prepare_config(bundle.meta, columns), source.label_names, CHUNK_ROWS, strict=False
             )
             for _, (names, scored) in parallel_map(_parse_and_score, (layout, predictor), chunks):
-                consume(scored.logits, int(scored.tokens.sum()), int((scored.tokens - scored.known).sum()), names)
+                consume(
+                    scored.logits,
+                    int(scored.tokens.sum()),
+                    int((scored.tokens - scored.known).sum()),
+                    names,
+                    scored.prints,
+                )
         else:
             chunks = batches(source.rows(split), CHUNK_ROWS, lambda row: len(row[0]))
             for rows, scored in score_batches(predictor, chunks, lambda rows: [text for text, _ in rows]):
                 n_unknown = int((scored.tokens - scored.known).sum())
-                consume(scored.logits, int(scored.tokens.sum()), n_unknown, [label.strip() for _, label in rows])
+                names = [label.strip() for _, label in rows]
+                consume(scored.logits, int(scored.tokens.sum()), n_unknown, names, scored.prints)
 
     logits = np.concatenate(logits_parts) if logits_parts else np.zeros((0, len(labels)), np.float32)
     truth = np.concatenate(truth_parts) if truth_parts else np.zeros(0, np.int64)
@@ -145,7 +154,26 @@ def evaluate(model_dir: Path, data_path: Path, columns: dict[str, Any] | None = 
     report["unknown_labels"] = {"rows": int(sum(unknown.values())), "labels": dict(unknown.most_common())}
     report["oov_rate"] = unk_tokens / tokens if tokens else 0.0
     report["drift"] = drift(report, bundle.meta.get("reference"))
+    report["train_overlap"] = train_overlap(bundle.meta, np.concatenate(prints_parts))
     return report
+
+
+def train_overlap(meta: dict[str, Any], prints: np.ndarray) -> dict[str, Any]:
+    """How many evaluated rows are documents of the model's train split (the same tokens, by
+    fingerprint): a model scored on what it learned looks better than it is. Needs the
+    prepared data it was trained on; without it, says so."""
+    from .data import load_prepared
+    from .fsutil import sha256_file
+
+    path = Path(meta["data"]["path"])
+    try:
+        if sha256_file(path / "vocab.json") != meta["data"]["vocab_sha256"]:
+            raise BundleError("another vocabulary")
+        train = load_prepared(path, ("train",)).splits["train"]
+    except (BundleError, InputError, OSError):
+        return {"rows": None, "note": f"not checked: the training data at {path} is gone or changed"}
+    rows = int(np.isin(prints, fingerprints(train.ids, train.offsets)).sum())
+    return {"rows": rows, "fraction": rows / len(prints) if len(prints) else 0.0}
 
 
 # How far a batch may move from what the model saw in training before evaluate warns.

@@ -15,7 +15,7 @@ import numpy as np
 
 from .bundle import Bundle
 from .head import Head, Scored
-from .ragged import offsets_from_lengths, segment_sum
+from .ragged import fingerprints, offsets_from_lengths, segment_sum
 from .text import encode_token, make_normalizer, make_tokenizer
 
 T = TypeVar("T")
@@ -82,7 +82,8 @@ class Predictor:
         """Logits plus, per text, how many tokens it has and how many the model knows."""
         enc = self.encode(texts)
         known = segment_sum((self.head.known_ids(enc.ids) != self.unk_index).astype(np.int64), enc.offsets)
-        return Scored(self.logits_from_ids(enc.ids, enc.offsets), np.diff(enc.offsets), known)
+        prints = fingerprints(enc.ids, enc.offsets)
+        return Scored(self.logits_from_ids(enc.ids, enc.offsets), np.diff(enc.offsets), known, prints)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.logits(texts))

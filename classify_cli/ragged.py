@@ -9,8 +9,26 @@ from __future__ import annotations
 import numpy as np
 
 
-def lengths(offsets: np.ndarray) -> np.ndarray:
-    return np.diff(offsets)
+def fingerprints(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's values in order (uint64): equal rows get equal
+    fingerprints, different ones almost surely not (a collision among n rows has odds n²/2⁶⁵).
+    Each value is mixed with its position in the row (splitmix64) and the row sums them."""
+    out = np.zeros(len(offsets) - 1, dtype=np.uint64)
+    row_lengths = np.diff(offsets)
+    for lo in range(0, len(out), _BLOCK_ROWS):  # a block at a time: temporaries stay small
+        hi = min(lo + _BLOCK_ROWS, len(out))
+        block = values[offsets[lo] : offsets[hi]].astype(np.uint64)
+        starts = np.repeat(offsets[lo:hi] - offsets[lo], row_lengths[lo:hi])
+        z = block * np.uint64(0x9E3779B97F4A7C15) + (np.arange(len(block), dtype=np.uint64) - starts.astype(np.uint64))
+        z ^= z >> np.uint64(30)
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+        z ^= z >> np.uint64(27)
+        z *= np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+        sums = np.concatenate([np.zeros(1, np.uint64), np.cumsum(z, dtype=np.uint64)])  # wraps: a sum mod 2**64
+        local = offsets[lo : hi + 1] - offsets[lo]
+        out[lo:hi] = sums[local[1:]] - sums[local[:-1]] + row_lengths[lo:hi].astype(np.uint64)
+    return out
 
 
 def offsets_from_lengths(row_lengths: np.ndarray) -> np.ndarray:

@@ -180,3 +180,50 @@ def test_the_demo_runs_offline_on_the_shipped_sample(invoke, tmp_path):
     assert report.exit_code == 0 and json.loads(report.stdout)["accuracy"] > 0.7, report.output
     predicted = invoke("predict", "--model", tmp_path / "run", "--format", "json", "Late goal sends United into the final")
     assert json.loads(predicted.stdout)["label"] == "Sports"
+
+
+def test_fingerprints_tell_rows_apart_exactly():
+    from classify_cli.ragged import fingerprints, offsets_from_lengths
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 6, 20_000)
+    values = rng.integers(0, 4, lengths.sum()).astype(np.int32)  # small alphabet: many equal rows
+    offsets = offsets_from_lengths(lengths)
+    prints = fingerprints(values, offsets)
+    rows = [tuple(values[offsets[i] : offsets[i + 1]]) for i in range(len(lengths))]
+    assert len(set(prints.tolist())) == len(set(rows))  # equal exactly when the rows are
+    first = {}
+    for row, fp in zip(rows, prints.tolist(), strict=True):
+        assert first.setdefault(row, fp) == fp
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_prepare_reports_or_drops_documents_train_also_holds(invoke, tmp_path, drop):
+    rows = make_rows(30, seed=1)
+    path = write_header_csv(tmp_path / "corpus.csv", rows + rows[:40])  # 40 documents twice
+    args = ["--set", "prepare.drop_overlap=true"] if drop else []
+    result = invoke("prepare", "--from", path, "--out", tmp_path / "data", *args)
+    assert result.exit_code == 0, result.output
+    overlap = json.loads((tmp_path / "data" / "manifest.json").read_text())["train_overlap"]
+    assert overlap["dropped"] is drop and overlap["validation"] + overlap["test"] > 0
+    said = "dropped" if drop else "warning:"
+    assert f"{said} {overlap['validation']:,} validation and {overlap['test']:,} test documents" in result.stderr
+    if drop:  # what is left of validation and test shares no document with train
+        data = load_prepared(tmp_path / "data")
+        from classify_cli.ragged import fingerprints
+
+        train = fingerprints(data.splits["train"].ids, data.splits["train"].offsets)
+        for name in ("validation", "test"):
+            split = data.splits[name]
+            assert not np.isin(fingerprints(split.ids, split.offsets), train).any()
+
+
+def test_evaluate_warns_when_given_training_rows(invoke, trained, tmp_path):
+    corpus, data, run = trained
+    train_file = next(p for p in corpus.iterdir() if p.name.startswith("train"))
+    result = invoke("evaluate", "--model", run, "--data", train_file, "--format", "json")
+    assert result.exit_code == 0, result.output
+    overlap = json.loads(result.stdout)["train_overlap"]
+    assert overlap["rows"] > 0 and f"warning: {overlap['rows']:,} of" in result.stderr
+    fresh = invoke("evaluate", "--model", run, "--format", "json")  # its own test split: no overlap here
+    assert json.loads(fresh.stdout)["train_overlap"]["rows"] == 0

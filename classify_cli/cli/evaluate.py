@@ -144,6 +144,12 @@ def evaluate_cli(
     if unknown["rows"]:
         counts = ", ".join(f"{shown(label)} {n:,}" for label, n in unknown["labels"].items())
         err(f"warning: skipped {unknown['rows']:,} rows whose label the model does not know: {counts}")
+    overlap = report["train_overlap"]
+    if overlap["rows"]:
+        err(
+            f"warning: {overlap['rows']:,} of {report['n']:,} evaluated rows ({overlap['fraction']:.1%}) are "
+            "documents the model was trained on: the scores flatter it"
+        )
     for warning in report["drift"]["warnings"]:
         err(f"warning: drift: {warning}")
     if fmt is Format.json:
