@@ -35,7 +35,7 @@ demo: install
 
 bench: install
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench]'
-	$(BIN)/python -m classify_cli.bench
+	$(BIN)/python benchmarks/bench.py
 
 # classify against fastText on corpora whose vocabulary grows (120k and 1M documents; ~15 min)
 bench-scale: install

@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from .config import config_from_dict
 from .errors import BundleError
 from .fsutil import atomic_directory, atomic_write_bytes, atomic_write_json
+from .schema import COUNT, SHA256, Checked, Float, Int, Invalid, List, Map, Maybe, Obj, Str
 
 CHECKPOINT = "checkpoint"
 CHECKPOINT_FORMAT = "classify-checkpoint"
@@ -41,20 +43,65 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], tensors: dict[str, np.
     return target
 
 
-def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
+_TORCH_STATE = Map(Checked(lambda value: value))  # torch's own state dicts: torch checks them on loading
+STATE_SCHEMA = Obj(
+    {
+        "format": Str((CHECKPOINT_FORMAT,)),
+        "version": Int(CHECKPOINT_VERSION, CHECKPOINT_VERSION),
+        "tensors_sha256": SHA256,
+        "config": Checked(config_from_dict),
+        "data": Obj({"path": Str(), "vocab_sha256": SHA256}),
+        "progress": Obj(  # training.Progress
+            {
+                "epoch_rng": Map(Checked(lambda value: value)),
+                "epoch": Int(1),
+                "step": COUNT,
+                "loss_sum": Float(),
+                "seen": COUNT,
+                "seconds": Float(0),
+                "best_loss": Maybe(Float()),
+                "since_best": COUNT,
+                "history": List(Map(Checked(lambda value: value))),
+            }
+        ),
+        "optimizer": _TORCH_STATE,
+        "scheduler": _TORCH_STATE,
+    }
+)
 
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    """The checkpoint's state.json (progress, config, data), without its tensors."""
     folder = Path(run_dir) / CHECKPOINT
     if not (folder / "state.json").is_file():
         raise BundleError(f"no checkpoint to resume in {run_dir} (it is written when training is interrupted)")
     try:
         state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-        data = (folder / "tensors.safetensors").read_bytes()
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BundleError(f"{folder}: unreadable checkpoint ({exc})") from None
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("version") != CHECKPOINT_VERSION:
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != CHECKPOINT_FORMAT
+        or state.get("version") != CHECKPOINT_VERSION
+    ):
         raise BundleError(f"{folder}: not a supported classify checkpoint")
+    try:
+        STATE_SCHEMA.check(state, "")
+    except Invalid as exc:
+        raise BundleError(f"{folder}: invalid checkpoint ({exc})") from None
+    return state
+
+
+def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    folder = Path(run_dir) / CHECKPOINT
+    state = read_state(run_dir)
+    try:
+        data = (folder / "tensors.safetensors").read_bytes()
+    except OSError as exc:
+        raise BundleError(f"{folder}: unreadable checkpoint ({exc})") from None
     if hashlib.sha256(data).hexdigest() != state.get("tensors_sha256"):
         raise BundleError(f"{folder}: checksum mismatch (modified or truncated)")
     try:

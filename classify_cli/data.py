@@ -198,10 +198,10 @@ def is_prepared_data(path: Path) -> bool:
     """Whether ``path`` holds data ``prepare`` wrote (of any format version: it may be
     replaced by a newer one) and nothing else: a folder with other files in it is not ours
     to replace, even with a manifest."""
-    return _is_prepared_manifest(path) and not foreign_entries(path)
+    return holds_prepared_manifest(path) and not foreign_entries(path)
 
 
-def _is_prepared_manifest(path: Path) -> bool:
+def holds_prepared_manifest(path: Path) -> bool:
     try:
         manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -220,7 +220,7 @@ PREPARED_DATA = "prepared data"
 
 def check_prepare_target(out: Path) -> None:
     """Refuse (exit 2) an ``--out`` that is neither absent, empty nor prepared data alone."""
-    if Path(out).is_dir() and _is_prepared_manifest(out) and (extra := foreign_entries(out)):
+    if Path(out).is_dir() and holds_prepared_manifest(out) and (extra := foreign_entries(out)):
         shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
         raise InputError(
             f"--out {out} is prepared data but also holds {shown}; preparing again would delete "

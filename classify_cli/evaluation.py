@@ -37,10 +37,6 @@ def default_data(model: Path) -> Path:
     return Path(recorded)
 
 
-def _is_prepared(path: Path) -> bool:
-    return path.is_dir() and (path / "manifest.json").is_file()
-
-
 def _prepared_rows(predictor: Predictor, meta: dict[str, Any], path: Path):
     """The test split of prepared data, as (ids, offsets, label names); vocabularies must match."""
     from .data import load_prepared
@@ -106,7 +102,9 @@ def evaluate(model_dir: Path, data_path: Path, columns: dict[str, Any] | None = 
         tokens += n_tokens
         unk_tokens += n_unknown
 
-    if _is_prepared(data_path):
+    from .data import holds_prepared_manifest
+
+    if holds_prepared_manifest(data_path):
         ids, offsets, names = _prepared_rows(predictor, bundle.meta, data_path)
         n_unknown = int((predictor.head.known_ids(ids) == predictor.unk_index).sum())
         consume(predictor.logits_from_ids(ids, offsets), len(ids), n_unknown, names, fingerprints(ids, offsets))

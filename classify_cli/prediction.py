@@ -48,11 +48,6 @@ def label_columns(predictor: Predictor, texts: list[str], opts: Options) -> Labe
     return Labeled(texts, tops, top_probs, abstained)
 
 
-def label_batch(predictor: Predictor, texts: list[str], opts: Options) -> list[dict]:
-    """One record per text: label (None when abstaining), probability, top k, explanation."""
-    return records_of(label_columns(predictor, texts, opts), predictor, opts)
-
-
 def records_of(batch: Labeled, predictor: Predictor, opts: Options) -> list[dict]:
     labels = predictor.labels
     records = []

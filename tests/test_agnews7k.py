@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from classify_cli.crosscheck import long_documents, read_agnews, write_agnews
-
 from .conftest import SHARED_DATA
+from .corpora import long_documents, read_agnews, write_agnews
 
 AGNEWS7K = SHARED_DATA / "agnews7k"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "agnews.toml"

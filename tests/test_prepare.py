@@ -178,7 +178,9 @@ def test_the_demo_runs_offline_on_the_shipped_sample(invoke, tmp_path):
     assert trained.exit_code == 0, trained.output
     report = invoke("evaluate", "--model", tmp_path / "run", "--data", tmp_path / "data", "--format", "json")
     assert report.exit_code == 0 and json.loads(report.stdout)["accuracy"] > 0.7, report.output
-    predicted = invoke("predict", "--model", tmp_path / "run", "--format", "json", "Late goal sends United into the final")
+    predicted = invoke(
+        "predict", "--model", tmp_path / "run", "--format", "json", "Late goal sends United into the final"
+    )
     assert json.loads(predicted.stdout)["label"] == "Sports"
 
 

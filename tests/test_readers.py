@@ -327,7 +327,10 @@ def test_batches_close_on_a_count_or_on_characters(monkeypatch):
     assert [len(b) for b in batches(["ab"] * 5, 2)] == [2, 2, 1]
     monkeypatch.setattr(classify_cli.parallel, "BATCH_CHARS", 5)
     assert list(batches(["abc", "abc", "abc", "a"], 10)) == [["abc", "abc"], ["abc", "a"]]
-    assert list(batches([("abcdef", "x"), ("a", "y")], 10, lambda row: len(row[0]))) == [[("abcdef", "x")], [("a", "y")]]
+    assert list(batches([("abcdef", "x"), ("a", "y")], 10, lambda row: len(row[0]))) == [
+        [("abcdef", "x")],
+        [("a", "y")],
+    ]
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate"])

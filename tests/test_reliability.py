@@ -527,3 +527,30 @@ def test_a_loss_that_explodes_is_divergence_too(invoke, trained, tmp_path):
     assert result.exit_code == 4, result.output
     assert "over 10x the" in result.stderr and "lower train.lr" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.pop("config"), "(config: missing)"),
+        (lambda s: s["progress"].update(epoch="two"), "(progress.epoch: expected an integer"),
+        (lambda s: s["config"]["train"].update(lr=-1), "(config: train.lr must be > 0)"),
+    ],
+    ids=["no-config", "epoch-not-a-number", "bad-config"],
+)
+def test_a_tampered_checkpoint_is_refused(invoke, trained, tmp_path, change, message):
+    from classify_cli.errors import Interrupted
+    from classify_cli.trainer import train
+
+    _, data, _ = trained
+    cfg = load_config(None, {("train", "device"): "cpu", ("model", "buckets"): 5000, ("train", "batch_size"): 8})
+    steps = iter(range(10**6))
+    with pytest.raises(Interrupted):
+        train(data, tmp_path / "run", cfg, log=lambda m: None, should_stop=lambda: next(steps) >= 2)
+    state = tmp_path / "run" / "checkpoint" / "state.json"
+    document = json.loads(state.read_text())
+    change(document)
+    state.write_text(json.dumps(document))
+    result = invoke("train", "--resume", tmp_path / "run")
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert result.stderr.count("\n") == 1

@@ -107,6 +107,7 @@ Overrides = Annotated[
     ),
 ]
 DEFAULT_RUN = Path("runs/ag_news")
+DEFAULT_DATA = Path("data/ag_news")
 TextFields = Annotated[
     list[str] | None,
     typer.Option(

@@ -7,6 +7,7 @@ import typer
 
 from ..sources import DEFAULT_HUB_DATASET
 from ._util import (
+    DEFAULT_DATA,
     Debug,
     LabelField,
     Overrides,
@@ -42,9 +43,7 @@ def prepare_cli(
             help="Hub dataset name, a CSV/JSONL/JSON/Parquet file, or a directory of train/validation/test files.",
         ),
     ] = DEFAULT_HUB_DATASET,
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared splits to.")] = Path(
-        "data/ag_news"
-    ),
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared splits to.")] = DEFAULT_DATA,
     config: Annotated[Path | None, typer.Option("--config", help="TOML config (default: configs/agnews.toml).")] = None,
     overrides: Overrides = None,
     text_fields: TextFields = None,

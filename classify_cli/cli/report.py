@@ -5,12 +5,12 @@ from typing import Annotated
 
 import typer
 
-from ._util import Debug, app, run
+from ._util import DEFAULT_RUN, Debug, app, run
 
 
 @app.command("report")
 def report_cli(
-    run_dir: Annotated[Path, typer.Argument(help="Run directory of a trained model.")] = Path("runs/ag_news"),
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of a trained model.")] = DEFAULT_RUN,
     data: Annotated[
         Path | None,
         typer.Option("--data", help="Data for the confusion matrix [default: as evaluate].", show_default=False),

@@ -12,7 +12,18 @@ from typing import Annotated
 
 import typer
 
-from ._util import Debug, Overrides, app, color_ok, err, load_config_or_default, parse_overrides, run
+from ._util import (
+    DEFAULT_DATA,
+    DEFAULT_RUN,
+    Debug,
+    Overrides,
+    app,
+    color_ok,
+    err,
+    load_config_or_default,
+    parse_overrides,
+    run,
+)
 
 
 class Format(StrEnum):
@@ -123,18 +134,17 @@ def total_epochs(cfg, out: Path) -> int:
     """Epochs of the run (from the checkpoint's config when resuming)."""
     if cfg is not None:
         return cfg.train.epochs
-    state = json.loads((out / "checkpoint" / "state.json").read_text())
-    return state["config"]["train"]["epochs"]
+    from ..checkpoint import read_state
+
+    return read_state(out)["config"]["train"]["epochs"]
 
 
 @app.command("train")
 def train_cli(
-    data: Annotated[Path, typer.Option("--data", help="Prepared data directory (from `classify prepare`).")] = Path(
-        "data/ag_news"
-    ),
-    out: Annotated[Path, typer.Option("--out", help="Run directory for the model bundle and metrics.")] = Path(
-        "runs/ag_news"
-    ),
+    data: Annotated[
+        Path, typer.Option("--data", help="Prepared data directory (from `classify prepare`).")
+    ] = DEFAULT_DATA,
+    out: Annotated[Path, typer.Option("--out", help="Run directory for the model bundle and metrics.")] = DEFAULT_RUN,
     config: Annotated[Path | None, typer.Option("--config", help="TOML config (default: configs/agnews.toml).")] = None,
     device: Annotated[
         str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or mps (overrides train.device).")

@@ -3,7 +3,7 @@
 import random
 import re
 
-from classify_cli.crosscheck import k_folds, long_documents, samples, suite_folds
+from .corpora import k_folds, long_documents, samples
 
 
 def _rows(n: int) -> list[list[str]]:
@@ -37,10 +37,3 @@ def test_long_documents_join_k_articles_of_one_class():
         assert len(titles) == 3 and title == titles[0]
         assert all(by_title[t][0] == label and f"{t}. {by_title[t][2]}" in text for t in titles)
     assert [r[1] for r in rows] == [f"title {i}" for i in range(41)]  # the input is left as it was
-
-
-def test_suite_names():
-    rows = _rows(400)
-    assert len(suite_folds("7k", rows)) == 5
-    assert len(suite_folds("long2", rows)) == 4
-    assert len(suite_folds("300", rows)[0][0]) == 300

@@ -1,6 +1,6 @@
 """Do the defaults hold on corpora of other sizes and lengths? Accuracy, train split only.
 
-    python -m classify_cli.crosscheck [--suites 7k 1k 300 long2 long4 long8] [--set K=V ...]
+    python benchmarks/crosscheck.py [--suites 7k 1k 300 long2 long4 long8] [--set K=V ...]
 
 Every corpus is carved from agnews7k's *train* split, so that choosing defaults by these
 numbers never looks at its test split:
@@ -21,7 +21,6 @@ goes to stderr. A measurement, not a check: nothing asserts on its numbers.
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import statistics
 import sys
@@ -30,55 +29,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the corpus builders are shared with the tests
+from tests.corpora import Rows, k_folds, long_documents, read_agnews, samples, write_agnews  # noqa: E402
+
 AGNEWS7K = REPO.parent / "shared" / "data" / "agnews7k"
 SUITES = ("7k", "1k", "300", "long2", "long4", "long8")
-
-Rows = list[list[str]]  # AG News CSV rows: class index, title, description
-
-
-def read_agnews(path: Path) -> Rows:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
-
-
-def write_agnews(path: Path, rows: Rows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh, quoting=csv.QUOTE_ALL).writerows(rows)
-
-
-def long_documents(rows: Rows, k: int, rng: random.Random) -> Rows:
-    """Concatenate every k same-class articles into one long document."""
-    by_class: dict[str, Rows] = {}
-    for row in rows:
-        by_class.setdefault(row[0], []).append(row)
-    out = []
-    for label, group in by_class.items():
-        group = group[:]
-        rng.shuffle(group)
-        for i in range(0, len(group) - k + 1, k):
-            out.append([label, group[i][1], " ".join(f"{r[1]}. {r[2]}" for r in group[i : i + k])])
-    rng.shuffle(out)
-    return out
-
-
-def k_folds(rows: Rows, k: int, seed: int) -> list[tuple[Rows, Rows]]:
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    folds = []
-    for f in range(k):
-        held = set(order[f::k])
-        folds.append(([rows[i] for i in order if i not in held], [rows[i] for i in sorted(held)]))
-    return folds
-
-
-def samples(rows: Rows, size: int, seed: int, n: int = 3) -> list[tuple[Rows, Rows]]:
-    out = []
-    for s in range(n):
-        order = list(range(len(rows)))
-        random.Random(seed + s).shuffle(order)
-        out.append(([rows[i] for i in order[:size]], [rows[i] for i in order[size:]]))
-    return out
 
 
 def suite_folds(name: str, train: Rows) -> list[tuple[Rows, Rows]]:
@@ -92,11 +47,11 @@ def suite_folds(name: str, train: Rows) -> list[tuple[Rows, Rows]]:
 
 
 def classify_accuracy(source: Path, work: Path, overrides: dict) -> float:
-    from .config import load_config
-    from .data import prepare_corpus
-    from .evaluation import evaluate
-    from .sources import open_source
-    from .trainer import train
+    from classify_cli.config import load_config
+    from classify_cli.data import prepare_corpus
+    from classify_cli.evaluation import evaluate
+    from classify_cli.sources import open_source
+    from classify_cli.trainer import train
 
     cfg = load_config(REPO / "configs" / "agnews.toml", overrides | {("train", "device"): "cpu"})
     prepare_corpus(open_source(str(source), cfg.prepare), work / "data", cfg.prepare, log=lambda _: None)
@@ -122,10 +77,11 @@ def cell(accuracies: list[float]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from .bench import installed
-    from .config import parse_override
+    from bench import installed
 
-    parser = argparse.ArgumentParser(prog="python -m classify_cli.crosscheck", description=__doc__.splitlines()[0])
+    from classify_cli.config import parse_override
+
+    parser = argparse.ArgumentParser(prog="python benchmarks/crosscheck.py", description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=AGNEWS7K.parent, help="directory holding agnews7k/")
     parser.add_argument("--suites", nargs="+", default=list(SUITES), choices=SUITES)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V", help="config override")

@@ -1,6 +1,6 @@
 """Benchmark: classify against fastText and scikit-learn on agnews7k (accuracy) and agnews-x16 (speed).
 
-    python -m classify_cli.bench [--skip-x16] [--only classify|fasttext|sklearn] [--json PATH]
+    python benchmarks/bench.py [--skip-x16] [--only classify|fasttext|sklearn] [--json PATH]
                                  [--scaling 1 16 160] [--epoch-ratio 5]
 
 Prints one markdown table on stdout; progress goes to stderr. Every measurement runs in its
@@ -211,7 +211,7 @@ def write_fasttext_file(source: Path, out: Path) -> Path:
 
 
 def worker_fasttext_file(config: dict[str, Any]) -> dict[str, Any]:
-    from .text import basic_english, clean_text
+    from classify_cli.text import basic_english, clean_text
 
     rows = 0
     with Path(config["out"]).open("w", encoding="utf-8") as f:
@@ -402,7 +402,7 @@ def bench_epoch_ratio(x16: Path, work: Path, repeats: int) -> str:
 
 def run_worker(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], float]:
     """Run one in-process measurement in a child process: (its JSON result, its peak RSS MB)."""
-    cmd = [sys.executable, "-m", "classify_cli.bench", "--worker", kind, "--worker-config", json.dumps(config)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--worker-config", json.dumps(config)]
     _, rss, stdout = run_measured(cmd)
     return json.loads(stdout), rss
 
@@ -410,8 +410,8 @@ def run_worker(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], float
 def worker_predictor(config: dict[str, Any]) -> dict[str, Any]:
     """Throughput of classify's numpy predictor, loaded once, on every core as the commands
     use it (batches of 4,096 texts tokenized in forked workers): texts in memory -> logits."""
-    from .bundle import load_bundle
-    from .inference import Predictor, score_batches
+    from classify_cli.bundle import load_bundle
+    from classify_cli.inference import Predictor, score_batches
 
     predictor = Predictor(load_bundle(Path(config["run"])))
     texts = [text for _, text in iter_agnews(Path(config["texts"]))]
@@ -546,7 +546,7 @@ def attempt(system: str, dataset: str, fn: Callable[[], Row | list[Row]]) -> lis
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m classify_cli.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="directory holding agnews7k/ (default: %(default)s)"
     )
