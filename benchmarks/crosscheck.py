@@ -50,8 +50,8 @@ def classify_accuracy(source: Path, work: Path, overrides: dict) -> float:
     from classify_cli.config import load_config
     from classify_cli.data import prepare_corpus
     from classify_cli.evaluation import evaluate
+    from classify_cli.run import train
     from classify_cli.sources import open_source
-    from classify_cli.trainer import train
 
     cfg = load_config(REPO / "configs" / "agnews.toml", overrides | {("train", "device"): "cpu"})
     prepare_corpus(open_source(str(source), cfg.prepare), work / "data", cfg.prepare, log=lambda _: None)

@@ -51,7 +51,7 @@ STATE_SCHEMA = Obj(
         "tensors_sha256": SHA256,
         "config": Checked(config_from_dict),
         "data": Obj({"path": Str(), "vocab_sha256": SHA256}),
-        "progress": Obj(  # training.Progress
+        "progress": Obj(  # training.RunState
             {
                 "epoch_rng": Map(Checked(lambda value: value)),
                 "epoch": Int(1),

@@ -208,27 +208,21 @@ class DirectoryLock:
     def __init__(self, directory: Path, what: str):
         self.path = Path(directory) / ".lock"
         self.what = what
-        self._fd: int | None = None
 
     def __enter__(self) -> DirectoryLock:
-        import fcntl
+        from filelock import FileLock, Timeout
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise _os_failure(exc, str(self.path.parent)) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            self._lock = FileLock(self.path, mode=0o644)
+            self._lock.acquire(timeout=0)  # flock on Unix: the kernel drops it when the process dies
+        except Timeout:
             raise EnvironmentFailure(
                 f"{self.path.parent} is in use by another {self.what} (lock held); wait for it or choose another --out"
             ) from None
-        self._fd = fd
+        except OSError as exc:
+            raise _os_failure(exc, str(self.path.parent)) from None
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._lock.release()

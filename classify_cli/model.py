@@ -3,7 +3,8 @@
     logits = W · (sum_i w_i · E[f_i]) + b
 
 ``nn.EmbeddingBag`` gathers and sums the embedding rows ``E[f_i]`` of a document's features
-with weights ``w_i`` that add up to 1 (a mean, optionally IDF-weighted); ``nn.Linear`` maps
+with weights ``w_i`` (``mean``: 1/length each; ``tfidf``: IDF weights adding up to 1;
+``tfidf-l2``: IDF weights whose squares add up to 1, see ``features.py``); ``nn.Linear`` maps
 that vector to one logit per class. softmax(logits) are the class probabilities and
 cross-entropy against the true class is the loss (``F.cross_entropy`` does both at once).
 """

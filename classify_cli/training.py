@@ -21,157 +21,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import ModelConfig, TrainConfig
-from .data import Split
+from .config import TrainConfig
 from .errors import DivergedError
-from .features import (
-    TFIDF,
-    FeatureSpec,
-    RowMap,
-    class_document_frequency,
-    class_focus,
-    doc_norms,
-    featurize,
-    norm_of,
-    occurrence_weights,
-    smooth_idf,
-)
+from .features import FeatureSet
 from .model import Grouping, TextClassifier, clip_grad_norm
-from .ragged import offsets_from_lengths, take_rows
+from .ragged import take_rows
 
-
-@dataclass
-class FeatureSet:
-    """A split as the model reads it: table rows of each document's features, offsets and
-    labels, and what weighs each occurrence: its row's weight (IDF; None for the mean) over
-    its document's norm. Weights are worked out batch by batch: one per occurrence, kept for
-    the whole split, would take as much memory as the features themselves."""
-
-    feats: np.ndarray
-    offsets: np.ndarray
-    norms: np.ndarray  # per document, float64
-    labels: np.ndarray
-    row_weight: np.ndarray | None
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def weights(self, rows: np.ndarray, docs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """The weights of ``rows``, the features of documents ``docs`` laid out by ``offsets``."""
-        occurrence_docs = np.repeat(np.arange(len(docs)), np.diff(offsets))
-        idf = None if self.row_weight is None else self.row_weight[rows]
-        return occurrence_weights(idf, self.norms[docs], occurrence_docs)
-
-    def all_weights(self) -> np.ndarray:
-        """Every occurrence's weight, documents in order."""
-        return self.weights(self.feats, np.arange(len(self)), self.offsets)
-
-
-@dataclass
-class Features:
-    """Everything derived from the train split that turns token ids into model input."""
-
-    row_map: RowMap
-    # one weight per table row, from train documents only: IDF (times class_focus when on)
-    idf: np.ndarray | None
-    n_train_docs: int
-
-    @property
-    def spec(self) -> FeatureSpec:
-        return self.row_map.spec
-
-    def unseen_idf(self) -> float:
-        """The weight of a feature training never saw (the shared zero row's)."""
-        if self.idf is not None:
-            return float(self.idf[self.row_map.unseen_row])
-        return float(smooth_idf(np.zeros(1), self.n_train_docs)[0])
-
-    def make_set(self, split: Split) -> FeatureSet:
-        chunks = _doc_chunks(len(split))
-        rows, offsets = _chunked_int32(split, chunks, self.row_map.rows, self.spec.ngrams)
-        return FeatureSet(
-            rows, offsets, _norms(rows, offsets, self.idf, norm_of(self.spec.weighting), chunks), split.labels, self.idf
-        )
-
-
-def fit_features(train: Split, vocab_size: int, cfg: ModelConfig, num_classes: int) -> tuple[Features, FeatureSet]:
-    """Learn from the train split which n-gram buckets occur and (for tfidf) each row's weight:
-    its IDF, times how concentrated on one class its documents are (``class_focus``), times
-    ``ngram_weight`` for n-gram rows.
-
-    Works through the documents in chunks and keeps one int32 array of features, which
-    becomes the table rows in place: the temporaries of one chunk stay small, so memory grows
-    with the corpus, not with a multiple of it.
-    """
-    spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, cfg.weighting)
-    chunks = _doc_chunks(len(train))
-    rows, offsets = _chunked_int32(train, chunks, lambda ids, offs: featurize(ids, offs, spec), spec.ngrams)
-    row_map = RowMap.fit(spec, _chunk_values(rows, offsets, chunks))
-    for r in _chunk_values(rows, offsets, chunks):
-        r[:] = row_map.to_rows(r)  # feature ids -> table rows, in place
-    idf = None
-    if cfg.weighting in TFIDF:
-        # in how many train documents of each class each row occurs; summed, its document frequency
-        class_df = np.zeros((row_map.num_rows, num_classes), dtype=np.int32)
-        for lo, hi in chunks:
-            r, o = _ragged_slice(rows, offsets, lo, hi)
-            class_document_frequency(r, o, train.labels[lo:hi], row_map.num_rows, num_classes, out=class_df)
-        idf = smooth_idf(class_df.sum(axis=1), len(train))
-        if cfg.supervised_weight > 0:
-            prior = np.bincount(train.labels, minlength=num_classes) / max(len(train), 1)
-            idf = idf * class_focus(class_df, prior, cfg.supervised_weight)
-        # n-gram rows (seen buckets and the shared unseen row) weigh ngram_weight times less
-        idf[spec.vocab_size :] *= np.float32(cfg.ngram_weight)
-    norms = _norms(rows, offsets, idf, norm_of(cfg.weighting), chunks)
-    return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, norms, train.labels, idf)
-
-
-CHUNK_DOCS = 16_384  # documents featurized at a time: their int64 temporaries stay near 50 MB
-
-
-def _doc_chunks(n_docs: int) -> list[tuple[int, int]]:
-    return [(lo, min(lo + CHUNK_DOCS, n_docs)) for lo in range(0, n_docs, CHUNK_DOCS)]
-
-
-def _ragged_slice(values: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    return values[offsets[lo] : offsets[hi]], offsets[lo : hi + 1] - offsets[lo]
-
-
-def _chunk_values(values: np.ndarray, offsets: np.ndarray, chunks) -> Iterator[np.ndarray]:
-    """Views of each chunk's values (writable: changes land in ``values``)."""
-    for lo, hi in chunks:
-        yield values[offsets[lo] : offsets[hi]]
-
-
-def _chunked_int32(split: Split, chunks, fn, per_token: int) -> tuple[np.ndarray, np.ndarray]:
-    """``fn(ids, offsets)`` (a ragged array of int64) applied chunk by chunk, kept as int32.
-
-    ``per_token`` bounds the values per token (n-gram orders: each order starts at most one
-    n-gram per token), so one array of that size takes every chunk's values as it comes; the
-    part never written is never touched and takes no memory.
-    """
-    out = np.empty(len(split.ids) * per_token, dtype=np.int32)
-    lengths, end = [], 0
-    for lo, hi in chunks:
-        values, offsets = fn(*_ragged_slice(split.ids, split.offsets, lo, hi))
-        out[end : end + len(values)] = values  # a broken bound fails loudly here (shapes differ)
-        end += len(values)
-        lengths.append(np.diff(offsets))
-    return out[:end], offsets_from_lengths(np.concatenate(lengths) if lengths else np.zeros(0, np.int64))
-
-
-def _norms(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: str, chunks) -> np.ndarray:
-    norms = np.empty(len(offsets) - 1, dtype=np.float64)
-    for lo, hi in chunks:
-        r, o = _ragged_slice(rows, offsets, lo, hi)
-        norms[lo:hi] = doc_norms(o, None if idf is None else idf[r], norm)
-    return norms
-
-
-# batch_size = "auto": the batch grows with the corpus, so a large corpus takes fewer,
-# cheaper steps (a step's fixed cost dominates at small batches), and the learning rate grows
-# in proportion (the linear scaling rule). Chosen on validation: a corpus of 81k documents,
-# validated on 1,000 held-out ones, gave the same accuracy at batch 512 / lr 16 as at 64 / 2.
 BASE_BATCH = 64
 AUTO_BATCHES = ((16_000, 64), (32_000, 128), (64_000, 256))
 AUTO_BATCH_MAX = 512
@@ -304,7 +159,7 @@ class EpochResult:
 
 
 @dataclass
-class Progress:
+class RunState:
     """Where training stands: with the weights, all a checkpoint needs to continue exactly."""
 
     epoch_rng: dict  # state of the shuffling generator at the start of ``epoch``
@@ -332,7 +187,7 @@ def train_while_improving(
     cfg: TrainConfig,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    progress: Progress,
+    progress: RunState,
     device: torch.device,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[EpochResult]:

@@ -137,7 +137,7 @@ def test_compress_replaces_only_its_own_output(invoke, trained, tmp_path):
 def test_a_run_trained_over_a_compressed_model_resumes(trained, compressed, tmp_path):
     from classify_cli.config import load_config
     from classify_cli.errors import Interrupted
-    from classify_cli.trainer import train
+    from classify_cli.run import train
 
     _, data, _ = trained
     out = tmp_path / "again"

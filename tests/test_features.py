@@ -5,8 +5,7 @@ import pytest
 
 from classify_cli.config import ModelConfig
 from classify_cli.data import Split
-from classify_cli.features import class_document_frequency, class_focus
-from classify_cli.training import fit_features
+from classify_cli.features import class_document_frequency, class_focus, fit_features
 
 
 def test_class_document_frequency_counts_documents_not_occurrences():

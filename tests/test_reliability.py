@@ -193,7 +193,7 @@ def _assert_same_model(a: Path, b: Path) -> None:
 @pytest.mark.parametrize("stop_after", [1, 170, 300, 451])
 def test_resumed_run_equals_uninterrupted_run(resumable, tmp_path, stop_after):
     from classify_cli.errors import Interrupted
-    from classify_cli.trainer import train
+    from classify_cli.run import train
 
     data, cfg, _ = resumable
     train(data, tmp_path / "full", cfg, log=lambda m: None)
@@ -210,7 +210,7 @@ def test_resumed_run_equals_uninterrupted_run(resumable, tmp_path, stop_after):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_checkpoint_and_resume_finishes(resumable, tmp_path, sig):
     data, cfg, cfg_path = resumable
-    from classify_cli.trainer import train
+    from classify_cli.run import train
 
     train(data, tmp_path / "full", cfg, log=lambda m: None)
     run = tmp_path / "run"
@@ -540,7 +540,7 @@ def test_a_loss_that_explodes_is_divergence_too(invoke, trained, tmp_path):
 )
 def test_a_tampered_checkpoint_is_refused(invoke, trained, tmp_path, change, message):
     from classify_cli.errors import Interrupted
-    from classify_cli.trainer import train
+    from classify_cli.run import train
 
     _, data, _ = trained
     cfg = load_config(None, {("train", "device"): "cpu", ("model", "buckets"): 5000, ("train", "batch_size"): 8})

@@ -133,7 +133,7 @@ def test_auto_embed_dim_keeps_the_table_near_128_mib(rows, dim):
 
 def test_a_table_larger_than_memory_is_refused_before_allocating():
     from classify_cli.errors import InputError
-    from classify_cli.trainer import check_memory
+    from classify_cli.run import check_memory
 
     check_memory(1_000_000, 64)
     with pytest.raises(InputError, match=r"needs \d+\.\d GiB"):

@@ -94,7 +94,7 @@ def tensorboard_logger(log_dir: Path | None) -> Iterator[Callable[[object], None
 def train(
     data: Path, out: Path, config: Path | None, overrides: dict, resume: bool, progress: bool, tensorboard: Path | None
 ) -> dict:
-    from ..trainer import train as train_model
+    from ..run import train as train_model
 
     cfg = None if resume else load_config_or_default(config, overrides)
     with stop_on_signals() as should_stop, tensorboard_logger(tensorboard) as board:

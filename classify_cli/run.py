@@ -27,7 +27,7 @@ from .config import Config, config_from_dict
 from .data import load_prepared
 from .errors import BundleError, DivergedError, InputError, Interrupted
 from .evaluation import training_reference
-from .features import TFIDF, norm_of
+from .features import TFIDF, fit_features, norm_of
 from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
 from .head import describe, scoring_tensors
 from .model import SGD, TextClassifier, all_finite, class_table, export_tensors, import_tensors
@@ -35,9 +35,8 @@ from .text import encode_token
 from .token_table import TokenTable
 from .training import (
     EpochResult,
-    Progress,
+    RunState,
     StopRequested,
-    fit_features,
     resolve_batch,
     resolve_device,
     resolve_embed_dim,
@@ -156,14 +155,14 @@ def _train_locked(
     model.to(device)
     optimizer = SGD(model.parameters(), lr=train_cfg.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train_cfg.step_size, gamma=train_cfg.gamma)
-    progress = Progress(epoch_rng=np.random.default_rng(seed).bit_generator.state)
+    progress = RunState(epoch_rng=np.random.default_rng(seed).bit_generator.state)
     best: dict[str, np.ndarray] | None = None
 
     if state is not None:
         import_tensors(model, {k: v for k, v in tensors.items() if not k.startswith("best.")}, row_map)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        progress = Progress(**state["progress"])
+        progress = RunState(**state["progress"])
         best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")} or None
         log(f"resuming at epoch {progress.epoch}, step {progress.step}")
     try:
