@@ -13,7 +13,7 @@ from .bundle import Bundle, load_bundle
 from .config import PrepareConfig
 from .errors import BundleError, InputError
 from .inference import Predictor, score_batches, softmax
-from .metrics import classification_report
+from .metrics import UNBOUNDED, classification_report
 from .parallel import batches, parallel_map
 from .ragged import fingerprints
 from .sources import csv_record_chunks
@@ -208,15 +208,6 @@ def drift(report: dict[str, Any], reference: dict[str, Any] | None) -> dict[str,
             f"{reference['mean_confidence']:.3f}"
         )
     return out
-
-
-# --fail-under applies to metrics where higher is better, --fail-over where lower is better
-HIGHER_IS_BETTER = ("accuracy", "macro_f1", "weighted_f1", "mean_confidence")
-LOWER_IS_BETTER = ("loss", "ece", "oov_rate")
-
-
-# every metric but the log loss is a share or a probability; the loss is unbounded above
-UNBOUNDED = ("loss",)
 
 
 def parse_threshold(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, float]:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_BELOW_THRESHOLD
+from ..metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, METRICS
 from ._util import (
     DEFAULT_RUN,
     Debug,
@@ -30,7 +31,7 @@ def render_table(report: dict) -> None:
     summary = Table(show_header=False)
     summary.add_row("model", shown(report["model"]))
     summary.add_row("data", shown(report["data"]))
-    for key in ("n", "accuracy", "macro_f1", "weighted_f1", "loss", "ece", "oov_rate"):
+    for key in ("n", *(m for m in METRICS if m != "mean_confidence"), "oov_rate"):
         value = report[key]
         summary.add_row(key, f"{value:,}" if isinstance(value, int) else f"{value:.4f}")
     console.print(summary)
@@ -69,8 +70,6 @@ def evaluate(
 ) -> tuple[dict, list[dict]]:
     """Evaluate, check thresholds, write --output; returns the report and failed checks."""
     from ..evaluation import (
-        HIGHER_IS_BETTER,
-        LOWER_IS_BETTER,
         check_thresholds,
         default_data,
         dumps,
@@ -109,7 +108,7 @@ def evaluate_cli(
         typer.Option(
             "--fail-under",
             metavar="METRIC=VALUE",
-            help="METRIC=VALUE: exit 1 if METRIC (accuracy, macro_f1, weighted_f1, mean_confidence) is below. Repeatable.",
+            help=f"METRIC=VALUE: exit 1 if METRIC ({', '.join(HIGHER_IS_BETTER)}) is below. Repeatable.",
             show_default=False,
         ),
     ] = None,
@@ -118,7 +117,7 @@ def evaluate_cli(
         typer.Option(
             "--fail-over",
             metavar="METRIC=VALUE",
-            help="METRIC=VALUE: exit 1 if METRIC (loss, ece, oov_rate) is above. Repeatable.",
+            help=f"METRIC=VALUE: exit 1 if METRIC ({', '.join(LOWER_IS_BETTER)}) is above. Repeatable.",
             show_default=False,
         ),
     ] = None,
