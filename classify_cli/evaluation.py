@@ -16,7 +16,7 @@ from .inference import Predictor, score_batches, softmax
 from .metrics import UNBOUNDED, classification_report
 from .parallel import batches, parallel_map
 from .ragged import fingerprints
-from .sources import csv_record_chunks
+from .readers import FORMATS, format_of
 
 CHUNK_ROWS = 4096  # rows read, tokenized and scored at a time: bounded memory, fast numpy
 
@@ -113,9 +113,10 @@ def evaluate(model_dir: Path, data_path: Path, columns: dict[str, Any] | None = 
         source, split = _raw_source(data_path, bundle.meta, columns)
         file = source.files.get(split)
         description = file or source.description
-        if file is not None and file.lower().endswith(".csv"):
-            # CSV: the workers parse as well as score, the main process only splits records
-            layout, chunks = csv_record_chunks(
+        chunker = FORMATS[fmt].chunks if file is not None and (fmt := format_of(file)) else None
+        if chunker is not None:
+            # a format that splits into raw records: the workers parse as well as score
+            layout, chunks = chunker(
                 Path(file), _prepare_config(bundle.meta, columns), source.label_names, CHUNK_ROWS, strict=False
             )
             for _, (names, scored) in parallel_map(_parse_and_score, (layout, predictor), chunks):

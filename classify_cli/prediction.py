@@ -4,14 +4,18 @@ formatted as JSON lines or CSV in the worker processes (formatting costs as much
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from json.encoder import encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .inference import Predictor, softmax
+from .display import FixedTable
 from .parallel import batches, parallel_map
+
+if TYPE_CHECKING:  # numpy where it is used: predict's --help lists OUTPUTS without it
+    import numpy as np
+
+    from .inference import Predictor
 
 NO_KNOWN_TOKENS = "no known tokens"
 BATCH = 4096  # texts read, scored and written at a time: memory stays bounded for any input size
@@ -35,6 +39,10 @@ class Labeled:
 
 
 def label_columns(predictor: Predictor, texts: list[str], opts: Options) -> Labeled:
+    import numpy as np
+
+    from .inference import softmax
+
     k = max(1, min(opts.k, len(predictor.labels)))
     scored = predictor.score(texts)
     probs = softmax(scored.logits.astype(np.float64))
@@ -88,6 +96,8 @@ def csv_field(value: str) -> str:
 
 def csv_rows(batch: Labeled, labels: list[str]) -> str:
     """CSV rows (``csv_header`` columns), built column-wise: no record objects on the way."""
+    import numpy as np
+
     names = np.array([csv_field(label) for label in labels], dtype=object)
     first = names[batch.tops[:, 0]]
     first[[why is not None for why in batch.abstained]] = ""
@@ -107,6 +117,8 @@ def json_string(text: str) -> str:
 def json_rows(batch: Labeled, labels: list[str]) -> list[str]:
     """Each text's record as ``json.dumps`` writes it (``records_of``, without explanations),
     built from the columns: several times faster than making and dumping the dicts."""
+    import numpy as np
+
     names = np.array([json_string(label) for label in labels], dtype=object)
     probs = [list(map(repr, batch.top_probs[:, j].tolist())) for j in range(batch.tops.shape[1])]
     ranked = [
@@ -125,24 +137,45 @@ def json_rows(batch: Labeled, labels: list[str]) -> list[str]:
     ]
 
 
-def format_records(records: list[dict], fmt: str) -> str:
-    return join_json([json.dumps(r, ensure_ascii=False) for r in records], fmt)
+def json_objects(batch: Labeled, predictor: Predictor, opts: Options) -> list[str]:
+    """Each record as one line of JSON (the fast column-wise path unless there are explanations)."""
+    if not opts.explain:
+        return json_rows(batch, predictor.labels)
+    return [json.dumps(r, ensure_ascii=False) for r in records_of(batch, predictor, opts)]
 
 
-def join_json(rows: list[str], fmt: str) -> str:
-    """``jsonl``: one object per line; ``json``: list items joined by commas."""
-    return "".join(row + "\n" for row in rows) if fmt == "jsonl" else ",\n".join(rows)
+def table_rows(batch: Labeled, predictor: Predictor, opts: Options) -> str:
+    return FixedTable(predictor.labels, opts.explain).rows(records_of(batch, predictor, opts))
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output format of ``predict``: ``batch`` formats a labeled batch (in a worker);
+    the writer puts ``head`` before the first batch, ``sep`` between batches and ``tail``
+    after the last, or ``empty`` alone when there was none."""
+
+    batch: Callable[[Labeled, Predictor, Options], str]
+    head: Callable[[Predictor, Options], str] = lambda predictor, opts: ""
+    sep: str = ""
+    tail: str = ""
+    empty: str = ""
+    explains: bool = True  # has a place for --explain
+
+
+OUTPUTS = {
+    "table": Output(table_rows, lambda predictor, opts: FixedTable(predictor.labels, opts.explain).header()),
+    "json": Output(
+        lambda b, p, o: ",\n".join(json_objects(b, p, o)), lambda p, o: "[", sep=",\n", tail="]\n", empty="[]\n"
+    ),
+    "jsonl": Output(lambda b, p, o: "".join(row + "\n" for row in json_objects(b, p, o))),
+    "csv": Output(lambda b, p, o: csv_rows(b, p.labels), lambda p, o: ",".join(csv_header(o.k)) + "\n", explains=False),
+}
 
 
 def _label_and_format(state: tuple[Predictor, Options, str | None], texts: list[str]):
     predictor, opts, fmt = state
     batch = label_columns(predictor, texts, opts)
-    if fmt == "csv":
-        return csv_rows(batch, predictor.labels)
-    if fmt in ("json", "jsonl") and not opts.explain:
-        return join_json(json_rows(batch, predictor.labels), fmt)
-    records = records_of(batch, predictor, opts)
-    return records if fmt is None else format_records(records, fmt)
+    return records_of(batch, predictor, opts) if fmt is None else OUTPUTS[fmt].batch(batch, predictor, opts)
 
 
 def label_stream(
@@ -151,3 +184,16 @@ def label_stream(
     """Batches of records (``fmt`` None) or of formatted text, in input order, labeled on every core."""
     for _, out in parallel_map(_label_and_format, (predictor, opts, fmt), batches(texts, BATCH)):
         yield out
+
+
+def write_labels(predictor: Predictor, texts: Iterable[str], opts: Options, fmt: str, out) -> None:
+    """Label ``texts`` and write them to ``out`` in output format ``fmt``, each batch as it is
+    done. Nothing (not even a header) before the first batch: an input refused at its start
+    (empty, malformed) leaves ``out`` empty."""
+    output = OUTPUTS[fmt]
+    first = True
+    for chunk in label_stream(predictor, texts, opts, fmt):
+        out.write((output.head(predictor, opts) if first else output.sep) + chunk)
+        first = False
+    out.write(output.empty if first else output.tail)
+    out.flush()

@@ -137,7 +137,7 @@ def test_explain_is_its_own_column_and_nothing_for_unknown_text(invoke, trained)
     unknown = json.loads(invoke("predict", "--model", run, "--format", "json", "--explain", "zzzz qqqq").stdout)
     assert unknown["abstained"] == "no known tokens" and unknown["explain"] == []
     refused = invoke("predict", "--model", run, "--format", "csv", "--explain", "goal")
-    assert refused.exit_code == 2 and "--explain is shown in table, json and jsonl" in refused.stderr
+    assert refused.exit_code == 2 and "--explain is shown in table, json, jsonl output" in refused.stderr
 
 
 @pytest.mark.parametrize("weighting", ["tfidf-l2", "tfidf", "mean"])

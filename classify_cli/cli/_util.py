@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
+from ..display import shown  # noqa: F401  (the commands' one way to print data)
 from ..errors import EXIT_INTERRUPTED, ClassifyError
 
 # Click's exceptions, from wherever this Typer keeps Click (its own copy, typer._click, since 0.2x)
@@ -139,16 +140,6 @@ T = TypeVar("T")
 def err(message: str) -> None:
     """One line on stderr."""
     print(message, file=sys.stderr, flush=True)
-
-
-def shown(value: object) -> str:
-    """Text that came from data (labels, tokens, file names), safe to print to a terminal:
-    control characters (ESC, BEL, ...) escaped as ``\\x1b``, so a label cannot recolor, retitle
-    or clear the user's terminal."""
-    text = str(value)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def plain_console():

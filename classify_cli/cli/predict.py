@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from collections.abc import Iterable
 from enum import StrEnum
@@ -11,65 +10,15 @@ from typing import Annotated
 import typer
 
 from ..errors import BundleError, InputError
-from ._util import DEFAULT_RUN, Debug, ModelDir, TextFields, app, column_overrides, run, shown
+from ..prediction import OUTPUTS
+from ..readers import FORMATS
+from ._util import DEFAULT_RUN, Debug, ModelDir, TextFields, app, column_overrides, run
 
+# --format's choices: every output prediction.OUTPUTS has; --input-format's: auto, then readers.FORMATS
+OutFormat = StrEnum("OutFormat", [(name, name) for name in OUTPUTS])
 
-class OutFormat(StrEnum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    csv = "csv"
-
-
-class InFormat(StrEnum):
-    auto = "auto"
-    lines = "lines"
-    csv = "csv"
-    jsonl = "jsonl"
-    parquet = "parquet"
-
-
-NUMBER_WIDTH = 13
-
-
-class TableWriter:
-    """Records as rows of a table with fixed column widths, written as each batch is done (a
-    long file prints as it goes, in bounded memory, and still lines up as one table). With
-    explain, each text's features follow it, their contributions to the logit in a column of
-    their own. Plain text, no Rich layout: a million rows take seconds, not minutes."""
-
-    def __init__(self, labels: list[str], explain: bool, out=sys.stdout):
-        from rich.cells import cell_len
-
-        self.out, self.explain = out, explain
-        self.numbers = ["probability"] + (["contribution"] if explain else [])
-        self.label_width = max(cell_len(shown(label)) for label in labels) + len("(: abstained)")
-        spare = shutil.get_terminal_size().columns - self.label_width - (NUMBER_WIDTH + 3) * len(self.numbers) - 3
-        self.text_width = max(20, min(60, spare))
-        self.started = False
-
-    def _line(self, text: str, label: str, *numbers: str) -> str:
-        from rich.cells import cell_len, set_cell_size
-
-        if cell_len(text) > self.text_width:  # wide characters (CJK) count twice
-            text = set_cell_size(text, self.text_width - 3) + "..."
-        cells = [set_cell_size(text, self.text_width), set_cell_size(label, self.label_width)]
-        return "   ".join([*cells, *(n.rjust(NUMBER_WIDTH) for n in numbers)]).rstrip() + "\n"
-
-    def write(self, records: list[dict]) -> None:
-        lines = []
-        if not self.started:
-            header = self._line("text", "label", *self.numbers)
-            lines += [header, "─" * (len(header) - 1) + "\n"]
-            self.started = True
-        blank = [""] if self.explain else []
-        for r in records:
-            for i, t in enumerate(r["top"]):
-                label = shown(t["label"]) if i or r["label"] is not None else f"({shown(t['label'])}: abstained)"
-                lines.append(self._line(shown(r["text"]) if i == 0 else "", label, f"{t['probability']:.4f}", *blank))
-            for e in r.get("explain", []):
-                lines.append(self._line(f"  + {shown(e['feature'])}", "", "", f"{e['contribution']:+.4f}"))
-        self.out.write("".join(lines))
+InFormat = StrEnum("InFormat", [("auto", "auto"), *((name, name) for name in FORMATS)])
+IN_FORMAT_HELP = "For --file: " + "; ".join(f"{name}: {f.help}" for name, f in FORMATS.items())
 
 
 def predict(
@@ -87,15 +36,16 @@ def predict(
     from ..bundle import load_bundle
     from ..config import PrepareConfig
     from ..inference import Predictor
-    from ..prediction import Options, csv_header, label_stream
+    from ..prediction import Options, label_stream, write_labels
     from ..sources import read_texts
 
     if bool(texts) == bool(file):
         raise InputError("give either TEXT arguments or --file PATH (- for stdin)")
     if not 0.0 <= min_confidence <= 1.0:
         raise InputError("--min-confidence must be between 0 and 1")
-    if explain and fmt is OutFormat.csv:
-        raise InputError("--explain is shown in table, json and jsonl output; CSV has no place for it")
+    if explain and not OUTPUTS[fmt.value].explains:
+        shown_in = ", ".join(name for name, o in OUTPUTS.items() if o.explains)
+        raise InputError(f"--explain is shown in {shown_in} output; {fmt.value} has no place for it")
     # a few texts touch a few rows: reading the whole file for its checksum would cost more
     bundle = load_bundle(model, verify=bool(file))
     predictor = Predictor(bundle)
@@ -104,35 +54,16 @@ def predict(
     if file:
         columns = {**(bundle.meta.get("prepare") or {}), **column_overrides(text_fields, None)}
         source = read_texts(file, input_format.value, PrepareConfig(**columns))
-    out = sys.stdout
-    if fmt is OutFormat.table or (fmt is OutFormat.json and not file and len(texts) == 1):
-        try:
-            table = TableWriter(predictor.labels, explain, out)
-            for batch in label_stream(predictor, source, opts):  # printed as each batch is done
-                if fmt is OutFormat.table:
-                    table.write(batch)
-                else:
-                    out.write(json.dumps(batch[0], ensure_ascii=False) + "\n")
-        except (IndexError, ValueError) as exc:  # only an unverified (TEXT) load gets here with such a file
-            raise BundleError(
-                f"{model}: the model file's data is inconsistent (modified?); `classify evaluate` verifies it"
-            ) from exc
+    if fmt is OutFormat.json and not file and len(texts) == 1:  # one text: one object, not a list
+        (record,) = next(label_stream(predictor, source, opts))
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
-    # streaming formats: formatted by the workers, written here as each batch comes back;
-    # nothing (not even the CSV header) before the first batch, so an input refused at its
-    # start (empty, malformed) leaves stdout empty
-    first = True
-    for chunk in label_stream(predictor, source, opts, fmt.value):
-        if fmt is OutFormat.json:
-            out.write(("[" if first else ",\n") + chunk)
-        elif fmt is OutFormat.csv and first:
-            out.write(",".join(csv_header(opts.k)) + "\n" + chunk)
-        else:
-            out.write(chunk)
-        first = False
-    if fmt is OutFormat.json:
-        out.write("[]\n" if first else "]\n")
-    out.flush()
+    try:
+        write_labels(predictor, source, opts, fmt.value, sys.stdout)
+    except (IndexError, ValueError) as exc:  # only an unverified (TEXT) load gets here with such a file
+        raise BundleError(
+            f"{model}: the model file's data is inconsistent (modified?); `classify evaluate` verifies it"
+        ) from exc
 
 
 @app.command("predict")
@@ -155,7 +86,7 @@ def predict_cli(
         InFormat,
         typer.Option(
             "--input-format",
-            help="For --file: lines, csv, jsonl (JSON lines or a JSON array), parquet; auto picks by suffix.",
+            help=IN_FORMAT_HELP + "; auto picks by suffix (lines for stdin and other suffixes).",
         ),
     ] = InFormat.auto,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,

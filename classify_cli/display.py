@@ -1,0 +1,57 @@
+"""Text from data, shown on a terminal: control characters escaped, and predict's table."""
+
+from __future__ import annotations
+
+import shutil
+
+
+def shown(value: object) -> str:
+    """Text that came from data (labels, tokens, file names), safe to print to a terminal:
+    control characters (ESC, BEL, ...) escaped as ``\\x1b``, so a label cannot recolor, retitle
+    or clear the user's terminal."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+NUMBER_WIDTH = 13
+
+
+class FixedTable:
+    """Records as rows of a table with fixed column widths: batches formatted apart (in worker
+    processes) line up as one table, and a long file prints as it goes. With explain, each
+    text's features follow it, their contributions to the logit in a column of their own.
+    Plain text, no Rich layout: a million rows take seconds, not minutes."""
+
+    def __init__(self, labels: list[str], explain: bool):
+        from rich.cells import cell_len
+
+        self.explain = explain
+        self.numbers = ["probability"] + (["contribution"] if explain else [])
+        self.label_width = max(cell_len(shown(label)) for label in labels) + len("(: abstained)")
+        spare = shutil.get_terminal_size().columns - self.label_width - (NUMBER_WIDTH + 3) * len(self.numbers) - 3
+        self.text_width = max(20, min(60, spare))
+
+    def _line(self, text: str, label: str, *numbers: str) -> str:
+        from rich.cells import cell_len, set_cell_size
+
+        if cell_len(text) > self.text_width:  # wide characters (CJK) count twice
+            text = set_cell_size(text, self.text_width - 3) + "..."
+        cells = [set_cell_size(text, self.text_width), set_cell_size(label, self.label_width)]
+        return "   ".join([*cells, *(n.rjust(NUMBER_WIDTH) for n in numbers)]).rstrip() + "\n"
+
+    def header(self) -> str:
+        line = self._line("text", "label", *self.numbers)
+        return line + "─" * (len(line) - 1) + "\n"
+
+    def rows(self, records: list[dict]) -> str:
+        lines = []
+        blank = [""] if self.explain else []
+        for r in records:
+            for i, t in enumerate(r["top"]):
+                label = shown(t["label"]) if i or r["label"] is not None else f"({shown(t['label'])}: abstained)"
+                lines.append(self._line(shown(r["text"]) if i == 0 else "", label, f"{t['probability']:.4f}", *blank))
+            for e in r.get("explain", []):
+                lines.append(self._line(f"  + {shown(e['feature'])}", "", "", f"{e['contribution']:+.4f}"))
+        return "".join(lines)
