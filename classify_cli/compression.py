@@ -122,8 +122,8 @@ def compress_tensors(bundle: Bundle, max_features: int, dtype: str) -> dict[str,
 
 def _validation_split(bundle: Bundle, data: Path | None):
     """The validation split of the model's prepared data (or ``data``), or None when it is gone."""
-    from .data import load_prepared
     from .fsutil import sha256_file
+    from .prepared import load_prepared
 
     path = Path(data) if data is not None else Path((bundle.meta.get("data") or {}).get("path") or "")
     ours = (path / "vocab.json").is_file() and sha256_file(path / "vocab.json") == bundle.meta["data"].get(

@@ -1,14 +1,13 @@
-"""Prepared data: tokenized, numericalized train / validation / test splits on disk.
+"""``prepare``: a corpus into tokenized, numericalized train / validation / test splits.
 
-``prepare`` reads a source once, tokenizing each row as it streams by into provisional
+It reads a source once, tokenizing each row as it streams by into provisional
 token ids (so no text is kept), carves the missing splits, builds the vocabulary from the
-train split alone and writes token ids, labels, the vocabulary and a manifest. Training
-reads the ids back and never tokenizes again.
+train split alone and writes token ids, labels, the vocabulary and a manifest (the format
+is ``prepared.py``'s). Training reads the ids back and never tokenizes again.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from array import array
@@ -20,87 +19,27 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .config import SPLITS, PrepareConfig, section_schema
-from .errors import BundleError, InputError
-from .fsutil import atomic_directory, atomic_write_json, atomic_write_with, check_replaceable, sha256_file
+from .config import SPLITS, PrepareConfig
+from .errors import InputError
+from .fsutil import check_replaceable
+from .prepared import (
+    BLOCK_TOKENS,
+    PREPARED_DATA,
+    Split,
+    foreign_entries,
+    holds_prepared_manifest,
+    is_prepared_data,
+    write_prepared,
+)
 from .ragged import fingerprints, offsets_from_lengths, select_rows
-from .schema import (
-    CHECKSUM,
-    COUNT,
-    LABEL,
-    LABELS,
-    SHA256,
-    TIMESTAMP,
-    Bool,
-    Int,
-    Invalid,
-    List,
-    Map,
-    Obj,
-    Str,
-    check_sealed,
-    sealed,
-)
 from .sources import Source
-from .text import TOKENIZER, TOKENIZERS, Vocab, make_tokenizer, vocab_from_counts
-
-DATA_FORMAT = "classify-prepared-data"
-DATA_VERSION = 2  # 2: manifest.json checked against a schema and sealed with its checksum
-MANIFEST = "manifest.json"
-VOCAB = "vocab.json"
-_SPLIT = Str(SPLITS)
-MANIFEST_SCHEMA = Obj(
-    {
-        "format": Str((DATA_FORMAT,)),
-        "version": Int(DATA_VERSION, DATA_VERSION),
-        "classify_version": Str(max_len=64),
-        "created": TIMESTAMP,
-        "source": Str(),
-        "source_files": Map(Str(), _SPLIT),
-        "carved": List(_SPLIT, max_len=len(SPLITS), unique=True),
-        "skipped_empty_text": Map(COUNT, _SPLIT),
-        "train_overlap": Obj({"validation": COUNT, "test": COUNT, "dropped": Bool()}),
-        "config": Obj({"prepare": section_schema("prepare")}),
-        "labels": LABELS,
-        "tokenizer": TOKENIZER,
-        "vocab_size": Int(1, 2**31 - 1),
-        "splits": Obj(
-            {split: Obj({"rows": COUNT, "tokens": COUNT, "per_class": Map(COUNT, LABEL)}) for split in SPLITS}
-        ),
-        "files": Obj({name: SHA256 for name in (VOCAB, *(f"{split}.safetensors" for split in SPLITS))}),
-        CHECKSUM: SHA256,
-    }
-)
+from .text import TOKENIZERS, make_tokenizer, vocab_from_counts
 
 Log = Callable[[str], None]
 
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-@dataclass
-class Split:
-    """Token ids of every document end to end, where each starts (one more: where they end), and
-    its label index."""
-
-    ids: np.ndarray
-    offsets: np.ndarray
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass
-class PreparedData:
-    path: Path
-    vocab: Vocab
-    labels: list[str]
-    tokenizer: dict[str, Any]
-    manifest: dict[str, Any]
-    splits: dict[str, Split]
 
 
 def tokenizer_spec(cfg: PrepareConfig) -> dict[str, Any]:
@@ -188,34 +127,6 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     kept = np.ones(len(labels), dtype=bool)
     kept[carved_rows] = False
     return np.flatnonzero(kept), carved_rows
-
-
-# tokens per step where a whole-corpus numpy call would make an int64 copy of the ids
-BLOCK_TOKENS = 1 << 22
-
-
-def is_prepared_data(path: Path) -> bool:
-    """Whether ``path`` holds data ``prepare`` wrote (of any format version: it may be
-    replaced by a newer one) and nothing else: a folder with other files in it is not ours
-    to replace, even with a manifest."""
-    return holds_prepared_manifest(path) and not foreign_entries(path)
-
-
-def holds_prepared_manifest(path: Path) -> bool:
-    try:
-        manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("format") == DATA_FORMAT
-
-
-def foreign_entries(path: Path) -> list[str]:
-    """Names in ``path`` that ``prepare`` does not write (a model trained into it, notes)."""
-    ours = {MANIFEST, VOCAB, *(f"{split}.safetensors" for split in SPLITS)}
-    return sorted(p.name for p in Path(path).iterdir() if p.name not in ours)
-
-
-PREPARED_DATA = "prepared data"
 
 
 def check_prepare_target(out: Path) -> None:
@@ -356,142 +267,3 @@ def _asdict(cfg: PrepareConfig) -> dict[str, Any]:
     import dataclasses
 
     return dataclasses.asdict(cfg)
-
-
-def split_tensors(split: Split) -> dict[str, np.ndarray]:
-    return {
-        "ids": np.ascontiguousarray(split.ids, dtype=np.int32),
-        "offsets": np.ascontiguousarray(split.offsets, dtype=np.int64),
-        "labels": np.ascontiguousarray(split.labels, dtype=np.int64),
-    }
-
-
-def write_prepared(
-    out: Path,
-    splits: dict[str, Split],
-    vocab: Vocab,
-    labels: list[str],
-    tokenizer: dict[str, Any],
-    extra: dict[str, Any],
-) -> dict[str, Any]:
-    from safetensors.numpy import save_file
-
-    manifest: dict[str, Any] = {
-        "format": DATA_FORMAT,
-        "version": DATA_VERSION,
-        "classify_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        **extra,
-        "labels": labels,
-        "tokenizer": tokenizer,
-        "vocab_size": len(vocab),
-        "splits": {
-            name: {
-                "rows": len(split),
-                "tokens": int(len(split.ids)),
-                "per_class": {
-                    labels[i]: int(c) for i, c in enumerate(np.bincount(split.labels, minlength=len(labels)))
-                },
-            }
-            for name, split in splits.items()
-        },
-        "files": {},
-    }
-    with atomic_directory(out, is_prepared_data, PREPARED_DATA) as tmp:
-        atomic_write_json(tmp / VOCAB, vocab.itos)
-        for name, split in splits.items():
-            # written straight from the arrays (``save`` would first copy them into bytes)
-            atomic_write_with(
-                tmp / f"{name}.safetensors", lambda path, split=split: save_file(split_tensors(split), path)
-            )
-        manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
-        manifest = sealed(manifest)
-        atomic_write_json(tmp / MANIFEST, manifest)
-    return manifest
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    path = Path(path)
-    file = path / MANIFEST
-    if path.is_file():  # a corpus given where its prepared form belongs
-        raise InputError(
-            f"{path} is a file, not prepared data: prepare it first, e.g. "
-            f"`classify prepare --from {path} --out data/{path.stem}`, then train with --data data/{path.stem}"
-        )
-    if not path.is_dir():
-        raise InputError(f"no prepared data at {path} (run `classify prepare --out {path}` first)")
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BundleError(f"{path} is not prepared data (no {MANIFEST}); run `classify prepare --out {path}`") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise BundleError(f"{file}: not a valid manifest (corrupt?)") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != DATA_FORMAT:
-        raise BundleError(f"{file}: not a classify prepared-data manifest")
-    if manifest.get("version") != DATA_VERSION:
-        raise BundleError(
-            f"{file}: format version {manifest.get('version')!r} is not supported "
-            f"(expected {DATA_VERSION}); prepare again"
-        )
-    try:
-        check_sealed(manifest, MANIFEST_SCHEMA)
-    except Invalid as exc:
-        raise BundleError(f"{file}: invalid manifest ({exc}); prepare again") from None
-    labels = set(manifest["labels"])
-    if any(set(s["per_class"]) != labels for s in manifest["splits"].values()):
-        raise BundleError(f"{file}: invalid manifest (splits' per_class disagree with labels); prepare again")
-    return manifest
-
-
-def _verified_bytes(path: Path, manifest: dict[str, Any]) -> bytes:
-    expected = manifest.get("files", {}).get(path.name)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise BundleError(f"{path} is missing; prepare the data again") from None
-    import hashlib
-
-    if expected is None or hashlib.sha256(data).hexdigest() != expected:
-        raise BundleError(f"{path}: checksum does not match the manifest (modified or truncated); prepare again")
-    return data
-
-
-def _check_split(split: Split, manifest: dict[str, Any], name: str, file: Path) -> None:
-    """What indexes something lies in its range: arrays whose checksum was recomputed after an
-    edit are refused here, not by an IndexError (or a wrong answer) in training."""
-    rows, tokens = manifest["splits"][name]["rows"], manifest["splits"][name]["tokens"]
-    ids, offsets, labels = split.ids, split.offsets, split.labels
-    ok = ids.dtype == np.int32 and offsets.dtype == labels.dtype == np.int64
-    ok = ok and ids.shape == (tokens,) and offsets.shape == (rows + 1,) and labels.shape == (rows,)
-    ok = ok and offsets[0] == 0 and offsets[-1] == tokens and bool((np.diff(offsets) >= 0).all())
-    if ok and rows:
-        ok = 0 <= labels.min() and labels.max() < len(manifest["labels"])
-    for lo in range(0, tokens, BLOCK_TOKENS):  # a block at a time: min/max of 100M ids holds no copy
-        block = ids[lo : lo + BLOCK_TOKENS]
-        ok = ok and 0 <= block.min() and block.max() < manifest["vocab_size"]
-    if not ok:
-        raise BundleError(f"{file}: its arrays disagree with the manifest (modified?); prepare again")
-
-
-def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:
-    """Load and verify prepared data (checksums and format version); the arrays are read-only."""
-    from .bundle import map_safetensors
-
-    path = Path(path)
-    manifest = read_manifest(path)
-    itos = json.loads(_verified_bytes(path / VOCAB, manifest))
-    try:
-        vocab = Vocab(itos)
-    except (TypeError, ValueError) as exc:
-        raise BundleError(f"{path / VOCAB}: invalid vocabulary ({exc})") from None
-    loaded = {}
-    for name in splits:
-        file = path / f"{name}.safetensors"
-        tensors = map_safetensors(_verified_bytes(file, manifest), file)  # views of the bytes: no copy
-        try:
-            # offsets and labels copied (small), so dropping a split's ids frees the file's bytes
-            loaded[name] = Split(tensors["ids"], tensors["offsets"].copy(), tensors["labels"].copy())
-        except KeyError as exc:
-            raise BundleError(f"{file}: tensor {exc} is missing; prepare again") from None
-        _check_split(loaded[name], manifest, name, file)
-    return PreparedData(path, vocab, list(manifest["labels"]), dict(manifest["tokenizer"]), manifest, loaded)

@@ -39,8 +39,8 @@ def default_data(model: Path) -> Path:
 
 def _prepared_rows(predictor: Predictor, meta: dict[str, Any], path: Path):
     """The test split of prepared data, as (ids, offsets, label names); vocabularies must match."""
-    from .data import load_prepared
     from .fsutil import sha256_file
+    from .prepared import load_prepared
 
     expected = meta.get("data", {}).get("vocab_sha256")
     if expected != sha256_file(path / "vocab.json"):
@@ -102,7 +102,7 @@ def evaluate(model_dir: Path, data_path: Path, columns: dict[str, Any] | None = 
         tokens += n_tokens
         unk_tokens += n_unknown
 
-    from .data import holds_prepared_manifest
+    from .prepared import holds_prepared_manifest
 
     if holds_prepared_manifest(data_path):
         ids, offsets, names = _prepared_rows(predictor, bundle.meta, data_path)
@@ -161,8 +161,8 @@ def train_overlap(meta: dict[str, Any], prints: np.ndarray) -> dict[str, Any]:
     """How many evaluated rows are documents of the model's train split (the same tokens, by
     fingerprint): a model scored on what it learned looks better than it is. Needs the
     prepared data it was trained on; without it, says so."""
-    from .data import load_prepared
     from .fsutil import sha256_file
+    from .prepared import load_prepared
 
     path = Path(meta["data"]["path"])
     try:

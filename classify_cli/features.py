@@ -21,7 +21,7 @@ from .ragged import offsets_from_lengths, row_ids
 from .text import ngram_ids
 
 if TYPE_CHECKING:
-    from .data import Split
+    from .prepared import Split
 
 TFIDF = ("tfidf", "tfidf-l2")  # the weightings that need the train split's IDF
 

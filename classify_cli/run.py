@@ -24,13 +24,13 @@ import torch
 from .bundle import META, MODEL_FORMAT, Bundle, is_compressed, save_bundle
 from .checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
-from .data import load_prepared
 from .errors import BundleError, DivergedError, InputError, Interrupted
 from .evaluation import training_reference
 from .features import TFIDF, fit_features, norm_of
 from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
 from .head import describe, scoring_tensors
 from .model import SGD, TextClassifier, all_finite, class_table, export_tensors, import_tensors
+from .prepared import load_prepared
 from .text import encode_token
 from .token_table import TokenTable
 from .training import (

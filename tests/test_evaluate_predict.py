@@ -146,10 +146,10 @@ def test_scoring_table_matches_torch_model(trained, weighting):
     the table, the norm per document, unseen n-grams on the shared zero row."""
     torch = pytest.importorskip("torch")
     from classify_cli.config import ModelConfig
-    from classify_cli.data import load_prepared
     from classify_cli.features import fit_features, norm_of
     from classify_cli.head import Head, describe, scoring_tensors
     from classify_cli.model import TextClassifier, class_table
+    from classify_cli.prepared import load_prepared
     from classify_cli.text import encode_token
     from classify_cli.token_table import TokenTable
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from classify_cli.bundle import load_bundle
-from classify_cli.data import load_prepared
 from classify_cli.fsutil import DirectoryLock
+from classify_cli.prepared import load_prepared
 
 from .conftest import write_ag_dir
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify_cli.data import load_prepared, stratified_split
+from classify_cli.data import stratified_split
+from classify_cli.prepared import load_prepared
 
 from .conftest import make_rows, write_ag_dir, write_header_csv, write_jsonl
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from classify_cli.data import load_prepared
+from classify_cli.prepared import load_prepared
 
 from .conftest import make_rows, modules_imported_by, write_header_csv
 

@@ -15,9 +15,9 @@ import pytest
 
 from classify_cli.bundle import load_bundle
 from classify_cli.config import load_config
-from classify_cli.data import load_prepared
 from classify_cli.errors import BundleError
 from classify_cli.fsutil import DirectoryLock
+from classify_cli.prepared import load_prepared
 
 from .conftest import edit_json, make_rows, write_ag_dir, write_header_csv
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from classify_cli.bundle import load_bundle
-from classify_cli.data import load_prepared
+from classify_cli.prepared import load_prepared
 
 from .conftest import write_ag_dir
 
