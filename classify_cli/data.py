@@ -167,7 +167,19 @@ def _train_overlap(splits: dict[str, Split], drop: bool, log: Log) -> dict[str, 
     return {**found, "dropped": drop}
 
 
-def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _stderr) -> dict[str, Any]:
+def _counted(rows: Iterable[tuple[str, str]], tick: Callable[[int], None], every: int = 4096):
+    """``rows``, calling ``tick(n)`` every ``every`` rows and at the end (for a progress bar)."""
+    n = 0
+    for n, row in enumerate(rows, 1):
+        yield row
+        if n % every == 0:
+            tick(every)
+    tick(n % every)
+
+
+def prepare_corpus(
+    source: Source, out: Path, cfg: PrepareConfig, log: Log = _stderr, tick: Callable[[int], None] = lambda n: None
+) -> dict[str, Any]:
     """Read ``source``, write prepared splits to ``out`` atomically, return the manifest."""
     check_prepare_target(out)  # before reading a corpus that could not be written anyway
     started = time.perf_counter()
@@ -176,7 +188,7 @@ def prepare_corpus(source: Source, out: Path, cfg: PrepareConfig, log: Log = _st
     parts: dict[str, _Part] = {}
     for split in SPLITS:
         if split in source.splits:
-            parts[split] = numericalizer.read(source.rows(split), split)
+            parts[split] = numericalizer.read(_counted(source.rows(split), tick), split)
             log(f"read {split}: {len(parts[split].labels):,} rows")
     skipped = {s: p.skipped_empty for s, p in parts.items() if p.skipped_empty}
     for split, count in skipped.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,12 @@ def _raw_source(path: Path, meta: dict[str, Any], columns: dict[str, Any] | None
     return source, split
 
 
-def evaluate(model_dir: Path, data_path: Path, columns: dict[str, Any] | None = None) -> dict[str, Any]:
+def evaluate(
+    model_dir: Path,
+    data_path: Path,
+    columns: dict[str, Any] | None = None,
+    tick: Callable[[int], None] = lambda n: None,
+) -> dict[str, Any]:
     """Report accuracy, F1, loss, calibration and the confusion matrix of a model on data
     (a labeled file's text and label columns as the model's training data, or ``columns``)."""
     bundle = load_bundle(model_dir)
@@ -92,6 +98,7 @@ def evaluate(model_dir: Path, data_path: Path, columns: dict[str, Any] | None = 
 
     def consume(logits: np.ndarray, n_tokens: int, n_unknown: int, names: list[str], prints: np.ndarray) -> None:
         nonlocal tokens, unk_tokens
+        tick(len(names))
         keep = np.array([n in label_index for n in names], dtype=bool)
         prints_parts.append(prints[keep])
         for n in names:

@@ -186,14 +186,22 @@ def label_stream(
         yield out
 
 
-def write_labels(predictor: Predictor, texts: Iterable[str], opts: Options, fmt: str, out) -> None:
+def write_labels(
+    predictor: Predictor,
+    texts: Iterable[str],
+    opts: Options,
+    fmt: str,
+    out,
+    tick: Callable[[int], None] = lambda n: None,
+) -> None:
     """Label ``texts`` and write them to ``out`` in output format ``fmt``, each batch as it is
     done. Nothing (not even a header) before the first batch: an input refused at its start
     (empty, malformed) leaves ``out`` empty."""
     output = OUTPUTS[fmt]
     first = True
-    for chunk in label_stream(predictor, texts, opts, fmt):
+    for batch, chunk in parallel_map(_label_and_format, (predictor, opts, fmt), batches(texts, BATCH)):
         out.write((output.head(predictor, opts) if first else output.sep) + chunk)
+        tick(len(batch))
         first = False
     out.write(output.empty if first else output.tail)
     out.flush()

@@ -53,6 +53,7 @@ def train(
     log: Callable[[str], None] = print,
     on_epoch: Callable[[EpochResult], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    on_step: Callable[[int, int, int], None] = lambda epoch, step, steps: None,
 ) -> dict[str, Any]:
     """Train on prepared data (or continue the checkpoint in ``out_dir`` when ``resume``).
 
@@ -76,7 +77,7 @@ def train(
     # the run directory and those of its parents this call will create, deepest first
     created = [d for d in (out_dir, *out_dir.parents) if not os.path.lexists(d)]
     with DirectoryLock(out_dir, "train"), _removed_on_failure(created):
-        return _train_locked(data_dir, out_dir, cfg, resume, started, log, on_epoch, should_stop)
+        return _train_locked(data_dir, out_dir, cfg, resume, started, log, on_epoch, should_stop, on_step)
 
 
 def is_run_dir(path: Path) -> bool:
@@ -119,6 +120,7 @@ def _train_locked(
     log: Callable[[str], None],
     on_epoch: Callable[[EpochResult], None] | None,
     should_stop: Callable[[], bool],
+    on_step: Callable[[int, int, int], None],
 ) -> dict[str, Any]:
     """The run itself, with ``out_dir`` locked."""
     # the checkpoint again, now that the run directory is ours
@@ -167,7 +169,7 @@ def _train_locked(
         log(f"resuming at epoch {progress.epoch}, step {progress.step}")
     try:
         for result in train_while_improving(
-            model, train_set, val_set, train_cfg, optimizer, scheduler, progress, device, should_stop
+            model, train_set, val_set, train_cfg, optimizer, scheduler, progress, device, should_stop, on_step
         ):
             if result.is_best:
                 best = class_table(model, row_map)

@@ -190,6 +190,7 @@ def train_while_improving(
     progress: RunState,
     device: torch.device,
     should_stop: Callable[[], bool] = lambda: False,
+    on_step: Callable[[int, int, int], None] = lambda epoch, step, steps: None,
 ) -> Iterator[EpochResult]:
     """Run the remaining epochs, yielding each one's numbers; the caller keeps the best model.
 
@@ -202,11 +203,14 @@ def train_while_improving(
         started = time.perf_counter() - progress.seconds
         generator.bit_generator.state = progress.epoch_rng
         order = generator.permutation(len(train_set))
+        steps = -(-len(train_set) // cfg.batch_size)
+        on_step(progress.epoch, progress.step, steps)  # (epoch, steps done, steps in the epoch)
         for batch in batches(train_set, cfg.batch_size, device, order, start=progress.step, for_training=True):
             loss = train_step(model, batch, optimizer, cfg.clip_norm)
             progress.loss_sum += loss * len(batch.labels)
             progress.seen += len(batch.labels)
             progress.step += 1
+            on_step(progress.epoch, progress.step, steps)
             if should_stop():
                 progress.seconds = time.perf_counter() - started
                 raise StopRequested

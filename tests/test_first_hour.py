@@ -108,3 +108,68 @@ def test_hints_name_what_exists(invoke, tmp_path):
     assert train.exit_code == 2 and f"classify prepare --from {corpus} --out data/news" in train.stderr
     listed = invoke("config", "--set", "prepare.text_fields=headline,body")
     assert listed.exit_code == 2 and 'expected a list, e.g. ["title", "body"]' in listed.stderr
+
+
+def _run_with_terminal_stderr(args: list) -> tuple[str, str]:
+    """Run classify with stderr on a pseudo-terminal and stdout on a pipe: (stdout, what the terminal got)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import threading
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "classify_cli", *map(str, args)], stdout=subprocess.PIPE, stderr=slave, env=env
+    )
+    os.close(slave)
+    seen = []
+
+    def drain() -> None:  # the terminal is read alongside stdout: either could fill and block the command
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal's other end closed: the process is done with it
+                return
+            if not chunk:
+                return
+            seen.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    out = proc.stdout.read().decode()
+    proc.wait(timeout=120)
+    reader.join(timeout=10)
+    os.close(master)
+    return out, b"".join(seen).decode(errors="replace")
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "prepare", "train"])
+def test_progress_shows_on_a_terminal_stderr_and_leaves_stdout_alone(trained, tmp_path, command):
+    corpus, data, run = trained
+    texts = tmp_path / "texts.txt"
+    texts.write_text("goal coach season\n" * 40_000)  # long enough for the bar to be drawn
+    args = {
+        "predict": ["predict", "--model", run, "--file", texts, "--format", "jsonl"],
+        "evaluate": ["evaluate", "--model", run, "--format", "json"],
+        "prepare": ["prepare", "--from", corpus, "--out", tmp_path / "data"],
+        "train": ["train", "--data", data, "--out", tmp_path / "run", "--set", "train.device=cpu", "--format", "json"],
+    }[command]
+    out, terminal = _run_with_terminal_stderr(args)
+    unit = {"predict": "texts", "evaluate": "rows", "prepare": "rows", "train": "steps"}[command]
+    assert f" {unit}" in terminal and "\x1b[" in terminal  # a bar, drawn for a terminal
+    assert "\x1b" not in out  # results untouched by it
+    if command == "predict":
+        assert len(out.splitlines()) == 40_000 and json.loads(out.splitlines()[-1])["text"] == "goal coach season"
+    elif command in ("evaluate", "train"):
+        json.loads(out)
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(invoke, trained, tmp_path):
+    _, _, run = trained
+    texts = tmp_path / "texts.txt"
+    texts.write_text("goal coach season\n" * 100)
+    result = invoke("predict", "--model", run, "--file", texts, "--format", "jsonl")
+    assert result.exit_code == 0 and result.stderr == ""

@@ -153,6 +153,76 @@ def color_ok(stream=sys.stderr) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
+class Bar:
+    """A progress bar on stderr when stderr is a terminal (whatever stdout is), with a count,
+    a rate and the time left when the total is known; nothing otherwise. While it shows,
+    ``log`` prints above it, so log lines and the bar do not garble each other."""
+
+    def __init__(self, unit: str, description: str = "", enabled: bool = True):
+        self.unit, self.description, self.enabled = unit, description, enabled
+        self._progress: Any = None
+
+    def __enter__(self) -> Bar:
+        if not (self.enabled and color_ok(sys.stderr)):
+            return self
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        unit = self.unit
+
+        class Count(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                done = f"{task.completed:,.0f}" + (f"/{task.total:,.0f}" if task.total is not None else "")
+                return Text(f"{done} {unit}" + (f"  {task.speed:,.0f}/s" if task.speed else ""))
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            Count(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True, highlight=False, markup=False),
+            transient=True,
+            # results go to stdout untouched: a redirect would send them through the bar's console (stderr)
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(self.description, total=None)
+        return self
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def update(self, completed: int, total: int | None, description: str) -> None:
+        """Set where it stands (train: each epoch's steps, starting over every epoch)."""
+        if self._progress is not None:
+            task = self._progress.tasks[0]
+            if description != task.description:  # a new epoch: its rate and time left start afresh
+                self._progress.reset(self._task, total=total, description=description, completed=completed)
+            else:
+                self._progress.update(self._task, completed=completed, total=total)
+
+    def log(self, message: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(message)
+        else:
+            err(message)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
 def run(fn: Callable[..., T], *args: Any, debug: bool = False, **kwargs: Any) -> T:
     """Call the library function behind a command; expected failures become one line + exit code."""
     try:

@@ -10,6 +10,7 @@ from ..errors import EXIT_BELOW_THRESHOLD
 from ..metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, METRICS
 from ._util import (
     DEFAULT_RUN,
+    Bar,
     Debug,
     LabelField,
     ModelDir,
@@ -80,7 +81,8 @@ def evaluate(
 
     fail_under = [parse_threshold(t, HIGHER_IS_BETTER, "--fail-under") for t in under]
     fail_over = [parse_threshold(t, LOWER_IS_BETTER, "--fail-over") for t in over]
-    report = evaluate_model(model, data if data is not None else default_data(model), columns)
+    with Bar("rows", "evaluating") as bar:
+        report = evaluate_model(model, data if data is not None else default_data(model), columns, bar.advance)
     report["thresholds"] = check_thresholds(report, fail_under, fail_over)
     if output is not None:
         write_output(output, (dumps(report) + "\n").encode())

@@ -12,7 +12,7 @@ import typer
 from ..errors import BundleError, InputError
 from ..prediction import OUTPUTS
 from ..readers import FORMATS
-from ._util import DEFAULT_RUN, Debug, ModelDir, TextFields, app, column_overrides, run
+from ._util import DEFAULT_RUN, Bar, Debug, ModelDir, TextFields, app, column_overrides, run
 
 # --format's choices: every output prediction.OUTPUTS has; --input-format's: auto, then readers.FORMATS
 OutFormat = StrEnum("OutFormat", [(name, name) for name in OUTPUTS])
@@ -59,7 +59,8 @@ def predict(
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
     try:
-        write_labels(predictor, source, opts, fmt.value, sys.stdout)
+        with Bar("texts", "labeling", enabled=bool(file)) as bar:  # a few TEXT arguments need none
+            write_labels(predictor, source, opts, fmt.value, sys.stdout, bar.advance)
     except (IndexError, ValueError) as exc:  # only an unverified (TEXT) load gets here with such a file
         raise BundleError(
             f"{model}: the model file's data is inconsistent (modified?); `classify evaluate` verifies it"

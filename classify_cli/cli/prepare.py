@@ -8,13 +8,13 @@ import typer
 from ..sources import DEFAULT_HUB_DATASET
 from ._util import (
     DEFAULT_DATA,
+    Bar,
     Debug,
     LabelField,
     Overrides,
     TextFields,
     app,
     column_overrides,
-    err,
     load_config_or_default,
     parse_overrides,
     run,
@@ -30,7 +30,8 @@ def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | 
         config, {**parse_overrides(overrides), **{("prepare", k): v for k, v in columns.items()}}
     )
     check_prepare_target(out)  # before opening the source: that may download a corpus
-    return prepare_corpus(open_source(source, cfg.prepare), out, cfg.prepare, log=err)
+    with Bar("rows", "reading") as bar:
+        return prepare_corpus(open_source(source, cfg.prepare), out, cfg.prepare, log=bar.log, tick=bar.advance)
 
 
 @app.command("prepare")

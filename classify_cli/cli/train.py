@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shlex
 import signal
@@ -15,10 +16,10 @@ import typer
 from ._util import (
     DEFAULT_DATA,
     DEFAULT_RUN,
+    Bar,
     Debug,
     Overrides,
     app,
-    color_ok,
     err,
     load_config_or_default,
     parse_overrides,
@@ -91,43 +92,24 @@ def tensorboard_logger(log_dir: Path | None) -> Iterator[Callable[[object], None
             writer.close()
 
 
-def train(
-    data: Path, out: Path, config: Path | None, overrides: dict, resume: bool, progress: bool, tensorboard: Path | None
-) -> dict:
+def train(data: Path, out: Path, config: Path | None, overrides: dict, resume: bool, tensorboard: Path | None) -> dict:
     from ..run import train as train_model
 
     cfg = None if resume else load_config_or_default(config, overrides)
-    with stop_on_signals() as should_stop, tensorboard_logger(tensorboard) as board:
-        if not progress:
+    # read once training runs: by then a resumed run's checkpoint has been checked
+    total = functools.cache(lambda: total_epochs(cfg, out))
+    with stop_on_signals() as should_stop, tensorboard_logger(tensorboard) as board, Bar("steps") as bar:
 
-            def log_epoch(r) -> None:
-                err(format_epoch(r, total_epochs(cfg, out)))
-                board(r)
+        def on_epoch(r) -> None:
+            bar.log(format_epoch(r, total()))
+            board(r)
 
-            return train_model(data, out, cfg, resume=resume, log=err, should_stop=should_stop, on_epoch=log_epoch)
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        def on_step(epoch: int, step: int, steps: int) -> None:
+            bar.update(step, steps, f"epoch {epoch}/{total()}")
 
-        total = total_epochs(cfg, out)
-        with Progress(
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True, highlight=False, markup=False),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("", total=total)
-
-            def on_epoch(r) -> None:
-                bar.console.print(format_epoch(r, total))
-                bar.update(task, completed=r.epoch, description=f"val acc {r.val_accuracy:.4f}")
-                board(r)
-
-            return train_model(
-                data, out, cfg, resume=resume, log=bar.console.print, on_epoch=on_epoch, should_stop=should_stop
-            )
+        return train_model(
+            data, out, cfg, resume=resume, log=bar.log, on_epoch=on_epoch, on_step=on_step, should_stop=should_stop
+        )
 
 
 def total_epochs(cfg, out: Path) -> int:
@@ -195,7 +177,7 @@ def train_cli(
             err("error: --resume continues with the checkpoint's own config; drop --config/--set/--seed/...")
             raise typer.Exit(2)
         out = resume
-    summary = run(train, data, out, config, extra, resume is not None, color_ok(), tensorboard, debug=debug)
+    summary = run(train, data, out, config, extra, resume is not None, tensorboard, debug=debug)
     if (fmt or (Format.text if sys.stdout.isatty() else Format.json)) is Format.json:
         print(json.dumps(summary))
     else:
