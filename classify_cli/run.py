@@ -54,6 +54,7 @@ def train(
     on_epoch: Callable[[EpochResult], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[int, int, int], None] = lambda epoch, step, steps: None,
+    epochs: int | None = None,
 ) -> dict[str, Any]:
     """Train on prepared data (or continue the checkpoint in ``out_dir`` when ``resume``).
 
@@ -68,8 +69,19 @@ def train(
             raise BundleError(
                 f"{out_dir} is a compressed model (classify compress): it keeps no training state to resume"
             )
+        if not (out_dir / CHECKPOINT / "state.json").is_file() and (out_dir / META).is_file() and is_run_dir(out_dir):
+            raise InputError(
+                f"{out_dir} finished training: a finished run keeps its model, not the state to go on from; "
+                "train again with --epochs N"
+            )
         state, _ = load_checkpoint(out_dir)  # for its config and data; read again once locked
         cfg = config_from_dict(state["config"])
+        if epochs is not None:  # going on for longer (or shorter) than the run was started with
+            if epochs < state["progress"]["epoch"]:
+                raise InputError(
+                    f"--epochs {epochs}: the run is already in epoch {state['progress']['epoch']}; give at least that"
+                )
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
         data_dir = Path(state["data"]["path"])
     else:
         check_replaceable(out_dir, is_run_dir, "a classify run directory")

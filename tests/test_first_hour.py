@@ -173,3 +173,8 @@ def test_no_progress_when_stderr_is_not_a_terminal(invoke, trained, tmp_path):
     texts.write_text("goal coach season\n" * 100)
     result = invoke("predict", "--model", run, "--file", texts, "--format", "jsonl")
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_shell_completion_script(runner):
+    result = runner.invoke(app, ["--show-completion", "bash"], prog_name="classify")
+    assert result.exit_code == 0 and "_classify_completion" in result.stdout and "complete " in result.stdout

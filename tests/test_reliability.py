@@ -240,6 +240,32 @@ def test_resume_without_checkpoint(invoke, tmp_path):
     assert result.exit_code == 2 and "no checkpoint" in result.stderr
 
 
+def test_resume_with_more_epochs_equals_a_longer_run(resumable, tmp_path, invoke):
+    """Interrupted in a 2-epoch run, resumed with --epochs 4: the same model as 4 epochs straight."""
+    import dataclasses
+
+    from classify_cli.errors import Interrupted
+    from classify_cli.run import train
+
+    data, cfg, _ = resumable
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=2, patience=0))
+    longer = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=4))
+    train(data, tmp_path / "full", longer, log=lambda m: None)
+    calls = iter(range(10**6))
+    with pytest.raises(Interrupted):
+        train(data, tmp_path / "cut", cfg, log=lambda m: None, should_stop=lambda: next(calls) >= 170)
+    too_short = invoke("train", "--resume", tmp_path / "cut", "--epochs", "0")
+    assert too_short.exit_code == 2 and "--epochs 0: the run is already in epoch" in too_short.stderr
+    others = invoke("train", "--resume", tmp_path / "cut", "--epochs", "4", "--seed", "3")
+    assert others.exit_code == 2 and "--epochs N alone may change" in others.stderr
+    result = invoke("train", "--resume", tmp_path / "cut", "--epochs", "4")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["epochs"] == 4
+    _assert_same_model(tmp_path / "full", tmp_path / "cut")
+    finished = invoke("train", "--resume", tmp_path / "cut", "--epochs", "6")
+    assert finished.exit_code == 2 and "finished training" in finished.stderr and "--epochs N" in finished.stderr
+
+
 # --- 4. divergence ------------------------------------------------------------------------------
 
 

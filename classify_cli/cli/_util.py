@@ -69,7 +69,7 @@ app = typer.Typer(
     name="classify",
     help="Train, evaluate and serve news-topic classifiers (EmbeddingBag + Linear).",
     cls=OneLineErrors,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     # Help texts are shown as written: Rich markup would eat "[default: ...]" as a style tag.

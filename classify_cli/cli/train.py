@@ -96,8 +96,9 @@ def train(data: Path, out: Path, config: Path | None, overrides: dict, resume: b
     from ..run import train as train_model
 
     cfg = None if resume else load_config_or_default(config, overrides)
+    epochs = overrides.get(("train", "epochs")) if resume else None
     # read once training runs: by then a resumed run's checkpoint has been checked
-    total = functools.cache(lambda: total_epochs(cfg, out))
+    total = functools.cache(lambda: epochs or total_epochs(cfg, out))
     with stop_on_signals() as should_stop, tensorboard_logger(tensorboard) as board, Bar("steps") as bar:
 
         def on_epoch(r) -> None:
@@ -108,7 +109,15 @@ def train(data: Path, out: Path, config: Path | None, overrides: dict, resume: b
             bar.update(step, steps, f"epoch {epoch}/{total()}")
 
         return train_model(
-            data, out, cfg, resume=resume, log=bar.log, on_epoch=on_epoch, on_step=on_step, should_stop=should_stop
+            data,
+            out,
+            cfg,
+            resume=resume,
+            log=bar.log,
+            on_epoch=on_epoch,
+            on_step=on_step,
+            should_stop=should_stop,
+            epochs=epochs,
         )
 
 
@@ -141,7 +150,9 @@ def train_cli(
     resume: Annotated[
         Path | None,
         typer.Option(
-            "--resume", help="Continue the interrupted run in this directory (its config and data).", show_default=False
+            "--resume",
+            help="Continue the interrupted run in this directory (its config and data; --epochs N may extend it).",
+            show_default=False,
         ),
     ] = None,
     tensorboard: Annotated[
@@ -173,8 +184,11 @@ def train_cli(
         if value is not None:
             extra[("train", key)] = value
     if resume is not None:
-        if extra or config is not None:
-            err("error: --resume continues with the checkpoint's own config; drop --config/--set/--seed/...")
+        if set(extra) - {("train", "epochs")} or config is not None:
+            err(
+                "error: --resume continues with the checkpoint's own config (--epochs N alone may change): "
+                "drop --config/--set/--seed/..."
+            )
             raise typer.Exit(2)
         out = resume
     summary = run(train, data, out, config, extra, resume is not None, tensorboard, debug=debug)
