@@ -51,7 +51,8 @@ class FixedTable:
         for r in records:
             for i, t in enumerate(r["top"]):
                 label = shown(t["label"]) if i or r["label"] is not None else f"({shown(t['label'])}: abstained)"
-                lines.append(self._line(shown(r["text"]) if i == 0 else "", label, f"{t['probability']:.4f}", *blank))
+                text = (f"[{shown(r['id'])}] " if "id" in r else "") + shown(r["text"])
+                lines.append(self._line(text if i == 0 else "", label, f"{t['probability']:.4f}", *blank))
             for e in r.get("explain", []):
                 lines.append(self._line(f"  + {shown(e['feature'])}", "", "", f"{e['contribution']:+.4f}"))
         return "".join(lines)

@@ -26,6 +26,7 @@ class Options:
     k: int = 1
     min_confidence: float = 0.0
     explain: bool = False
+    ids: bool = False  # the texts come as (text, id) pairs and every record carries its id
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Labeled:
     tops: np.ndarray  # (n, k) label indices, most likely first
     top_probs: np.ndarray  # (n, k) their probabilities, rounded to 6 digits
     abstained: list[str | None]  # why a text gets no label, or None
+    ids: list[str] | None = None  # each text's id (predict --id-field)
 
 
 def label_columns(predictor: Predictor, texts: list[str], opts: Options) -> Labeled:
@@ -63,6 +65,7 @@ def records_of(batch: Labeled, predictor: Predictor, opts: Options) -> list[dict
         batch.texts, batch.tops.tolist(), batch.top_probs.tolist(), batch.abstained, strict=True
     ):
         record = {
+            **({"id": batch.ids[len(records)]} if batch.ids is not None else {}),
             "text": text,
             "label": labels[top[0]] if why is None else None,
             "probability": probs[0],
@@ -77,8 +80,9 @@ def records_of(batch: Labeled, predictor: Predictor, opts: Options) -> list[dict
     return records
 
 
-def csv_header(k: int) -> list[str]:
-    head = ["label", "probability"]
+def csv_header(k: int, ids: bool = False) -> list[str]:
+    head = ["id"] if ids else []
+    head += ["label", "probability"]
     for i in range(2, k + 1):
         head += [f"label_{i}", f"probability_{i}"]
     return [*head, "text"]
@@ -101,7 +105,8 @@ def csv_rows(batch: Labeled, labels: list[str]) -> str:
     names = np.array([csv_field(label) for label in labels], dtype=object)
     first = names[batch.tops[:, 0]]
     first[[why is not None for why in batch.abstained]] = ""
-    columns = [first.tolist(), map(repr, batch.top_probs[:, 0].tolist())]
+    columns = [map(csv_field, batch.ids)] if batch.ids is not None else []
+    columns += [first.tolist(), map(repr, batch.top_probs[:, 0].tolist())]
     for j in range(1, batch.tops.shape[1]):
         columns += [names[batch.tops[:, j]].tolist(), map(repr, batch.top_probs[:, j].tolist())]
     lines = map(",".join, zip(*columns, map(csv_field, batch.texts), strict=True))
@@ -130,10 +135,13 @@ def json_rows(batch: Labeled, labels: list[str]) -> list[str]:
     ]
     tops = ranked[0] if len(ranked) == 1 else list(map(", ".join, zip(*ranked, strict=True)))
     first = names[batch.tops[:, 0]].tolist()
+    opening = ["{"] * len(first) if batch.ids is None else [f'{{"id": {json_string(i)}, ' for i in batch.ids]
     return [
-        f'{{"text": {json_string(text)}, "label": {label if why is None else "null"}, "probability": {p}, '
+        f'{start}"text": {json_string(text)}, "label": {label if why is None else "null"}, "probability": {p}, '
         f'"top": [{top}]' + ("}" if why is None else f', "abstained": {json_string(why)}}}')
-        for text, label, p, top, why in zip(batch.texts, first, probs[0], tops, batch.abstained, strict=True)
+        for start, text, label, p, top, why in zip(
+            opening, batch.texts, first, probs[0], tops, batch.abstained, strict=True
+        )
     ]
 
 
@@ -168,21 +176,31 @@ OUTPUTS = {
         lambda b, p, o: ",\n".join(json_objects(b, p, o)), lambda p, o: "[", sep=",\n", tail="]\n", empty="[]\n"
     ),
     "jsonl": Output(lambda b, p, o: "".join(row + "\n" for row in json_objects(b, p, o))),
-    "csv": Output(lambda b, p, o: csv_rows(b, p.labels), lambda p, o: ",".join(csv_header(o.k)) + "\n", explains=False),
+    "csv": Output(
+        lambda b, p, o: csv_rows(b, p.labels), lambda p, o: ",".join(csv_header(o.k, o.ids)) + "\n", explains=False
+    ),
 }
 
 
-def _label_and_format(state: tuple[Predictor, Options, str | None], texts: list[str]):
+def _label_and_format(state: tuple[Predictor, Options, str | None], items: list):
     predictor, opts, fmt = state
-    batch = label_columns(predictor, texts, opts)
+    ids = None
+    if opts.ids:
+        items, ids = [text for text, _ in items], [i for _, i in items]
+    batch = label_columns(predictor, items, opts)
+    batch.ids = ids
     return records_of(batch, predictor, opts) if fmt is None else OUTPUTS[fmt].batch(batch, predictor, opts)
+
+
+def _batches(texts: Iterable, opts: Options):
+    return batches(texts, BATCH, (lambda item: len(item[0])) if opts.ids else len)
 
 
 def label_stream(
     predictor: Predictor, texts: Iterable[str], opts: Options, fmt: str | None = None
 ) -> Iterator[list[dict] | str]:
     """Batches of records (``fmt`` None) or of formatted text, in input order, labeled on every core."""
-    for _, out in parallel_map(_label_and_format, (predictor, opts, fmt), batches(texts, BATCH)):
+    for _, out in parallel_map(_label_and_format, (predictor, opts, fmt), _batches(texts, opts)):
         yield out
 
 
@@ -199,7 +217,7 @@ def write_labels(
     (empty, malformed) leaves ``out`` empty."""
     output = OUTPUTS[fmt]
     first = True
-    for batch, chunk in parallel_map(_label_and_format, (predictor, opts, fmt), batches(texts, BATCH)):
+    for batch, chunk in parallel_map(_label_and_format, (predictor, opts, fmt), _batches(texts, opts)):
         out.write((output.head(predictor, opts) if first else output.sep) + chunk)
         tick(len(batch))
         first = False

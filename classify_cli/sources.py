@@ -8,6 +8,7 @@ formats themselves are ``readers.py``'s.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Iterator
@@ -188,21 +189,31 @@ def read_file(path: Path, cfg: PrepareConfig, class_names: list[str] | None = No
     return read_rows(path, format_of(path), cfg, class_names)
 
 
-def read_texts(path: str, input_format: str, cfg: PrepareConfig) -> Iterator[str]:
+def read_texts(path: str, input_format: str, cfg: PrepareConfig, id_field: str | None = None) -> Iterator:
     """Texts to label, one at a time, in any of ``FORMATS`` (``auto``: by suffix; plain lines
     for standard input and any other suffix).
 
     The same readers as for labeled files, so a file prepare or evaluate refuses is refused
     here too, with the same message; only the label column is optional. ``path`` "-" is
-    standard input. An input without a single text is an error, as in evaluate.
+    standard input. An input without a single text is an error, as in evaluate. With
+    ``id_field``, (text, id) pairs: the id column is read as a label column would be.
     """
     if input_format == "auto":
         input_format = (format_of(path) if path != "-" else None) or "lines"
     if input_format not in FORMATS:
         raise InputError(f"unknown input format {input_format!r} (auto, {', '.join(FORMATS)})")
-    rows = read_rows(path, input_format, cfg, labeled=False, strict=False)
+    if id_field is not None:
+        if not FORMATS[input_format].labeled:
+            with_columns = ", ".join(name for name, f in FORMATS.items() if f.labeled)
+            raise InputError(f"--id-field needs input with columns ({with_columns})")
+        cfg = dataclasses.replace(cfg, label_field=id_field)
+    rows = read_rows(path, input_format, cfg, labeled=id_field is not None, strict=False)
     first = next(rows, None)
     if first is None:  # a header, blank lines or [] alone: nothing to label (evaluate says the same)
         raise InputError(f"{STDIN if path == '-' else path}: no texts to label")
+    if id_field is not None:
+        yield first
+        yield from rows
+        return
     yield first[0]
     yield from map(itemgetter(0), rows)

@@ -178,3 +178,30 @@ def test_no_progress_when_stderr_is_not_a_terminal(invoke, trained, tmp_path):
 def test_shell_completion_script(runner):
     result = runner.invoke(app, ["--show-completion", "bash"], prog_name="classify")
     assert result.exit_code == 0 and "_classify_completion" in result.stdout and "complete " in result.stdout
+
+
+def test_predict_carries_an_id_column_through(invoke, trained, tmp_path):
+    _, _, run = trained
+    csv_in = tmp_path / "in.csv"
+    csv_in.write_text('id,text\nA1,goal coach season\nB2,"bank shares, profit"\n')
+    jsonl_in = tmp_path / "in.jsonl"
+    jsonl_in.write_text('{"doc": 7, "text": "goal coach season"}\n{"doc": 8, "text": "bank shares"}\n')
+    records = [
+        json.loads(x)
+        for x in invoke(
+            "predict", "--model", run, "--file", csv_in, "--id-field", "id", "--format", "jsonl"
+        ).stdout.splitlines()
+    ]
+    assert [r["id"] for r in records] == ["A1", "B2"] and list(records[0])[0] == "id"
+    explained = invoke("predict", "--model", run, "--file", csv_in, "--id-field", "id", "--format", "json", "--explain")
+    assert [r["id"] for r in json.loads(explained.stdout)] == ["A1", "B2"]
+    rows = invoke(
+        "predict", "--model", run, "--file", csv_in, "--id-field", "id", "--format", "csv"
+    ).stdout.splitlines()
+    assert rows[0] == "id,label,probability,text" and rows[2].startswith("B2,")
+    from_json = invoke("predict", "--model", run, "--file", jsonl_in, "--id-field", "doc", "--format", "jsonl")
+    assert [json.loads(x)["id"] for x in from_json.stdout.splitlines()] == ["7", "8"]
+    lines = tmp_path / "in.txt"
+    lines.write_text("goal\n")
+    refused = invoke("predict", "--model", run, "--file", lines, "--id-field", "id")
+    assert refused.exit_code == 2 and "--id-field needs input with columns" in refused.stderr

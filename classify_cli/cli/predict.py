@@ -31,6 +31,7 @@ def predict(
     min_confidence: float,
     explain: bool,
     text_fields: list[str] | None = None,
+    id_field: str | None = None,
 ) -> None:
     """Label the texts (arguments, or a file streamed in batches) and write them to stdout."""
     from ..bundle import load_bundle
@@ -43,17 +44,21 @@ def predict(
         raise InputError("give either TEXT arguments or --file PATH (- for stdin)")
     if not 0.0 <= min_confidence <= 1.0:
         raise InputError("--min-confidence must be between 0 and 1")
+    if id_field is not None and not file:
+        raise InputError("--id-field names a column of --file's input")
     if explain and not OUTPUTS[fmt.value].explains:
         shown_in = ", ".join(name for name, o in OUTPUTS.items() if o.explains)
         raise InputError(f"--explain is shown in {shown_in} output; {fmt.value} has no place for it")
     # a few texts touch a few rows: reading the whole file for its checksum would cost more
     bundle = load_bundle(model, verify=bool(file))
     predictor = Predictor(bundle)
-    opts = Options(k=min(k, len(predictor.labels)), min_confidence=min_confidence, explain=explain)
+    opts = Options(
+        k=min(k, len(predictor.labels)), min_confidence=min_confidence, explain=explain, ids=id_field is not None
+    )
     source: Iterable[str] = texts
     if file:
         columns = {**(bundle.meta.get("prepare") or {}), **column_overrides(text_fields, None)}
-        source = read_texts(file, input_format.value, PrepareConfig(**columns))
+        source = read_texts(file, input_format.value, PrepareConfig(**columns), id_field)
     if fmt is OutFormat.json and not file and len(texts) == 1:  # one text: one object, not a list
         (record,) = next(label_stream(predictor, source, opts))
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -99,6 +104,15 @@ def predict_cli(
         bool, typer.Option("--explain", help="Show the tokens and n-grams that pushed the decision most.")
     ] = False,
     text_fields: TextFields = None,
+    id_field: Annotated[
+        str | None,
+        typer.Option(
+            "--id-field",
+            metavar="NAME",
+            help="Column carried into every record as its id (first field; in the table, before the text).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Label text: the most likely label and its probability.
@@ -111,4 +125,17 @@ def predict_cli(
       classify predict --model runs/ag_news "Stocks rally as the Fed holds rates"
       classify predict --file texts.txt --format jsonl > labels.jsonl
     """
-    run(predict, model, texts or [], file, input_format, fmt, k, min_confidence, explain, text_fields, debug=debug)
+    run(
+        predict,
+        model,
+        texts or [],
+        file,
+        input_format,
+        fmt,
+        k,
+        min_confidence,
+        explain,
+        text_fields,
+        id_field,
+        debug=debug,
+    )
