@@ -28,12 +28,11 @@ from .schema import (
     TIMESTAMP,
     Bool,
     Int,
-    Invalid,
     List,
     Map,
     Obj,
     Str,
-    check_sealed,
+    read_document,
     sealed,
 )
 from .text import TOKENIZER, Vocab
@@ -181,22 +180,11 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not path.is_dir():
         raise InputError(f"no prepared data at {path} (run `classify prepare --out {path}` first)")
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
+        manifest = read_document(
+            file, DATA_FORMAT, DATA_VERSION, MANIFEST_SCHEMA, ("prepared-data manifest", "manifest"), "prepare again"
+        )
     except FileNotFoundError:
         raise BundleError(f"{path} is not prepared data (no {MANIFEST}); run `classify prepare --out {path}`") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise BundleError(f"{file}: not a valid manifest (corrupt?)") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != DATA_FORMAT:
-        raise BundleError(f"{file}: not a classify prepared-data manifest")
-    if manifest.get("version") != DATA_VERSION:
-        raise BundleError(
-            f"{file}: format version {manifest.get('version')!r} is not supported "
-            f"(expected {DATA_VERSION}); prepare again"
-        )
-    try:
-        check_sealed(manifest, MANIFEST_SCHEMA)
-    except Invalid as exc:
-        raise BundleError(f"{file}: invalid manifest ({exc}); prepare again") from None
     labels = set(manifest["labels"])
     if any(set(s["per_class"]) != labels for s in manifest["splits"].values()):
         raise BundleError(f"{file}: invalid manifest (splits' per_class disagree with labels); prepare again")

@@ -14,9 +14,10 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .errors import ClassifyError
+from .errors import BundleError, ClassifyError
 
 CHECKSUM = "json_sha256"
 
@@ -42,6 +43,29 @@ def check_sealed(document: Any, schema: Obj) -> None:
     schema.check(document, "")
     if document[CHECKSUM] != json_sha256(document):
         raise Invalid("checksum mismatch: the file was edited or is corrupt")
+
+
+def read_document(file: Path, fmt: str, version: int, schema: Obj, names: tuple[str, str], redo: str) -> dict:
+    """A JSON file classify wrote, read and checked whole: its format, version, schema and
+    checksum. ``names``: what the file is and what its contents are ("model file", "model
+    description"), for the messages; ``redo``: how to make a new one. A missing file raises
+    ``FileNotFoundError``, for the caller to say what that means."""
+    kind, contents = names
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise BundleError(f"{file}: not valid JSON (corrupt or truncated)") from None
+    if not isinstance(document, dict) or document.get("format") != fmt:
+        raise BundleError(f"{file}: not a classify {kind}")
+    if document.get("version") != version:
+        raise BundleError(
+            f"{file}: {kind} format version {document.get('version')!r} is not supported (expected {version}); {redo}"
+        )
+    try:
+        check_sealed(document, schema)
+    except Invalid as exc:
+        raise BundleError(f"{file}: invalid {contents} ({exc}); {redo}") from None
+    return document
 
 
 def _at(path: str, key: Any) -> str:
