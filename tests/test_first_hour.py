@@ -205,3 +205,9 @@ def test_predict_carries_an_id_column_through(invoke, trained, tmp_path):
     lines.write_text("goal\n")
     refused = invoke("predict", "--model", run, "--file", lines, "--id-field", "id")
     assert refused.exit_code == 2 and "--id-field needs input with columns" in refused.stderr
+
+
+def test_a_bad_choice_reads_as_plain_words(invoke):
+    result = invoke("predict", "--format", "yaml", "x")
+    assert result.exit_code == 2 and "Value error" not in result.stderr
+    assert "'yaml' is not one of 'table', 'json', 'jsonl', 'csv'" in result.stderr

@@ -49,7 +49,8 @@ def _one_line_errors(group_ctx: Any) -> Iterator[None]:
     except _click_errors.ClickException as exc:
         if isinstance(exc, _SHOWS_HELP):
             raise
-        message = f"error: {exc.format_message()}"
+        # this Typer validates with pydantic, whose "Value error, " prefix says nothing to a user
+        message = f"error: {exc.format_message().replace('Value error, ', '')}"
         if isinstance(exc, _click_errors.UsageError):
             message += f" (see {_command_path(exc.ctx, group_ctx)} --help)"
         err(message)
