@@ -140,9 +140,10 @@ def check_prepare_target(out: Path) -> None:
     check_replaceable(out, is_prepared_data, PREPARED_DATA)
 
 
-def _train_overlap(splits: dict[str, Split], drop: bool, log: Log) -> dict[str, Any]:
+def _train_overlap(splits: dict[str, Split], drop: bool, log: Log) -> tuple[dict[str, Any], np.ndarray]:
     """Validation and test documents that are also train documents (the same tokens, in order):
-    a model is scored on what it learned. Counted and reported, or with ``drop`` removed."""
+    a model is scored on what it learned. Counted and reported, or with ``drop`` removed;
+    returns the counts and the train documents' fingerprints."""
     train = fingerprints(splits["train"].ids, splits["train"].offsets)
     found = {}
     for name in ("validation", "test"):
@@ -164,7 +165,7 @@ def _train_overlap(splits: dict[str, Split], drop: bool, log: Log) -> dict[str, 
                 f"warning: {counts} also occur in train (the same tokens): their scores flatter the model; "
                 "--set prepare.drop_overlap=true drops them"
             )
-    return {**found, "dropped": drop}
+    return {**found, "dropped": drop}, train
 
 
 def _counted(rows: Iterable[tuple[str, str]], tick: Callable[[int], None], every: int = 4096):
@@ -236,7 +237,6 @@ def prepare_corpus(
         splits[split] = Split(ids, offsets, label_ids[origin[split]][rows[split]])
     splits = {split: splits[split] for split in SPLITS}
     del parts, train
-    overlap = _train_overlap(splits, cfg.drop_overlap, log)
 
     # vocabulary from the train split only: validation and test tokens map to <unk> unless train has them
     tokens = list(numericalizer.index)  # provisional id order
@@ -252,6 +252,8 @@ def prepare_corpus(
         # shares another's ids
         for lo in range(0, len(split.ids), BLOCK_TOKENS):
             split.ids[lo : lo + BLOCK_TOKENS] = remap[split.ids[lo : lo + BLOCK_TOKENS]]
+    # by final ids, as evaluate sees a text: the train fingerprints are kept for it
+    overlap, train_prints = _train_overlap(splits, cfg.drop_overlap, log)
 
     manifest = write_prepared(
         out,
@@ -267,6 +269,7 @@ def prepare_corpus(
             "train_overlap": overlap,
             "config": {"prepare": _asdict(cfg)},
         },
+        train_prints,
     )
     log(
         f"prepared {sum(len(s) for s in splits.values()):,} rows, vocabulary {len(vocab):,} "

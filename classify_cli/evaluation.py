@@ -169,16 +169,16 @@ def train_overlap(meta: dict[str, Any], prints: np.ndarray) -> dict[str, Any]:
     fingerprint): a model scored on what it learned looks better than it is. Needs the
     prepared data it was trained on; without it, says so."""
     from .fsutil import sha256_file
-    from .prepared import load_prepared
+    from .prepared import train_fingerprints
 
     path = Path(meta["data"]["path"])
     try:
         if sha256_file(path / "vocab.json") != meta["data"]["vocab_sha256"]:
             raise BundleError("another vocabulary")
-        train = load_prepared(path, ("train",)).splits["train"]
+        train = train_fingerprints(path)
     except (BundleError, InputError, OSError):
         return {"rows": None, "note": f"not checked: the training data at {path} is gone or changed"}
-    rows = int(np.isin(prints, fingerprints(train.ids, train.offsets)).sum())
+    rows = int(np.isin(prints, train).sum())
     return {"rows": rows, "fraction": rows / len(prints) if len(prints) else 0.0}
 
 

@@ -41,6 +41,7 @@ DATA_FORMAT = "classify-prepared-data"
 DATA_VERSION = 2  # 2: manifest.json checked against a schema and sealed with its checksum
 MANIFEST = "manifest.json"
 VOCAB = "vocab.json"
+PRINTS = "fingerprints.safetensors"  # ragged.fingerprints of the train documents
 _SPLIT = Str(SPLITS)
 MANIFEST_SCHEMA = Obj(
     {
@@ -60,7 +61,9 @@ MANIFEST_SCHEMA = Obj(
         "splits": Obj(
             {split: Obj({"rows": COUNT, "tokens": COUNT, "per_class": Map(COUNT, LABEL)}) for split in SPLITS}
         ),
-        "files": Obj({name: SHA256 for name in (VOCAB, *(f"{split}.safetensors" for split in SPLITS))}),
+        "files": Obj(
+            {name: SHA256 for name in (VOCAB, *(f"{split}.safetensors" for split in SPLITS))}, {PRINTS: SHA256}
+        ),
         CHECKSUM: SHA256,
     }
 )
@@ -110,7 +113,7 @@ def holds_prepared_manifest(path: Path) -> bool:
 
 def foreign_entries(path: Path) -> list[str]:
     """Names in ``path`` that ``prepare`` does not write (a model trained into it, notes)."""
-    ours = {MANIFEST, VOCAB, *(f"{split}.safetensors" for split in SPLITS)}
+    ours = {MANIFEST, VOCAB, PRINTS, *(f"{split}.safetensors" for split in SPLITS)}
     return sorted(p.name for p in Path(path).iterdir() if p.name not in ours)
 
 
@@ -132,6 +135,7 @@ def write_prepared(
     labels: list[str],
     tokenizer: dict[str, Any],
     extra: dict[str, Any],
+    train_prints: np.ndarray | None = None,
 ) -> dict[str, Any]:
     from safetensors.numpy import save_file
 
@@ -163,6 +167,8 @@ def write_prepared(
             atomic_write_with(
                 tmp / f"{name}.safetensors", lambda path, split=split: save_file(split_tensors(split), path)
             )
+        if train_prints is not None:  # evaluate's check for training rows reads these, not the train split
+            atomic_write_with(tmp / PRINTS, lambda path: save_file({"train": train_prints}, path))
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         manifest = sealed(manifest)
         atomic_write_json(tmp / MANIFEST, manifest)
@@ -219,6 +225,23 @@ def _check_split(split: Split, manifest: dict[str, Any], name: str, file: Path) 
         ok = ok and 0 <= block.min() and block.max() < manifest["vocab_size"]
     if not ok:
         raise BundleError(f"{file}: its arrays disagree with the manifest (modified?); prepare again")
+
+
+def train_fingerprints(path: Path) -> np.ndarray:
+    """The train documents' fingerprints, verified: the small file prepare keeps (else, for data
+    prepared without it, computed from the train split)."""
+    from .bundle import map_safetensors
+    from .ragged import fingerprints
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    if PRINTS in manifest["files"]:
+        prints = map_safetensors(_verified_bytes(path / PRINTS, manifest), path / PRINTS).get("train")
+        if prints is None or prints.dtype != np.uint64 or prints.shape != (manifest["splits"]["train"]["rows"],):
+            raise BundleError(f"{path / PRINTS}: not the train split's fingerprints; prepare again")
+        return prints
+    train = load_prepared(path, ("train",)).splits["train"]
+    return fingerprints(train.ids, train.offsets)
 
 
 def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:

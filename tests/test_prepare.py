@@ -23,7 +23,13 @@ def test_prepare_ag_directory(invoke, tmp_path, tiny_config):
     manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
     assert manifest["carved"] == ["validation"]
     assert manifest["splits"]["validation"]["per_class"] == {"World": 8, "Sports": 8, "Business": 8, "Sci/Tech": 8}
-    assert set(manifest["files"]) == {"vocab.json", "train.safetensors", "validation.safetensors", "test.safetensors"}
+    assert set(manifest["files"]) == {
+        "vocab.json",
+        "train.safetensors",
+        "validation.safetensors",
+        "test.safetensors",
+        "fingerprints.safetensors",
+    }
     assert manifest["config"]["prepare"]["validation_fraction"] == 0.2
 
 
@@ -230,3 +236,13 @@ def test_evaluate_warns_when_given_training_rows(invoke, trained, tmp_path):
     assert overlap["rows"] > 0 and f"warning: {overlap['rows']:,} of" in result.stderr
     fresh = invoke("evaluate", "--model", run, "--format", "json")  # its own test split: no overlap here
     assert json.loads(fresh.stdout)["train_overlap"]["rows"] == 0
+
+
+def test_prepare_keeps_the_train_fingerprints_evaluate_checks_against(trained):
+    from classify_cli.prepared import train_fingerprints
+    from classify_cli.ragged import fingerprints
+
+    _, data, _ = trained
+    train = load_prepared(data, ("train",)).splits["train"]
+    assert (data / "fingerprints.safetensors").is_file()
+    assert np.array_equal(train_fingerprints(data), fingerprints(train.ids, train.offsets))
