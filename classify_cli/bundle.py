@@ -53,7 +53,15 @@ MODEL_FORMAT = "classify-model"
 MODEL_VERSION = 3  # 3: model.json checked against a schema and sealed with its checksum
 META = "model.json"
 MODEL_FILE = re.compile(r"model-[0-9a-f]{16}\.safetensors")
-_SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16", "I8": "int8", "I32": "int32", "I64": "int64", "U8": "uint8", "U64": "uint64"}
+_SAFETENSORS_DTYPES = {
+    "F32": "float32",
+    "F16": "float16",
+    "I8": "int8",
+    "I32": "int32",
+    "I64": "int64",
+    "U8": "uint8",
+    "U64": "uint64",
+}
 
 
 @dataclass

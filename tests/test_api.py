@@ -1,0 +1,58 @@
+"""The Python API: classify_cli.load(run_dir).predict(texts), as predict --format json says it."""
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import classify_cli
+
+
+def test_predict_gives_the_records_of_the_command_line(invoke, trained):
+    _, _, run = trained
+    texts = ["goal coach season", "bank shares profit", "zzzz qqqq"]
+    model = classify_cli.load(run)
+    assert model.labels == json.loads((run / "model.json").read_text())["labels"]
+    cli = json.loads(invoke("predict", "--model", run, "--format", "json", "-k", "2", *texts).stdout)
+    assert model.predict(texts, k=2) == cli
+    assert model.predict([]) == []
+    with pytest.raises(TypeError, match="a list of texts"):
+        model.predict("goal coach season")
+
+
+def test_one_model_serves_many_threads(trained):
+    _, _, run = trained
+    model = classify_cli.load(run)
+    batches = [[f"goal coach season {i}", f"bank shares {i}", "minister troops"] * 50 for i in range(16)]
+    alone = [model.predict(batch, k=3) for batch in batches]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda batch: model.predict(batch, k=3), batches))
+    assert together == alone
+
+
+def test_loading_and_predicting_import_no_torch(trained):
+    _, _, run = trained
+    code = (
+        "import sys, classify_cli\n"
+        f"classify_cli.load({str(run)!r}).predict(['goal coach season'])\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_tampered_model_is_refused(trained, tmp_path):
+    import shutil
+
+    from classify_cli.errors import BundleError
+
+    _, _, run = trained
+    shutil.copytree(run, tmp_path / "run")
+    weights = next((tmp_path / "run").glob("model-*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="checksum"):
+        classify_cli.load(tmp_path / "run")
