@@ -63,7 +63,7 @@ def _prepare_config(meta: dict[str, Any], columns: dict[str, Any] | None = None)
 def _parse_and_score(state, chunk: tuple[int, list[str]]):
     layout, predictor = state
     rows = layout.parse_lines(*chunk)
-    return [label.strip() for _, label in rows], predictor.score([text for text, _ in rows])
+    return [label.strip() for _, label in rows], predictor.score([text for text, _ in rows], prints=True)
 
 
 def _raw_source(path: Path, meta: dict[str, Any], columns: dict[str, Any] | None):
@@ -136,7 +136,7 @@ def evaluate(
                 )
         else:
             chunks = batches(source.rows(split), CHUNK_ROWS, lambda row: len(row[0]))
-            for rows, scored in score_batches(predictor, chunks, lambda rows: [text for text, _ in rows]):
+            for rows, scored in score_batches(predictor, chunks, lambda rows: [text for text, _ in rows], prints=True):
                 n_unknown = int((scored.tokens - scored.known).sum())
                 names = [label.strip() for _, label in rows]
                 consume(scored.logits, int(scored.tokens.sum()), n_unknown, names, scored.prints)

@@ -130,7 +130,7 @@ class Scored:
     logits: np.ndarray
     tokens: np.ndarray  # tokens per text
     known: np.ndarray  # of which in the vocabulary
-    prints: np.ndarray  # each text's fingerprint (ragged.fingerprints of its token ids)
+    prints: np.ndarray | None = None  # each text's fingerprint (ragged.fingerprints of its token ids)
 
 
 class Head:

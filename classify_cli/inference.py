@@ -78,12 +78,13 @@ class Predictor:
         enc = self.encode(texts)
         return self.logits_from_ids(enc.ids, enc.offsets)
 
-    def score(self, texts: Sequence[str]) -> Scored:
-        """Logits plus, per text, how many tokens it has and how many the model knows."""
+    def score(self, texts: Sequence[str], prints: bool = False) -> Scored:
+        """Logits plus, per text, how many tokens it has and how many the model knows (and,
+        with ``prints``, its fingerprint: evaluate's check for training rows)."""
         enc = self.encode(texts)
         known = segment_sum((self.head.known_ids(enc.ids) != self.unk_index).astype(np.int64), enc.offsets)
-        prints = fingerprints(enc.ids, enc.offsets)
-        return Scored(self.logits_from_ids(enc.ids, enc.offsets), np.diff(enc.offsets), known, prints)
+        fingerprinted = fingerprints(enc.ids, enc.offsets) if prints else None
+        return Scored(self.logits_from_ids(enc.ids, enc.offsets), np.diff(enc.offsets), known, fingerprinted)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.logits(texts))
@@ -105,15 +106,19 @@ class Predictor:
 # --- scoring many texts on every core -------------------------------------------------------
 
 
-def _score(state: tuple[Predictor, Callable], batch) -> Scored:
-    predictor, texts_of = state
-    return predictor.score(texts_of(batch))
+def _score(state: tuple[Predictor, Callable, bool], batch) -> Scored:
+    predictor, texts_of, prints = state
+    return predictor.score(texts_of(batch), prints)
 
 
 def score_batches(
-    predictor: Predictor, batches: Iterable[T], texts_of: Callable[[T], list[str]], workers: int | None = None
+    predictor: Predictor,
+    batches: Iterable[T],
+    texts_of: Callable[[T], list[str]],
+    workers: int | None = None,
+    prints: bool = False,
 ) -> Iterator[tuple[T, Scored]]:
     """Each batch with the scores of its texts, in order, tokenized in parallel worker processes."""
     from .parallel import parallel_map
 
-    return parallel_map(_score, (predictor, texts_of), batches, workers)
+    return parallel_map(_score, (predictor, texts_of, prints), batches, workers)

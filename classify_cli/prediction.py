@@ -198,10 +198,10 @@ def _batches(texts: Iterable, opts: Options):
 
 def label_stream(
     predictor: Predictor, texts: Iterable[str], opts: Options, fmt: str | None = None
-) -> Iterator[list[dict] | str]:
-    """Batches of records (``fmt`` None) or of formatted text, in input order, labeled on every core."""
-    for _, out in parallel_map(_label_and_format, (predictor, opts, fmt), _batches(texts, opts)):
-        yield out
+) -> Iterator[tuple[list, list[dict] | str]]:
+    """Each batch of texts with its records (``fmt`` None) or formatted text, in input order,
+    labeled on every core."""
+    return parallel_map(_label_and_format, (predictor, opts, fmt), _batches(texts, opts))
 
 
 def write_labels(
@@ -217,7 +217,7 @@ def write_labels(
     (empty, malformed) leaves ``out`` empty."""
     output = OUTPUTS[fmt]
     first = True
-    for batch, chunk in parallel_map(_label_and_format, (predictor, opts, fmt), _batches(texts, opts)):
+    for batch, chunk in label_stream(predictor, texts, opts, fmt):
         out.write((output.head(predictor, opts) if first else output.sep) + chunk)
         tick(len(batch))
         first = False

@@ -60,7 +60,7 @@ def predict(
         columns = {**(bundle.meta.get("prepare") or {}), **column_overrides(text_fields, None)}
         source = read_texts(file, input_format.value, PrepareConfig(**columns), id_field)
     if fmt is OutFormat.json and not file and len(texts) == 1:  # one text: one object, not a list
-        (record,) = next(label_stream(predictor, source, opts))
+        _, (record,) = next(label_stream(predictor, source, opts))
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
     try:
