@@ -216,7 +216,8 @@ MODEL_SCHEMA = Obj(
             }
         ),
         CHECKSUM: SHA256,
-    }
+    },
+    {"world_size": Int(1)},  # since 0.1.0's torchrun training; absent: one process
 )
 
 
@@ -333,7 +334,11 @@ def model_info(run_dir: Path) -> dict[str, Any]:
         "val loss": round(best["val_loss"], 4),
         "data": data["source"] or data["path"],
         "rows": data["rows"],
-        "train": {"lr": meta["train_effective"]["lr"], "batch_size": meta["train_effective"]["batch_size"]},
+        "train": {
+            "lr": meta["train_effective"]["lr"],
+            "batch_size": meta["train_effective"]["batch_size"],
+            "ranks": meta.get("world_size", 1),
+        },
         "size": {"weights bytes": meta["weights"]["bytes"], "dtype": head["dtype"]},
         "compressed": "compressed" in head,
         "created": meta["created"],

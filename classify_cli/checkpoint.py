@@ -66,7 +66,8 @@ STATE_SCHEMA = Obj(
         ),
         "optimizer": _TORCH_STATE,
         "scheduler": _TORCH_STATE,
-    }
+    },
+    {"world_size": Int(1)},  # ranks of the run (torchrun); absent: one process
 )
 
 

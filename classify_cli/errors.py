@@ -11,6 +11,7 @@ EXIT_BELOW_THRESHOLD = 1  # evaluate: a --fail-under metric fell below its value
 EXIT_USAGE = 2  # bad option, path, config, input data or model file
 EXIT_ENVIRONMENT = 3  # the outside world said no: Hub unreachable, unwritable output, run locked
 EXIT_DIVERGED = 4  # training loss became NaN or infinite
+EXIT_INTERNAL = 70  # an unexpected error: a bug, reported with --debug's traceback
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM (after saving a checkpoint where there is one)
 
 

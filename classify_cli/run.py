@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import __version__
 from .bundle import META, MODEL_FORMAT, Bundle, is_compressed, save_bundle
-from .checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT, load_checkpoint, read_state, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
+from .distributed import SINGLE, World
 from .errors import BundleError, DivergedError, InputError, Interrupted
 from .evaluation import training_reference
 from .features import TFIDF, fit_features, norm_of
@@ -55,15 +57,43 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[int, int, int], None] = lambda epoch, step, steps: None,
     epochs: int | None = None,
+    world: World = SINGLE,
 ) -> dict[str, Any]:
     """Train on prepared data (or continue the checkpoint in ``out_dir`` when ``resume``).
 
     Saves the best epoch's bundle and ``metrics.jsonl`` in ``out_dir``; returns a summary.
     The run directory is checked and locked before any work; one this call created is
     removed again if training fails (not when interrupted: it then holds the checkpoint).
+    With several ranks (``world``), rank 0 does all of that and the others write nothing.
     """
     out_dir = Path(out_dir)
     started = time.perf_counter()
+    if not world.is_main:  # one voice: rank 0 logs and reports
+        log, on_epoch, on_step = (lambda message: None), None, (lambda epoch, step, steps: None)
+    with contextlib.ExitStack() as held:
+        checkpoint: dict[str, np.ndarray] = {}
+        plan = world.from_main(lambda: _claim(out_dir, data_dir, cfg, resume, epochs, world, held, checkpoint))
+        if resume or cfg is None:
+            cfg = config_from_dict(plan["config"])
+        data_dir = Path(plan["data"]) if resume or data_dir is None else data_dir
+        return _train_locked(
+            data_dir, out_dir, cfg, plan["state"], checkpoint, started, log, on_epoch, should_stop, on_step, world
+        )
+
+
+def _claim(
+    out_dir: Path,
+    data_dir: Path | None,
+    cfg: Config | None,
+    resume: bool,
+    epochs: int | None,
+    world: World,
+    held: contextlib.ExitStack,
+    checkpoint: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """Check and lock the run directory (the lock stays in ``held``); when resuming, read the
+    checkpoint (its tensors into ``checkpoint``). Returns what every rank trains by: the
+    config, the data's path and the checkpoint's state."""
     if resume:
         if not (out_dir / CHECKPOINT / "state.json").is_file() and is_compressed(out_dir):
             raise BundleError(
@@ -74,7 +104,8 @@ def train(
                 f"{out_dir} finished training: a finished run keeps its model, not the state to go on from; "
                 "train again with --epochs N"
             )
-        state, _ = load_checkpoint(out_dir)  # for its config and data; read again once locked
+        state = read_state(out_dir)  # for its config and data; read again once locked
+        _check_world_size(out_dir, state, world)
         cfg = config_from_dict(state["config"])
         if epochs is not None:  # going on for longer (or shorter) than the run was started with
             if epochs < state["progress"]["epoch"]:
@@ -88,8 +119,24 @@ def train(
     assert cfg is not None and data_dir is not None
     # the run directory and those of its parents this call will create, deepest first
     created = [d for d in (out_dir, *out_dir.parents) if not os.path.lexists(d)]
-    with DirectoryLock(out_dir, "train"), _removed_on_failure(created):
-        return _train_locked(data_dir, out_dir, cfg, resume, started, log, on_epoch, should_stop, on_step)
+    held.enter_context(DirectoryLock(out_dir, "train"))
+    held.enter_context(_removed_on_failure(created))
+    state = None
+    if resume:  # the checkpoint again, now that the run directory is ours
+        state, tensors = load_checkpoint(out_dir)
+        _check_world_size(out_dir, state, world)
+        checkpoint.update(tensors)
+    return {"config": cfg.to_dict(), "data": str(data_dir), "state": state}
+
+
+def _check_world_size(out_dir: Path, state: dict[str, Any], world: World) -> None:
+    ranks = state.get("world_size", 1)
+    if ranks != world.size:
+        how = "classify train" if ranks == 1 else f"torchrun --nproc-per-node {ranks} -m classify_cli train"
+        raise InputError(
+            f"{out_dir} was trained by {ranks} rank(s), not {world.size}: a run resumes exactly only with "
+            f"the same number ({how} --resume {out_dir})"
+        )
 
 
 def is_run_dir(path: Path) -> bool:
@@ -127,39 +174,37 @@ def _train_locked(
     data_dir: Path,
     out_dir: Path,
     cfg: Config,
-    resume: bool,
+    state: dict[str, Any] | None,
+    checkpoint: dict[str, np.ndarray],
     started: float,
     log: Callable[[str], None],
     on_epoch: Callable[[EpochResult], None] | None,
     should_stop: Callable[[], bool],
     on_step: Callable[[int, int, int], None],
+    world: World,
 ) -> dict[str, Any]:
-    """The run itself, with ``out_dir`` locked."""
-    # the checkpoint again, now that the run directory is ours
-    state, tensors = load_checkpoint(out_dir) if resume else (None, {})
-    data = load_prepared(Path(data_dir), ("train", "validation"))
-    vocab_sha = sha256_file(data.path / "vocab.json")
-    if state is not None and state["data"]["vocab_sha256"] != vocab_sha:
-        raise BundleError(f"the prepared data at {data.path} changed since the checkpoint was saved; cannot resume")
-    device = resolve_device(cfg.train.device)
+    """The run itself, with ``out_dir`` locked (by rank 0)."""
+    data, vocab, unk_index, vocab_sha, features, train_set, val_set = world.together(
+        lambda: _load(data_dir, cfg, state)
+    )
+    world.check_same(
+        config=json.dumps(cfg.to_dict(), sort_keys=True),
+        data=json.dumps(data.manifest["files"], sort_keys=True),
+        software=f"classify {__version__}, torch {torch.__version__}",
+    )
+    device = world.together(lambda: _device(cfg.train.device, world))
     seed = cfg.train.seed
     torch.manual_seed(seed)
-
-    # the vocabulary as the bundle keeps it, built now so the list of tokens can go before training
-    vocab_size, unk_index = len(data.vocab), data.vocab.unk_index
-    vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(vocab_size), unk_index)
-    data.vocab = None
-    features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, len(data.labels))
-    val_set = features.make_set(data.splits["validation"])
     spec, row_map = features.spec, features.row_map
     seen = row_map.seen_buckets
     train_cfg = resolve_batch(cfg.train, len(train_set))
     embed_dim = resolve_embed_dim(cfg.model.embed_dim, row_map.num_rows)
-    check_memory(row_map.num_rows, embed_dim)
+    world.together(lambda: check_memory(row_map.num_rows, embed_dim))
     log(
         f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
-        f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}; "
-        f"embedding {row_map.num_rows:,} x {embed_dim}, batch {train_cfg.batch_size}, lr {train_cfg.lr:g}"
+        f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
+        + (f" x {world.size} ranks" if world.size > 1 else "")
+        + f"; embedding {row_map.num_rows:,} x {embed_dim}, batch {train_cfg.batch_size}, lr {train_cfg.lr:g}"
     )
 
     model = TextClassifier(row_map.num_rows, embed_dim, len(data.labels), sparse=device.type != "mps")
@@ -173,48 +218,109 @@ def _train_locked(
     best: dict[str, np.ndarray] | None = None
 
     if state is not None:
-        import_tensors(model, {k: v for k, v in tensors.items() if not k.startswith("best.")}, row_map)
+        if world.is_main:
+            import_tensors(model, {k: v for k, v in checkpoint.items() if not k.startswith("best.")}, row_map)
+            best = {k.removeprefix("best."): v for k, v in checkpoint.items() if k.startswith("best.")} or None
+        world.broadcast_([model.embedding.weight.data, model.fc.weight.data, model.fc.bias.data])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         progress = RunState(**state["progress"])
-        best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")} or None
         log(f"resuming at epoch {progress.epoch}, step {progress.step}")
     try:
         for result in train_while_improving(
-            model, train_set, val_set, train_cfg, optimizer, scheduler, progress, device, should_stop, on_step
+            model, train_set, val_set, train_cfg, optimizer, scheduler, progress, device, should_stop, on_step, world
         ):
-            if result.is_best:
+            if result.is_best and world.is_main:
                 best = class_table(model, row_map)
             if on_epoch is not None:
                 on_epoch(result)
     except StopRequested:
-        tensors = export_tensors(model, row_map)
-        if best is not None:
-            tensors |= {f"best.{k}": v for k, v in best.items()}
-        save_checkpoint(
-            out_dir,
-            {
-                "config": cfg.to_dict(),
-                "data": {"path": str(data.path.resolve()), "vocab_sha256": vocab_sha},
-                "progress": dataclasses.asdict(progress),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-            },
-            tensors,
+        world.from_main(
+            lambda: _save_checkpoint(
+                out_dir, cfg, data.path, vocab_sha, progress, optimizer, scheduler, model, row_map, best, world
+            )
         )
         raise Interrupted(
-            f"interrupted at epoch {progress.epoch}, step {progress.step}; checkpoint saved. "
-            f"Resume with: classify train --resume {out_dir}"
+            f"interrupted at epoch {progress.epoch}, step {progress.step}; checkpoint saved. Resume with: "
+            + ("classify train" if world.size == 1 else f"torchrun --nproc-per-node {world.size} -m classify_cli train")
+            + f" --resume {out_dir}"
         ) from None
+    return world.from_main(
+        lambda: _save_model(
+            out_dir,
+            data,
+            features,
+            cfg,
+            (vocab, unk_index),
+            vocab_sha,
+            train_cfg,
+            embed_dim,
+            progress,
+            best,
+            started,
+            world,
+        )
+    )
+
+
+def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None):
+    """The prepared data and the features of its train and validation splits."""
+    data = load_prepared(Path(data_dir), ("train", "validation"))
+    vocab_sha = sha256_file(data.path / "vocab.json")
+    if state is not None and state["data"]["vocab_sha256"] != vocab_sha:
+        raise BundleError(f"the prepared data at {data.path} changed since the checkpoint was saved; cannot resume")
+    # the vocabulary as the bundle keeps it, built now so the list of tokens can go before training
+    vocab_size, unk_index = len(data.vocab), data.vocab.unk_index
+    vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(vocab_size), unk_index)
+    data.vocab = None
+    features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, len(data.labels))
+    val_set = features.make_set(data.splits["validation"])
+    return data, vocab, unk_index, vocab_sha, features, train_set, val_set
+
+
+def _device(name: str, world: World) -> torch.device:
+    device = resolve_device(name)
+    if world.backend == "nccl" and device.type != "cuda":
+        raise InputError(f"--backend nccl moves CUDA tensors only; this run is on {device.type} (use gloo or auto)")
+    if device.type == "cuda" and world.size > 1:  # one GPU per rank on its node
+        device = torch.device("cuda", world.local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    return device
+
+
+def _save_checkpoint(out_dir, cfg, data_path, vocab_sha, progress, optimizer, scheduler, model, row_map, best, world):
+    tensors = export_tensors(model, row_map)
+    if best is not None:
+        tensors |= {f"best.{k}": v for k, v in best.items()}
+    save_checkpoint(
+        out_dir,
+        {
+            "config": cfg.to_dict(),
+            "data": {"path": str(data_path.resolve()), "vocab_sha256": vocab_sha},
+            "progress": dataclasses.asdict(progress),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "world_size": world.size,
+        },
+        tensors,
+    )
+
+
+def _save_model(
+    out_dir, data, features, cfg, vocabulary, vocab_sha, train_cfg, embed_dim, progress, best, started, world
+):
+    """The best epoch's bundle and the run's metrics, committed together; the run's summary."""
     if best is None or not all_finite(best):
         raise DivergedError("training produced no finite model; lower train.lr")
-
+    spec, seen = features.spec, features.row_map.seen_buckets
+    vocab, unk_index = vocabulary
     history = progress.history
     best_row = min(history, key=lambda r: r["val_loss"])
     tensors = scoring_tensors(best["table"], best["bias"], seen, features.idf, norm_of(spec.weighting), vocab)
     meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
     meta["head"] = describe(tensors, spec, unk_index, norm_of(spec.weighting))
     meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
+    meta["world_size"] = world.size  # ranks that trained it (torchrun); a global batch is split among them
     meta["model_effective"] = {"embed_dim": embed_dim}
     meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", "val_accuracy")}
     meta["reference"] = training_reference(Bundle(out_dir, meta, tensors), data.splits["validation"], data.labels)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import TrainConfig
+from .distributed import SINGLE, World
 from .errors import DivergedError
 from .features import FeatureSet
 from .model import Grouping, TextClassifier, clip_grad_norm
@@ -81,10 +82,12 @@ def batches(
     start: int = 0,
     *,
     for_training: bool = False,
+    world: World = SINGLE,
 ) -> Iterator[Batch]:
     """Batches of ``data`` (in ``order`` when given), as tensors on ``device``, from batch ``start`` on.
 
-    ``for_training`` adds each batch's ``Grouping`` for the backward pass.
+    ``for_training`` adds each batch's ``Grouping`` for the backward pass; with several ranks
+    each batch is this rank's share of the global batch (see ``distributed.py``).
     """
     order = np.arange(len(data)) if order is None else order
 
@@ -100,13 +103,19 @@ def batches(
         grouping = None
         if for_training and len(rows):
             bags = np.repeat(np.arange(len(docs)), np.diff(offsets))
-            distinct, starts, bag_order, weight_order = group_by_row(rows, bags, weights)
+            grouped = group_by_row(rows, bags, weights)
+            if world.size > 1:
+                docs, rows, offsets, weights, grouped = _share_of(docs, rows, offsets, weights, grouped, world)
+            distinct, starts, bag_order, weight_order = grouped
             grouping = Grouping(
                 tensor(distinct, np.int64),
                 tensor(starts, np.int64),
                 tensor(bag_order, np.int64),
                 tensor(weight_order, np.float32),
             )
+        elif for_training and world.size > 1:
+            docs = docs[world.rank :: world.size]
+            rows, offsets, weights = rows[:0], np.zeros(len(docs) + 1, np.int64), weights[:0]
         yield Batch(
             tensor(rows, np.int64),
             tensor(offsets[:-1], np.int64),
@@ -116,27 +125,86 @@ def batches(
         )
 
 
-def train_step(model: TextClassifier, batch: Batch, optimizer: torch.optim.Optimizer, clip_norm: float) -> float:
-    """One step of gradient descent on one batch; returns the batch's mean loss."""
+def _share_of(docs, rows, offsets, weights, grouped, world: World):
+    """This rank's documents of a global batch (every ``world.size``-th one from ``world.rank``),
+    and their occurrences still grouped by the *global* batch's rows: a row none of them uses
+    keeps an empty group, so every rank's gradient has the same rows, ready to be summed."""
+    distinct, starts, bag_order, weight_order = grouped
+    mine = np.arange(world.rank, len(docs), world.size)
+    index, my_offsets = take_rows(offsets, mine)
+    keep = bag_order % world.size == world.rank
+    group = np.repeat(np.arange(len(distinct)), np.diff(np.append(starts, len(bag_order))))
+    my_starts = np.searchsorted(group[keep], np.arange(len(distinct)))
+    return (
+        docs[mine],
+        rows[index],
+        my_offsets,
+        weights[index],
+        (distinct, my_starts, bag_order[keep] // world.size, weight_order[keep]),
+    )
+
+
+def train_step(
+    model: TextClassifier,
+    batch: Batch,
+    optimizer: torch.optim.Optimizer,
+    clip_norm: float,
+    world: World = SINGLE,
+    batch_docs: int = 0,
+    stop: bool = False,
+) -> tuple[float, bool]:
+    """One step of gradient descent on one batch; returns the batch's mean loss, and whether
+    any rank asked to stop (``stop`` is this rank's wish)."""
     optimizer.zero_grad()
-    logits = model(batch.feats, batch.offsets, batch.weights, batch.grouping)
-    # the batch mean of the cross-entropy is a Monte Carlo estimate of the expected loss
-    loss = F.cross_entropy(logits, batch.labels)
-    loss.backward()  # ∇L
+    if world.size == 1:
+        logits = model(batch.feats, batch.offsets, batch.weights, batch.grouping)
+        # the batch mean of the cross-entropy is a Monte Carlo estimate of the expected loss
+        loss = F.cross_entropy(logits, batch.labels)
+        loss.backward()  # ∇L
+        value = loss.item()
+    else:
+        value, stop = _distributed_backward(model, batch, world, batch_docs, stop)
     model.flag_row_summed_gradient(batch.grouping)
     clip_grad_norm(list(model.parameters()), clip_norm)
     optimizer.step()  # θ ← θ − η∇L
-    value = loss.item()
     if not math.isfinite(value):
         raise DivergedError(
             f"training diverged (loss {value}); lower train.lr (now {optimizer.param_groups[0]['lr']:g})"
         )
-    return value
+    return value, stop
+
+
+def _distributed_backward(
+    model: TextClassifier, batch: Batch, world: World, batch_docs: int, stop: bool
+) -> tuple[float, bool]:
+    """∇L of the global batch on every rank: each rank's documents' share of the batch mean
+    (their summed loss over the whole batch's size), then summed over the ranks."""
+    if len(batch.labels):
+        logits = model(batch.feats, batch.offsets, batch.weights, batch.grouping)
+        loss = F.cross_entropy(logits, batch.labels, reduction="sum") / batch_docs
+        loss.backward()
+        mine = loss.item()
+    else:  # fewer documents left in the batch than ranks: this rank adds zeros
+        mine = 0.0
+    table, fc = model.embedding.weight, model.fc.weight
+    if fc.grad is None:
+        fc.grad = torch.zeros_like(fc)
+    if table.grad is None:
+        rows = (
+            batch.grouping.rows
+            if batch.grouping is not None
+            else torch.zeros(0, dtype=torch.int64, device=table.device)
+        )
+        values = torch.zeros(len(rows), table.shape[1], dtype=table.dtype, device=table.device)
+        table.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values, table.shape, is_coalesced=True)
+    grad = table.grad._values() if table.grad.is_sparse else table.grad
+    total, stops = world.sum_([grad, fc.grad], [mine, float(stop)])
+    return total, stops > 0
 
 
 @torch.no_grad()
-def evaluate_loss(model: TextClassifier, data: Iterator[Batch]) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy."""
+def evaluate_loss(model: TextClassifier, data: Iterator[Batch], world: World = SINGLE) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (of every rank's share of the data together)."""
     model.eval()
     total, correct, count = 0.0, 0, 0
     for feats, offsets, weights, labels, *_ in data:
@@ -144,6 +212,8 @@ def evaluate_loss(model: TextClassifier, data: Iterator[Batch]) -> tuple[float, 
         total += F.cross_entropy(logits, labels, reduction="sum").item()
         correct += (logits.argmax(1) == labels).sum().item()
         count += len(labels)
+    if world.size > 1:
+        total, correct, count = world.sum_values([total, correct, count])
     return total / max(count, 1), correct / max(count, 1)
 
 
@@ -191,6 +261,7 @@ def train_while_improving(
     device: torch.device,
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[int, int, int], None] = lambda epoch, step, steps: None,
+    world: World = SINGLE,
 ) -> Iterator[EpochResult]:
     """Run the remaining epochs, yielding each one's numbers; the caller keeps the best model.
 
@@ -205,17 +276,20 @@ def train_while_improving(
         order = generator.permutation(len(train_set))
         steps = -(-len(train_set) // cfg.batch_size)
         on_step(progress.epoch, progress.step, steps)  # (epoch, steps done, steps in the epoch)
-        for batch in batches(train_set, cfg.batch_size, device, order, start=progress.step, for_training=True):
-            loss = train_step(model, batch, optimizer, cfg.clip_norm)
-            progress.loss_sum += loss * len(batch.labels)
-            progress.seen += len(batch.labels)
+        shared = batches(train_set, cfg.batch_size, device, order, progress.step, for_training=True, world=world)
+        for batch in shared:
+            batch_docs = min(cfg.batch_size, len(order) - progress.step * cfg.batch_size)
+            loss, stop = train_step(model, batch, optimizer, cfg.clip_norm, world, batch_docs, should_stop())
+            progress.loss_sum += loss * batch_docs
+            progress.seen += batch_docs
             progress.step += 1
             on_step(progress.epoch, progress.step, steps)
-            if should_stop():
+            if stop:
                 progress.seconds = time.perf_counter() - started
                 raise StopRequested
         lr = optimizer.param_groups[0]["lr"]
-        val_loss, val_acc = evaluate_loss(model, batches(val_set, 4096, device))
+        my_docs = np.arange(world.rank, len(val_set), world.size)
+        val_loss, val_acc = evaluate_loss(model, batches(val_set, 4096, device, my_docs), world)
         uniform = math.log(model.fc.out_features)  # the loss of guessing every class alike
         if not math.isfinite(val_loss) or val_loss > EXPLODED * uniform:
             raise DivergedError(

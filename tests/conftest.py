@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -144,3 +145,19 @@ def trained(tmp_path_factory):
     result = runner.invoke(app, ["train", "--data", str(data), "--out", str(run), "--config", str(config)])
     assert result.exit_code == 0, result.output
     return corpus, data, run
+
+
+def _history(run: Path) -> list[dict]:
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def assert_same_model(a: Path, b: Path) -> None:
+    """Two runs gave the same model, bit for bit, by the same epochs."""
+    from classify_cli.bundle import load_bundle
+
+    ta, tb = load_bundle(a).tensors, load_bundle(b).tensors
+    assert ta.keys() == tb.keys()
+    for key in ta:
+        assert np.array_equal(ta[key], tb[key]), key
+    assert _history(a) == _history(b)

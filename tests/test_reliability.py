@@ -19,7 +19,7 @@ from classify_cli.errors import BundleError
 from classify_cli.fsutil import DirectoryLock
 from classify_cli.prepared import load_prepared
 
-from .conftest import edit_json, make_rows, write_ag_dir, write_header_csv
+from .conftest import assert_same_model, edit_json, make_rows, write_ag_dir, write_header_csv
 
 PYTHON = [sys.executable, "-m", "classify_cli"]
 
@@ -177,19 +177,6 @@ def resumable(tmp_path):
     return data, load_config(cfg_path), cfg_path
 
 
-def _history(run: Path) -> list[dict]:
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
-
-
-def _assert_same_model(a: Path, b: Path) -> None:
-    ta, tb = load_bundle(a).tensors, load_bundle(b).tensors
-    assert ta.keys() == tb.keys()
-    for key in ta:
-        assert np.array_equal(ta[key], tb[key]), key
-    assert _history(a) == _history(b)
-
-
 @pytest.mark.parametrize("stop_after", [1, 170, 300, 451])
 def test_resumed_run_equals_uninterrupted_run(resumable, tmp_path, stop_after):
     from classify_cli.errors import Interrupted
@@ -204,7 +191,7 @@ def test_resumed_run_equals_uninterrupted_run(resumable, tmp_path, stop_after):
     assert (tmp_path / "cut" / "checkpoint" / "state.json").exists()
     train(None, tmp_path / "cut", None, resume=True, log=lambda m: None)
     assert not (tmp_path / "cut" / "checkpoint").exists()
-    _assert_same_model(tmp_path / "full", tmp_path / "cut")
+    assert_same_model(tmp_path / "full", tmp_path / "cut")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -232,7 +219,7 @@ def test_signal_saves_checkpoint_and_resume_finishes(resumable, tmp_path, sig):
     assert not (run / "model.json").exists()
     resumed = subprocess.run([*PYTHON, "train", "--resume", run], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    _assert_same_model(tmp_path / "full", run)
+    assert_same_model(tmp_path / "full", run)
 
 
 def test_resume_without_checkpoint(invoke, tmp_path):
@@ -261,7 +248,7 @@ def test_resume_with_more_epochs_equals_a_longer_run(resumable, tmp_path, invoke
     result = invoke("train", "--resume", tmp_path / "cut", "--epochs", "4")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["epochs"] == 4
-    _assert_same_model(tmp_path / "full", tmp_path / "cut")
+    assert_same_model(tmp_path / "full", tmp_path / "cut")
     finished = invoke("train", "--resume", tmp_path / "cut", "--epochs", "6")
     assert finished.exit_code == 2 and "finished training" in finished.stderr and "--epochs N" in finished.stderr
 

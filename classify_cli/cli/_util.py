@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..display import shown  # noqa: F401  (the commands' one way to print data)
-from ..errors import EXIT_INTERRUPTED, ClassifyError
+from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ClassifyError
 
 # Click's exceptions, from wherever this Typer keeps Click (its own copy, typer._click, since 0.2x)
 _click_errors = sys.modules[typer.BadParameter.__module__]
@@ -95,8 +95,6 @@ def _top(
 ) -> None:
     """Train, evaluate and serve news-topic classifiers (EmbeddingBag + Linear)."""
 
-
-EXIT_INTERNAL = 70  # an unexpected error: a bug, reported with --debug's traceback
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
 ModelDir = Annotated[Path, typer.Option("--model", help="Run directory holding the trained model.")]

@@ -32,16 +32,23 @@ class Format(StrEnum):
     json = "json"
 
 
+class Backend(StrEnum):  # distributed.BACKENDS
+    auto = "auto"
+    gloo = "gloo"
+    nccl = "nccl"
+
+
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[Callable[[], bool]]:
+def stop_on_signals(quiet: bool = False) -> Iterator[Callable[[], bool]]:
     """The first Ctrl-C or SIGTERM asks training to stop at the next step; a second Ctrl-C stops at once."""
     requested = []
 
     def handler(signum, frame):
         if requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if not requested and not quiet:
+            err("stopping at the next step boundary (Ctrl-C again to abort without a checkpoint)")
         requested.append(signum)
-        err("stopping at the next step boundary (Ctrl-C again to abort without a checkpoint)")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -92,14 +99,23 @@ def tensorboard_logger(log_dir: Path | None) -> Iterator[Callable[[object], None
             writer.close()
 
 
-def train(data: Path, out: Path, config: Path | None, overrides: dict, resume: bool, tensorboard: Path | None) -> dict:
+def train(
+    data: Path, out: Path, config: Path | None, overrides: dict, resume: bool, tensorboard: Path | None, backend: str
+) -> dict | None:
+    """Train (as one rank of several under torchrun); the summary, on rank 0 only."""
+    from ..distributed import joined
     from ..run import train as train_model
 
     cfg = None if resume else load_config_or_default(config, overrides)
     epochs = overrides.get(("train", "epochs")) if resume else None
     # read once training runs: by then a resumed run's checkpoint has been checked
     total = functools.cache(lambda: epochs or total_epochs(cfg, out))
-    with stop_on_signals() as should_stop, tensorboard_logger(tensorboard) as board, Bar("steps") as bar:
+    with (
+        joined(backend) as world,
+        stop_on_signals(quiet=not world.is_main) as should_stop,
+        tensorboard_logger(tensorboard if world.is_main else None) as board,
+        Bar("steps", enabled=world.is_main) as bar,
+    ):
 
         def on_epoch(r) -> None:
             bar.log(format_epoch(r, total()))
@@ -108,7 +124,7 @@ def train(data: Path, out: Path, config: Path | None, overrides: dict, resume: b
         def on_step(epoch: int, step: int, steps: int) -> None:
             bar.update(step, steps, f"epoch {epoch}/{total()}")
 
-        return train_model(
+        summary = train_model(
             data,
             out,
             cfg,
@@ -118,7 +134,9 @@ def train(data: Path, out: Path, config: Path | None, overrides: dict, resume: b
             on_step=on_step,
             should_stop=should_stop,
             epochs=epochs,
+            world=world,
         )
+    return summary if world.is_main else None
 
 
 def total_epochs(cfg, out: Path) -> int:
@@ -165,6 +183,10 @@ def train_cli(
         Format | None,
         typer.Option("--format", help="How to end: text, or one JSON line [default: text on a terminal, else json]."),
     ] = None,
+    backend: Annotated[
+        Backend,
+        typer.Option("--backend", help="Under torchrun: how ranks talk (auto: NCCL for CUDA tensors, else gloo)."),
+    ] = "auto",
     debug: Debug = False,
 ) -> None:
     """Train the classifier on prepared data.
@@ -178,6 +200,7 @@ def train_cli(
     Examples:
       classify train --data data/ag_news --out runs/ag_news
       classify train --data data/news --out runs/news --epochs 5 --set model.ngrams=3
+      torchrun --standalone --nproc-per-node 2 -m classify_cli train --data data/ag_news --out runs/ag_news
     """
     extra = run(parse_overrides, overrides, debug=debug)
     for key, value in (("device", device), ("seed", seed), ("epochs", epochs), ("lr", lr)):
@@ -191,7 +214,9 @@ def train_cli(
             )
             raise typer.Exit(2)
         out = resume
-    summary = run(train, data, out, config, extra, resume is not None, tensorboard, debug=debug)
+    summary = run(train, data, out, config, extra, resume is not None, tensorboard, str(backend), debug=debug)
+    if summary is None:  # a rank other than 0: rank 0 reports
+        return
     if (fmt or (Format.text if sys.stdout.isatty() else Format.json)) is Format.json:
         print(json.dumps(summary))
     else:

@@ -1,0 +1,267 @@
+"""One model trained by several processes under ``torchrun`` (``torch.distributed``).
+
+Every rank holds the whole prepared data and an identical replica of the model. The same
+seed gives every rank the same shuffled order, so every rank knows each step's *global*
+batch; rank r takes documents r, r + N, r + 2N, ... of it. Each rank computes the gradient
+of its documents' share of the batch's mean loss for the embedding rows the whole batch
+touches (zero where its own documents miss a row), and one all-reduce (a sum) of those rows,
+the linear layer's gradient, the loss and a stop flag gives every rank the gradient one
+process would have computed on the whole batch. Every rank then clips and steps alike: the
+replicas stay identical and weights never travel.
+
+Per step that is one all-reduce of (rows the batch touches + classes) x embed_dim + 2
+float32s; a ring all-reduce sends and receives about twice that on every rank.
+
+Rank 0 owns the run directory (lock, checkpoint, bundle, metrics); the other ranks write
+nothing and learn what rank 0 decided (or why it failed) through ``from_main``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import EXIT_INTERNAL, ClassifyError, EnvironmentFailure, InputError
+
+if TYPE_CHECKING:
+    import torch
+
+T = TypeVar("T")
+
+BACKENDS = ("auto", "gloo", "nccl")
+TIMEOUT_ENV = "CLASSIFY_DIST_TIMEOUT"
+TIMEOUT_S = 300  # a collective that waits longer than this on a silent rank fails instead of hanging
+
+
+class LostContact(Exception):
+    """A collective failed: a peer went away or stayed silent past the timeout."""
+
+
+@contextlib.contextmanager
+def _talking() -> Iterator[None]:
+    try:
+        yield
+    except RuntimeError as exc:  # gloo and NCCL raise plain RuntimeErrors (or DistErrors, a subclass)
+        raise LostContact(_first_line(exc)) from None
+
+
+class RankFailed(ClassifyError):
+    """Another rank (rank 0) failed: this rank stops with its message and exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the ranks of one training run (1 rank: plain training)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    backend: str = "auto"
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def sum_(self, tensors: list[torch.Tensor], scalars: list[float]) -> list[float]:
+        """Sum ``tensors`` (in place) and ``scalars`` over the ranks, in one all-reduce."""
+        if self.size == 1:
+            return scalars
+        import torch
+        import torch.distributed as dist
+
+        like = tensors[0]
+        flat = torch.cat([t.reshape(-1) for t in tensors] + [torch.tensor(scalars, dtype=like.dtype).to(like.device)])
+        with _talking():
+            dist.all_reduce(flat)
+        at = 0
+        for t in tensors:
+            t.copy_(flat[at : at + t.numel()].view_as(t))
+            at += t.numel()
+        return flat[at:].tolist()
+
+    def sum_values(self, values: list[float]) -> list[float]:
+        """``values`` summed over the ranks, in float64."""
+        if self.size == 1:
+            return values
+        import torch
+        import torch.distributed as dist
+
+        total = torch.tensor(values, dtype=torch.float64)
+        with _talking():
+            dist.all_reduce(total)
+        return total.tolist()
+
+    def broadcast_(self, tensors: list[torch.Tensor]) -> None:
+        """Rank 0's values of ``tensors`` on every rank (in place)."""
+        if self.size == 1:
+            return
+        import torch.distributed as dist
+
+        with _talking():
+            for t in tensors:
+                dist.broadcast(t, 0)
+
+    def share(self, message: Any = None) -> Any:
+        """Rank 0's JSON-able ``message`` on every rank (the others pass nothing)."""
+        if self.size == 1:
+            return message
+        import torch
+        import torch.distributed as dist
+
+        data = json.dumps(message).encode() if self.is_main else b""
+        length = torch.tensor([len(data)], dtype=torch.int64)
+        with _talking():
+            dist.broadcast(length, 0)
+            buffer = torch.frombuffer(bytearray(data), dtype=torch.uint8) if self.is_main else None
+            if buffer is None:
+                buffer = torch.empty(int(length), dtype=torch.uint8)
+            dist.broadcast(buffer, 0)
+        return json.loads(bytes(buffer.numpy()))
+
+    def from_main(self, fn: Callable[[], T]) -> T:
+        """``fn()`` run on rank 0; its (JSON-able) result, or its failure, on every rank."""
+        if self.size == 1:
+            return fn()
+        if not self.is_main:
+            message = self.share()
+            if "error" in message:
+                raise RankFailed(f"rank 0 failed: {message['error']}", message["exit_code"])
+            return message["result"]
+        try:
+            result = fn()
+        except ClassifyError as exc:
+            self.share({"error": str(exc), "exit_code": exc.exit_code})
+            raise
+        except LostContact:
+            raise
+        except BaseException as exc:
+            self.share({"error": f"unexpected {type(exc).__name__}: {exc}", "exit_code": EXIT_INTERNAL})
+            raise
+        self.share({"result": result})
+        return result
+
+    def together(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on every rank; where it fails on any rank, every rank stops: that rank with
+        its own error, the others naming it (no rank is left waiting for the rest)."""
+        if self.size == 1:
+            return fn()
+        import torch
+        import torch.distributed as dist
+
+        try:
+            result, error = fn(), None
+        except ClassifyError as exc:
+            result, error = None, exc
+        codes = [torch.zeros(1, dtype=torch.int64) for _ in range(self.size)]
+        with _talking():
+            dist.all_gather(codes, torch.tensor([0 if error is None else error.exit_code], dtype=torch.int64))
+        if error is not None:
+            raise error
+        failed = [(r, int(c)) for r, c in enumerate(codes) if int(c)]
+        if failed:
+            ranks = ", ".join(str(r) for r, _ in failed)
+            raise RankFailed(f"rank {ranks} failed (see its own error line)", failed[0][1])
+        return result
+
+    def check_same(self, **what: str) -> None:
+        """Refuse to train unless every rank holds the same ``what`` (config, data, ...) as rank 0."""
+        if self.size == 1:
+            return
+        import torch
+        import torch.distributed as dist
+
+        names = sorted(what)
+        mine = torch.tensor(
+            [list(hashlib.sha256(what[n].encode()).digest()[:8]) for n in names], dtype=torch.int64
+        ).reshape(-1)
+        every = [torch.empty_like(mine) for _ in range(self.size)]
+        with _talking():
+            dist.all_gather(every, mine)
+        differ = {
+            name: [
+                r
+                for r in range(1, self.size)
+                if not torch.equal(every[r][i * 8 : i * 8 + 8], every[0][i * 8 : i * 8 + 8])
+            ]
+            for i, name in enumerate(names)
+        }
+        differ = {name: ranks for name, ranks in differ.items() if ranks}
+        if differ:
+            said = "; ".join(
+                f"the {name} on rank {', '.join(map(str, r))} differs from rank 0's" for name, r in differ.items()
+            )
+            raise InputError(f"the ranks disagree: {said} (every rank needs the same data, config and software)")
+
+
+SINGLE = World()
+
+
+def world_size_from_env() -> int:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise InputError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not a number of ranks") from None
+
+
+@contextlib.contextmanager
+def joined(backend: str = "auto") -> Iterator[World]:
+    """The world this process trains in: under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the
+    process group for the duration (gloo for CPU tensors, NCCL for CUDA ones unless ``backend``
+    says gloo); otherwise it is the one-rank world and nothing is set up."""
+    size = world_size_from_env()
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
+    if size <= 1:
+        if backend == "nccl":
+            raise InputError("--backend nccl is for training under torchrun with several ranks")
+        yield SINGLE
+        return
+    import torch
+    import torch.distributed as dist
+
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    try:
+        has_nccl = torch.cuda.is_available() and dist.is_nccl_available()
+        if backend == "nccl" and not has_nccl:
+            raise InputError("--backend nccl: this machine has no CUDA device with NCCL (on CPU, use gloo or auto)")
+        # the small messages (plans, checks) always go through gloo, on CPU tensors
+        spec = "cpu:gloo,cuda:nccl" if has_nccl and backend != "gloo" else "gloo"
+        try:
+            timeout = float(os.environ.get(TIMEOUT_ENV, TIMEOUT_S))
+        except ValueError:
+            raise InputError(f"{TIMEOUT_ENV} must be a number of seconds") from None
+        try:
+            dist.init_process_group(spec, timeout=timedelta(seconds=timeout))
+        except (RuntimeError, ValueError) as exc:
+            raise EnvironmentFailure(f"could not join the other ranks: {_first_line(exc)}") from None
+        try:
+            yield World(rank, size, local_rank, backend)
+        except LostContact as exc:
+            raise EnvironmentFailure(
+                f"lost contact with another rank: {exc} (one stopped or died; "
+                f"a silent rank is given up on after {timeout:g} s, {TIMEOUT_ENV})"
+            ) from None
+        finally:
+            with contextlib.suppress(Exception):
+                dist.destroy_process_group()
+    except ClassifyError as exc:
+        exc.args = (f"rank {rank}/{size}: {exc}",)  # every rank says its own line
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    """The gist of a torch.distributed error: its first line, less gloo's source position and advice."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    line = re.sub(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", line).split(". This is typically")[0]
+    return line[:300]
