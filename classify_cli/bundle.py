@@ -112,21 +112,24 @@ def save_bundle(run_dir: Path, tensors: dict[str, np.ndarray], meta: dict[str, A
 
 
 def safetensors_layout(tensors: dict[str, np.ndarray]) -> tuple[bytes, list[np.ndarray]]:
-    """The safetensors header (8-byte length, JSON padded to 8 bytes) and the arrays in file order."""
+    """The safetensors header and the arrays in file order."""
+    arrays = {name: np.ascontiguousarray(tensors[name]) for name in sorted(tensors)}
+    return safetensors_header({name: (a.dtype, a.shape) for name, a in arrays.items()}), list(arrays.values())
+
+
+def safetensors_header(tensors: dict[str, tuple[np.dtype, tuple[int, ...]]]) -> bytes:
+    """The header of a safetensors file of these (dtype, shape) tensors, their data in name
+    order: 8-byte length, then JSON padded to 8 bytes. Writers then append each one's bytes."""
     codes = {v: k for k, v in _SAFETENSORS_DTYPES.items()}
-    arrays, entries, offset = [], {}, 0
+    entries, offset = {}, 0
     for name in sorted(tensors):
-        array = np.ascontiguousarray(tensors[name])
-        entries[name] = {
-            "dtype": codes[str(array.dtype)],
-            "shape": list(array.shape),
-            "data_offsets": [offset, offset + array.nbytes],
-        }
-        offset += array.nbytes
-        arrays.append(array)
+        dtype, shape = np.dtype(tensors[name][0]), [int(d) for d in tensors[name][1]]
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        entries[name] = {"dtype": codes[str(dtype)], "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
     text = json.dumps(entries, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    return len(text).to_bytes(8, "little") + text, arrays
+    return len(text).to_bytes(8, "little") + text
 
 
 def read_meta(run_dir: Path) -> dict[str, Any]:

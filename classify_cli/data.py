@@ -1,9 +1,11 @@
 """``prepare``: a corpus into tokenized, numericalized train / validation / test splits.
 
-It reads a source once, tokenizing each row as it streams by into provisional
-token ids (so no text is kept), carves the missing splits, builds the vocabulary from the
-train split alone and writes token ids, labels, the vocabulary and a manifest (the format
-is ``prepared.py``'s). Training reads the ids back and never tokenizes again.
+It reads a source once, tokenizing each row as it streams by into provisional token ids,
+which go to a scratch file (no text is kept, and no ids: memory grows with the vocabulary
+and by a few bytes a document). It then carves the missing splits, counts the vocabulary
+from the train split alone and writes each split's final ids as it reads them back, a
+block at a time, with labels, the vocabulary and a manifest (the format is
+``prepared.py``'s). Training reads the ids back and never tokenizes again.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from array import array
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,19 +23,21 @@ import numpy as np
 
 from .config import SPLITS, PrepareConfig
 from .errors import InputError
-from .fsutil import check_replaceable
+from .fsutil import check_replaceable, release_freed_memory, scratch_directory
 from .prepared import (
-    BLOCK_TOKENS,
     PREPARED_DATA,
-    Split,
     foreign_entries,
     holds_prepared_manifest,
     is_prepared_data,
-    write_prepared,
+    prepared_output,
+    seal_prepared,
+    write_split,
+    write_vocab,
 )
-from .ragged import fingerprints, offsets_from_lengths, select_rows
+from .ragged import fingerprints, offsets_from_lengths
 from .sources import Source
-from .text import TOKENIZERS, make_tokenizer, vocab_from_counts
+from .spill import SpilledIds, TokenSink
+from .text import TOKENIZERS, make_tokenizer, vocab_from_id_counts
 
 Log = Callable[[str], None]
 
@@ -51,17 +55,19 @@ def tokenizer_spec(cfg: PrepareConfig) -> dict[str, Any]:
 
 @dataclass
 class _Part:
-    ids: np.ndarray
-    offsets: np.ndarray
+    ids: SpilledIds  # on disk until written out
     labels: np.ndarray  # each row's label as an index into the numericalizer's ``label_names``
     skipped_empty: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
 
 
 class _Numericalizer:
     """Tokenizes rows into provisional ids: each new token (and label) gets the next id.
 
-    Rows stream through: what is kept of a row is its token ids and label id in compact
-    arrays, never its text or a Python object per token or per row.
+    Rows stream through: what is kept of a row is its label id and length in compact arrays;
+    its token ids go to a file. Never its text, nor a Python object per token or per row.
     """
 
     def __init__(self, tokenize: Callable[[str], list[str]]):
@@ -75,31 +81,34 @@ class _Numericalizer:
     def label_names(self) -> list[str]:
         return list(self.label_index)  # in provisional id order
 
-    def read(self, rows: Iterable[tuple[str, str]], split: str) -> _Part:
+    def take_tokens(self) -> list[str]:
+        """Every token read, in provisional id order; the index of them is dropped (it is the
+        largest thing that grows with the corpus, and a cycle the collector would free late)."""
+        tokens = list(self.index)
+        self.index.clear()
+        return tokens
+
+    def read(self, rows: Iterable[tuple[str, str]], split: str, spill: Path) -> _Part:
         index, label_index, tokenize = self.index, self.label_index, self.tokenize
-        ids = array("i")
-        row_lengths = array("q")
+        sink = TokenSink(spill)
         labels = array("i")
         skipped = 0
-        for n, (text, label) in enumerate(rows, 1):
-            tokens = tokenize(text)
-            if not tokens:
-                skipped += 1
-                continue
-            label = label.strip()
-            if not label:
-                raise InputError(f"{split} split, row {n}: empty label")
-            ids.extend([index[t] for t in tokens])
-            row_lengths.append(len(tokens))
-            labels.append(label_index[label])
-        # views of the arrays' buffers, which they keep alive: no copy of the corpus
+        try:
+            for n, (text, label) in enumerate(rows, 1):
+                tokens = tokenize(text)
+                if not tokens:
+                    skipped += 1
+                    continue
+                label = label.strip()
+                if not label:
+                    raise InputError(f"{split} split, row {n}: empty label")
+                sink.add([index[t] for t in tokens])
+                labels.append(label_index[label])
+        except BaseException:
+            sink.close()
+            raise
         return _Part(
-            np.frombuffer(ids, dtype=np.int32) if len(ids) else np.zeros(0, np.int32),
-            offsets_from_lengths(np.frombuffer(row_lengths, dtype=np.int64))
-            if len(row_lengths)
-            else np.zeros(1, np.int64),
-            np.frombuffer(labels, dtype=np.int32) if len(labels) else np.zeros(0, np.int32),
-            skipped,
+            sink.finish(), np.frombuffer(labels, dtype=np.int32) if len(labels) else np.zeros(0, np.int32), skipped
         )
 
 
@@ -140,22 +149,9 @@ def check_prepare_target(out: Path) -> None:
     check_replaceable(out, is_prepared_data, PREPARED_DATA)
 
 
-def _train_overlap(splits: dict[str, Split], drop: bool, log: Log) -> tuple[dict[str, Any], np.ndarray]:
+def _report_overlap(found: dict[str, int], drop: bool, log: Log) -> dict[str, Any]:
     """Validation and test documents that are also train documents (the same tokens, in order):
-    a model is scored on what it learned. Counted and reported, or with ``drop`` removed;
-    returns the counts and the train documents' fingerprints."""
-    train = fingerprints(splits["train"].ids, splits["train"].offsets)
-    found = {}
-    for name in ("validation", "test"):
-        split = splits[name]
-        seen = np.isin(fingerprints(split.ids, split.offsets), train)
-        found[name] = int(seen.sum())
-        if drop and found[name]:
-            keep = np.flatnonzero(~seen)
-            if len(keep) == 0:
-                raise InputError(f"every {name} document also occurs in train: nothing left to {name} on")
-            ids, offsets = select_rows(split.ids, split.offsets, keep)
-            splits[name] = Split(ids, offsets, split.labels[keep])
+    a model is scored on what it learned. Reported (or, with ``drop``, that they were dropped)."""
     if any(found.values()):
         counts = f"{found['validation']:,} validation and {found['test']:,} test documents"
         if drop:
@@ -165,7 +161,7 @@ def _train_overlap(splits: dict[str, Split], drop: bool, log: Log) -> tuple[dict
                 f"warning: {counts} also occur in train (the same tokens): their scores flatter the model; "
                 "--set prepare.drop_overlap=true drops them"
             )
-    return {**found, "dropped": drop}, train
+    return {**found, "dropped": drop}
 
 
 def _counted(rows: Iterable[tuple[str, str]], tick: Callable[[int], None], every: int = 4096):
@@ -183,20 +179,25 @@ def prepare_corpus(
 ) -> dict[str, Any]:
     """Read ``source``, write prepared splits to ``out`` atomically, return the manifest."""
     check_prepare_target(out)  # before reading a corpus that could not be written anyway
+    with scratch_directory(out) as scratch:  # token ids wait there until the vocabulary is known
+        return _prepare(source, out, cfg, log, tick, scratch)
+
+
+def _prepare(source: Source, out: Path, cfg: PrepareConfig, log: Log, tick, scratch: Path) -> dict[str, Any]:
     started = time.perf_counter()
     spec = tokenizer_spec(cfg)
     numericalizer = _Numericalizer(make_tokenizer(spec))
     parts: dict[str, _Part] = {}
     for split in SPLITS:
         if split in source.splits:
-            parts[split] = numericalizer.read(_counted(source.rows(split), tick), split)
+            parts[split] = numericalizer.read(_counted(source.rows(split), tick), split, scratch / f"{split}.ids")
             log(f"read {split}: {len(parts[split].labels):,} rows")
     skipped = {s: p.skipped_empty for s, p in parts.items() if p.skipped_empty}
     for split, count in skipped.items():
         log(f"warning: skipped {count:,} {split} rows with empty text")
 
     train = parts["train"]
-    if not len(train.labels):
+    if not len(train):
         raise InputError(f"{source.description}: no usable rows in the train split")
     seen_labels = numericalizer.label_names
     train_labels = [seen_labels[i] for i in np.unique(train.labels)]
@@ -211,9 +212,9 @@ def prepare_corpus(
         raise InputError(f"only one class ({train_labels[0]!r}) in the train split: a classifier needs at least two")
 
     # provisional label ids -> positions in `names` (-1: a label only other splits have, refused above)
-    to_name = np.array([label_index.get(name, -1) for name in seen_labels], dtype=np.int64)
+    to_name = np.array([label_index.get(name, -1) for name in seen_labels], dtype=np.int32)
     label_ids = {s: to_name[p.labels] for s, p in parts.items()}
-    rows = {s: np.arange(len(p.labels)) for s, p in parts.items()}
+    rows = {s: np.arange(len(p)) for s, p in parts.items()}
     origin = {s: s for s in parts}
     carved = []
     # carve what the source lacks from its train split: test first, then validation
@@ -230,52 +231,82 @@ def prepare_corpus(
     if len(rows["train"]) == 0 or len(rows["validation"]) == 0:
         raise InputError(f"{source.description}: too few rows to carve train / validation / test splits")
 
-    splits: dict[str, Split] = {}
-    for split in ("test", "validation", "train"):  # train last: what was carved from it is copied by then
-        part = parts[origin[split]]
-        ids, offsets = select_rows(part.ids, part.offsets, rows[split], in_place=split == "train")
-        splits[split] = Split(ids, offsets, label_ids[origin[split]][rows[split]])
-    splits = {split: splits[split] for split in SPLITS}
-    del parts, train
-
     # vocabulary from the train split only: validation and test tokens map to <unk> unless train has them
-    tokens = list(numericalizer.index)  # provisional id order
+    tokens = numericalizer.take_tokens()
     counts = np.zeros(len(tokens), dtype=np.int64)
-    train_ids = splits["train"].ids
-    for lo in range(0, len(train_ids), BLOCK_TOKENS):  # a block at a time: bincount copies to int64
-        counts += np.bincount(train_ids[lo : lo + BLOCK_TOKENS], minlength=len(tokens))
-    counter = Counter({tok: int(c) for tok, c in zip(tokens, counts, strict=True) if c})
-    vocab = vocab_from_counts(counter, min_freq=cfg.min_freq, max_tokens=cfg.max_tokens)
-    remap = np.array([vocab[tok] for tok in tokens] or [0], dtype=np.int32)
-    for split in splits.values():
-        # in place and a block at a time (indexing converts the indices to int64); no split
-        # shares another's ids
-        for lo in range(0, len(split.ids), BLOCK_TOKENS):
-            split.ids[lo : lo + BLOCK_TOKENS] = remap[split.ids[lo : lo + BLOCK_TOKENS]]
-    # by final ids, as evaluate sees a text: the train fingerprints are kept for it
-    overlap, train_prints = _train_overlap(splits, cfg.drop_overlap, log)
+    for ids, _ in parts[origin["train"]].ids.rows(rows["train"]):
+        counts += np.bincount(ids, minlength=len(tokens))
+    release_freed_memory()
+    vocab, remap = vocab_from_id_counts(tokens, counts, min_freq=cfg.min_freq, max_tokens=cfg.max_tokens)
+    del tokens, counts
+    release_freed_memory()
 
-    manifest = write_prepared(
-        out,
-        splits,
-        vocab,
-        names,
-        spec,
-        {
-            "source": source.description,
-            "source_files": source.files,
-            "carved": carved,
-            "skipped_empty_text": skipped,
-            "train_overlap": overlap,
-            "config": {"prepare": _asdict(cfg)},
-        },
-        train_prints,
-    )
+    with prepared_output(out) as tmp:
+        write_vocab(tmp, vocab)
+        vocab_size = len(vocab)
+        del vocab  # written: its strings need not wait for the splits
+        release_freed_memory()
+        written: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        prints: dict[str, np.ndarray] = {}
+        found: dict[str, int] = {}
+        for split in ("train", "validation", "test"):  # train first: the others are checked against it
+            part, chosen = parts[origin[split]], rows[split]
+            if split != "train":
+                # by final ids, as evaluate sees a text
+                own = _prints(part.ids.rows(chosen, remap))
+                seen = np.isin(own, prints["train"])
+                found[split] = int(seen.sum())
+                if cfg.drop_overlap and found[split]:
+                    if seen.all():
+                        raise InputError(f"every {split} document also occurs in train: nothing left to {split} on")
+                    chosen = chosen[~seen]
+            offsets = offsets_from_lengths(part.ids.lengths(chosen))
+            labels = label_ids[origin[split]][chosen]
+            if split == "train":  # fingerprinted on the way out, for the checks above and evaluate's
+                prints["train"] = np.empty(len(chosen), dtype=np.uint64)
+            blocks = _ids_of(part.ids.rows(chosen, remap), prints.get("train") if split == "train" else None)
+            write_split(tmp / f"{split}.safetensors", int(offsets[-1]), offsets, labels, blocks)
+            written[split] = (offsets, labels)
+            release_freed_memory()
+        overlap = _report_overlap(found, cfg.drop_overlap, log)
+        manifest = seal_prepared(
+            tmp,
+            vocab_size,
+            names,
+            spec,
+            {
+                "source": source.description,
+                "source_files": source.files,
+                "carved": carved,
+                "skipped_empty_text": skipped,
+                "train_overlap": overlap,
+                "config": {"prepare": _asdict(cfg)},
+            },
+            {split: written[split] for split in SPLITS},
+            prints["train"],
+        )
     log(
-        f"prepared {sum(len(s) for s in splits.values()):,} rows, vocabulary {len(vocab):,} "
+        f"prepared {sum(len(labels) for _, labels in written.values()):,} rows, vocabulary {vocab_size:,} "
         f"in {time.perf_counter() - started:.1f}s -> {out}"
     )
     return manifest
+
+
+def _prints(blocks) -> np.ndarray:
+    """The fingerprints of the documents of ragged ``blocks``, in order."""
+    found = [fingerprints(ids, offsets) for ids, offsets in blocks]
+    return np.concatenate(found) if found else np.zeros(0, np.uint64)
+
+
+def _ids_of(blocks, prints: np.ndarray | None):
+    """The ids of ragged ``blocks``; with ``prints``, their documents' fingerprints are filled
+    into it on the way, in order."""
+    done = 0
+    for ids, offsets in blocks:
+        if prints is not None:
+            prints[done : done + len(offsets) - 1] = fingerprints(ids, offsets)
+            done += len(offsets) - 1
+        yield ids
 
 
 def _asdict(cfg: PrepareConfig) -> dict[str, Any]:

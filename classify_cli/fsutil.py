@@ -178,6 +178,30 @@ def atomic_directory(target: Path, ours: Callable[[Path], bool] | None = None, w
         raise
 
 
+def release_freed_memory() -> None:
+    """Give memory freed by large temporaries back to the system (glibc keeps it in the
+    process's heap otherwise, so the resident size stays at its high point); elsewhere a no-op."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+@contextlib.contextmanager
+def scratch_directory(near: Path) -> Iterator[Path]:
+    """A temporary directory for work files, on the file system of ``near`` (in its nearest
+    existing parent, so nothing is created for a command that then fails), removed afterwards."""
+    parent = next(p for p in Path(near).absolute().parents if p.is_dir())
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{Path(near).name}-work-", dir=parent))
+    except OSError as exc:
+        raise _os_failure(exc, str(near)) from None
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back (delivered when the block ends), where the process can."""

@@ -120,23 +120,51 @@ def foreign_entries(path: Path) -> list[str]:
 PREPARED_DATA = "prepared data"
 
 
-def split_tensors(split: Split) -> dict[str, np.ndarray]:
-    return {
-        "ids": np.ascontiguousarray(split.ids, dtype=np.int32),
-        "offsets": np.ascontiguousarray(split.offsets, dtype=np.int64),
-        "labels": np.ascontiguousarray(split.labels, dtype=np.int64),
-    }
+def prepared_output(out: Path):
+    """The directory to write prepared data into; it becomes ``out`` when the block succeeds."""
+    return atomic_directory(out, is_prepared_data, PREPARED_DATA)
 
 
-def write_prepared(
-    out: Path,
-    splits: dict[str, Split],
-    vocab: Vocab,
+def write_split(
+    path: Path, n_tokens: int, offsets: np.ndarray, labels: np.ndarray, id_blocks: Iterable[np.ndarray]
+) -> None:
+    """A split's safetensors file, its ids written block by block as ``id_blocks`` yields them
+    (``n_tokens`` in all), so a split is never whole in memory."""
+    from .bundle import safetensors_header
+
+    offsets, labels = offsets.astype(np.int64, copy=False), labels.astype(np.int64, copy=False)
+    shapes = {"ids": (np.int32, (n_tokens,)), "labels": (np.int64, labels.shape), "offsets": (np.int64, offsets.shape)}
+
+    def write(tmp: Path) -> None:
+        written = 0
+        with open(tmp, "wb") as fh:
+            fh.write(safetensors_header(shapes))  # data in name order: ids, labels, offsets
+            for block in id_blocks:
+                np.ascontiguousarray(block, dtype=np.int32).tofile(fh)
+                written += len(block)
+            if written != n_tokens:
+                raise AssertionError(f"{path.name}: {written} ids written, {n_tokens} expected")
+            labels.tofile(fh)
+            offsets.tofile(fh)
+
+    atomic_write_with(path, write)
+
+
+def write_vocab(tmp: Path, vocab: Vocab) -> None:
+    atomic_write_json(tmp / VOCAB, vocab.itos)
+
+
+def seal_prepared(
+    tmp: Path,
+    vocab_size: int,
     labels: list[str],
     tokenizer: dict[str, Any],
     extra: dict[str, Any],
-    train_prints: np.ndarray | None = None,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    train_prints: np.ndarray,
 ) -> dict[str, Any]:
+    """The train fingerprints and the manifest, written beside the vocabulary and the splits'
+    files in ``tmp``; ``splits`` gives each split's (offsets, labels). Returns the manifest."""
     from safetensors.numpy import save_file
 
     manifest: dict[str, Any] = {
@@ -147,31 +175,24 @@ def write_prepared(
         **extra,
         "labels": labels,
         "tokenizer": tokenizer,
-        "vocab_size": len(vocab),
+        "vocab_size": vocab_size,
         "splits": {
             name: {
-                "rows": len(split),
-                "tokens": int(len(split.ids)),
+                "rows": len(split_labels),
+                "tokens": int(offsets[-1]),
                 "per_class": {
-                    labels[i]: int(c) for i, c in enumerate(np.bincount(split.labels, minlength=len(labels)))
+                    labels[i]: int(c) for i, c in enumerate(np.bincount(split_labels, minlength=len(labels)))
                 },
             }
-            for name, split in splits.items()
+            for name, (offsets, split_labels) in splits.items()
         },
         "files": {},
     }
-    with atomic_directory(out, is_prepared_data, PREPARED_DATA) as tmp:
-        atomic_write_json(tmp / VOCAB, vocab.itos)
-        for name, split in splits.items():
-            # written straight from the arrays (``save`` would first copy them into bytes)
-            atomic_write_with(
-                tmp / f"{name}.safetensors", lambda path, split=split: save_file(split_tensors(split), path)
-            )
-        if train_prints is not None:  # evaluate's check for training rows reads these, not the train split
-            atomic_write_with(tmp / PRINTS, lambda path: save_file({"train": train_prints}, path))
-        manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
-        manifest = sealed(manifest)
-        atomic_write_json(tmp / MANIFEST, manifest)
+    # evaluate's check for training rows reads these, not the train split
+    atomic_write_with(tmp / PRINTS, lambda path: save_file({"train": train_prints}, path))
+    manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+    manifest = sealed(manifest)
+    atomic_write_json(tmp / MANIFEST, manifest)
     return manifest
 
 

@@ -166,6 +166,41 @@ def vocab_from_counts(
     return Vocab([*specials, *(tok for tok, freq in ordered if freq >= min_freq and tok not in specials)])
 
 
+def vocab_from_id_counts(
+    tokens: Sequence[str],
+    counts: np.ndarray,
+    *,
+    min_freq: int = 1,
+    max_tokens: int | None = None,
+    specials: Sequence[str] = (UNK,),
+) -> tuple[Vocab, np.ndarray]:
+    """``vocab_from_counts`` for ``counts[i]`` occurrences of ``tokens[i]``, and the int32 map
+    from each ``tokens`` index to its vocabulary index (``<unk>``'s where it has none).
+
+    The same vocabulary, without a dict or a tuple per token: for a corpus's provisional ids.
+    """
+    if min_freq < 1:
+        raise ValueError("min_freq must be at least 1")
+    if max_tokens is not None and max_tokens <= len(specials):
+        raise ValueError("max_tokens must exceed the number of special tokens")
+    present = sorted(np.flatnonzero(counts).tolist(), key=tokens.__getitem__)  # ties: by token
+    order = np.array(present, dtype=np.int64)
+    del present
+    order = order[np.argsort(-counts[order], kind="stable")]  # by count, descending
+    if max_tokens is not None:
+        order = order[: max_tokens - len(specials)]
+    order = order[counts[order] >= min_freq]
+    special = set(specials)
+    order = order[[tokens[i] not in special for i in order.tolist()]] if special else order
+    vocab = Vocab([*specials, *(tokens[i] for i in order.tolist())])
+    remap = np.full(max(len(tokens), 1), vocab.unk_index, dtype=np.int32)
+    for k, tok in enumerate(specials):  # a special the corpus holds maps to its own place
+        if tok in tokens:
+            remap[tokens.index(tok)] = k
+    remap[order] = np.arange(len(specials), len(specials) + len(order), dtype=np.int32)
+    return vocab, remap
+
+
 def ngrams_iterator(tokens: Sequence[str], ngrams: int) -> Iterable[str]:
     """Yield the tokens, then every n-gram up to ``ngrams`` joined by spaces (torchtext order)."""
     yield from tokens

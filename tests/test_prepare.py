@@ -246,3 +246,51 @@ def test_prepare_keeps_the_train_fingerprints_evaluate_checks_against(trained):
     train = load_prepared(data, ("train",)).splits["train"]
     assert (data / "fingerprints.safetensors").is_file()
     assert np.array_equal(train_fingerprints(data), fingerprints(train.ids, train.offsets))
+
+
+def test_prepare_streams_ids_through_disk_a_block_at_a_time(invoke, tmp_path, tiny_config, monkeypatch):
+    """Blocks of a few ids (every document split across reads and flushes) give the same
+    prepared data as one block, and no work file is left beside --out."""
+    import classify_cli.spill as spill
+
+    source = write_ag_dir(tmp_path / "ag", n_train=60, n_test=15)
+    assert invoke("prepare", "--from", source, "--out", tmp_path / "whole", "--config", tiny_config).exit_code == 0
+    monkeypatch.setattr(spill, "READ_TOKENS", 7)
+    monkeypatch.setattr(spill, "FLUSH_TOKENS", 5)
+    assert invoke("prepare", "--from", source, "--out", tmp_path / "blocks", "--config", tiny_config).exit_code == 0
+    whole, blocks = load_prepared(tmp_path / "whole"), load_prepared(tmp_path / "blocks")
+    assert whole.vocab.itos == blocks.vocab.itos
+    for name, split in whole.splits.items():
+        for field in ("ids", "offsets", "labels"):
+            assert np.array_equal(getattr(split, field), getattr(blocks.splits[name], field)), (name, field)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ag", "blocks", "tiny.toml", "whole"]
+
+
+def test_a_failed_prepare_leaves_no_work_files(invoke, tmp_path, tiny_config):
+    source = tmp_path / "corpus.csv"
+    write_header_csv(source, [*make_rows(10), ("", "text with an empty label")])
+    result = invoke("prepare", "--from", source, "--out", tmp_path / "out" / "data", "--config", tiny_config)
+    assert result.exit_code == 2 and "empty label" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.csv", "tiny.toml"]
+
+
+def test_spilled_rows_are_the_rows_in_memory(tmp_path, monkeypatch):
+    import classify_cli.spill as spill
+    from classify_cli.ragged import select_rows
+
+    monkeypatch.setattr(spill, "READ_TOKENS", 4)
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(0, 50, rng.integers(0, 9)).tolist() for _ in range(40)]
+    sink = spill.TokenSink(tmp_path / "ids")
+    for doc in docs:
+        sink.add(doc)
+    spilled = sink.finish()
+    values = np.array([t for doc in docs for t in doc], dtype=np.int32)
+    remap = rng.permutation(50).astype(np.int32)
+    for rows in (np.arange(40), np.array([0, 3, 4, 17, 39]), np.zeros(0, np.int64)):
+        blocks = list(spilled.rows(rows, remap))
+        got = np.concatenate([ids for ids, _ in blocks]) if blocks else np.zeros(0, np.int32)
+        expected, offsets = select_rows(values, spilled.offsets, rows)
+        assert np.array_equal(got, remap[expected])
+        assert sum(len(o) - 1 for _, o in blocks) == len(rows)
+        assert np.array_equal(spilled.lengths(rows), np.diff(offsets))

@@ -34,6 +34,7 @@ from classify_cli.text import (
     clean_text,
     encode_token,
     ngram_ids,
+    vocab_from_id_counts,
 )
 from classify_cli.token_table import TokenTable
 
@@ -433,3 +434,23 @@ def test_select_rows_picks_the_rows_in_order(lengths, data, block, in_place):
     assert len(new_offsets) == len(rows) + 1 and new_offsets[-1] == len(out)
     if not in_place:
         assert (values == original).all()  # the input is left as it was
+
+
+@PROPS
+@given(
+    token_lists,
+    st.lists(st.text(min_size=1, max_size=4), max_size=5),
+    st.integers(1, 4),
+    st.one_of(st.none(), st.integers(2, 10)),
+)
+def test_vocab_from_id_counts_is_build_vocab(docs, unseen, min_freq, max_tokens):
+    """prepare's vocabulary from provisional ids and counts: torchtext's, and every id mapped
+    to its token's index (tokens only other splits hold, and <unk> itself, to <unk>'s)."""
+    tokens = list(dict.fromkeys([t for doc in docs for t in doc] + unseen + [UNK]))
+    counts = Counter(t for doc in docs for t in doc)
+    vocab, remap = vocab_from_id_counts(
+        tokens, np.array([counts[t] for t in tokens], dtype=np.int64), min_freq=min_freq, max_tokens=max_tokens
+    )
+    expected = build_vocab(docs, min_freq=min_freq, max_tokens=max_tokens)
+    assert vocab.itos == expected.itos
+    assert remap.tolist() == [expected[t] for t in tokens]

@@ -1,0 +1,76 @@
+"""Token ids on disk while ``prepare`` works: written as they are made, read back a block of
+documents at a time, so memory holds a block and the per-document arrays, not the corpus."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .ragged import offsets_from_lengths, select_rows
+
+FLUSH_TOKENS = 1 << 20  # int32 ids buffered before a write (4 MiB)
+READ_TOKENS = 1 << 22  # ids read back at a time (16 MiB, a few such temporaries at once)
+
+
+class TokenSink:
+    """Documents' int32 ids appended to ``path``; the documents' lengths kept in memory."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._file = open(self.path, "wb")  # noqa: SIM115 (closed by ``finish``)
+        self._buffer = array("i")
+        self._lengths = array("q")
+
+    def add(self, ids: list[int]) -> None:
+        self._buffer.extend(ids)
+        self._lengths.append(len(ids))
+        if len(self._buffer) >= FLUSH_TOKENS:
+            self._buffer.tofile(self._file)
+            del self._buffer[:]
+
+    def finish(self) -> SpilledIds:
+        self._buffer.tofile(self._file)
+        self._file.close()
+        lengths = np.frombuffer(self._lengths, dtype=np.int64) if len(self._lengths) else np.zeros(0, np.int64)
+        return SpilledIds(self.path, offsets_from_lengths(lengths))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class SpilledIds:
+    """A ragged array of int32 ids whose values are in a file and whose offsets are in memory."""
+
+    def __init__(self, path: Path, offsets: np.ndarray):
+        self.path, self.offsets = Path(path), offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def rows(self, rows: np.ndarray, remap: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Rows ``rows`` (ascending, distinct) as ragged blocks ``(ids, offsets)``, in order, with
+        every id looked up in ``remap`` when given; about ``READ_TOKENS`` ids read at a time."""
+        offsets = self.offsets
+        with open(self.path, "rb") as fh:
+            lo = 0
+            while lo < len(self):
+                # documents [lo, hi): at least one, and no more than READ_TOKENS ids past the first
+                hi = max(lo + 1, int(np.searchsorted(offsets, offsets[lo] + READ_TOKENS, side="right")) - 1)
+                hi = min(hi, len(self))
+                first, last = np.searchsorted(rows, [lo, hi])
+                if last > first:
+                    fh.seek(int(offsets[lo]) * 4)
+                    ids = np.fromfile(fh, dtype=np.int32, count=int(offsets[hi] - offsets[lo]))
+                    ids, local = select_rows(
+                        ids, offsets[lo : hi + 1] - offsets[lo], rows[first:last] - lo, in_place=True
+                    )
+                    if remap is not None:
+                        ids = remap[ids]
+                    yield ids, local
+                lo = hi
+
+    def lengths(self, rows: np.ndarray) -> np.ndarray:
+        return np.diff(self.offsets)[rows]
