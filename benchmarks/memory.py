@@ -24,8 +24,9 @@ from pathlib import Path
 CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
 
 
-def tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and every process below it."""
+def tree_rss(root: int, anon: bool = False) -> int:
+    """Resident bytes of ``root`` and every process below it; with ``anon``, only their
+    anonymous memory (RssAnon: not the file pages they map, which the kernel may drop)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -39,6 +40,12 @@ def tree_rss(root: int) -> int:
         pid, ppid = int(entry), int(fields[1])
         children.setdefault(ppid, []).append(pid)
         rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        if anon:
+            try:
+                with open(f"/proc/{entry}/status") as fh:
+                    rss[pid] = next(int(x.split()[1]) << 10 for x in fh if x.startswith("RssAnon:"))
+            except (OSError, StopIteration):
+                rss[pid] = 0
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
@@ -47,16 +54,22 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def measure(argv: list[str]) -> tuple[int, float, float, str]:
-    """Exit code, wall seconds, peak MB of the tree, last line of stderr."""
+def measure(argv: list[str], anon: bool = False) -> tuple[int, float, float, str] | tuple[int, float, float, float, str]:
+    """Exit code, wall seconds, peak MB of the tree (and with ``anon``, its peak anonymous MB),
+    last line of stderr."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak = peak_anon = 0
     while proc.poll() is None:
         peak = max(peak, tree_rss(proc.pid))
+        if anon:
+            peak_anon = max(peak_anon, tree_rss(proc.pid, anon=True))
         time.sleep(0.02)
     stderr = proc.stderr.read().strip().splitlines() if proc.stderr else []
-    return proc.returncode, time.perf_counter() - started, peak / 2**20, stderr[-1] if stderr else ""
+    last = stderr[-1] if stderr else ""
+    if anon:
+        return proc.returncode, time.perf_counter() - started, peak / 2**20, peak_anon / 2**20, last
+    return proc.returncode, time.perf_counter() - started, peak / 2**20, last
 
 
 def write_inputs(work: Path, seed: int = 0) -> dict[str, Path]:

@@ -10,20 +10,24 @@ Training calls these; inference folds the same weights into the model's table (`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import ModelConfig
 from .ragged import offsets_from_lengths, row_ids
+from .spill import drop_resident
 from .text import ngram_ids
 
 if TYPE_CHECKING:
     from .prepared import Split
 
-TFIDF = ("tfidf", "tfidf-l2")  # the weightings that need the train split's IDF
+TFIDF = ("tfidf", "tfidf-l2")
+Alloc = Callable[
+    [int, Any], np.ndarray
+]  # (size, dtype) -> an empty array  # the weightings that need the train split's IDF
 
 
 def norm_of(weighting: str) -> str:
@@ -270,26 +274,29 @@ class Features:
             return float(self.idf[self.row_map.unseen_row])
         return float(smooth_idf(np.zeros(1), self.n_train_docs)[0])
 
-    def make_set(self, split: Split) -> FeatureSet:
+    def make_set(self, split: Split, alloc: Alloc = np.empty) -> FeatureSet:
         chunks = _doc_chunks(len(split))
-        rows, offsets = _chunked_int32(split, chunks, self.row_map.rows, self.spec.ngrams)
+        rows, offsets = _chunked_int32(split, chunks, self.row_map.rows, self.spec.ngrams, alloc)
         return FeatureSet(
             rows, offsets, _norms(rows, offsets, self.idf, norm_of(self.spec.weighting), chunks), split.labels, self.idf
         )
 
 
-def fit_features(train: Split, vocab_size: int, cfg: ModelConfig, num_classes: int) -> tuple[Features, FeatureSet]:
+def fit_features(
+    train: Split, vocab_size: int, cfg: ModelConfig, num_classes: int, alloc: Alloc = np.empty
+) -> tuple[Features, FeatureSet]:
     """Learn from the train split which n-gram buckets occur and (for tfidf) each row's weight:
     its IDF, times how concentrated on one class its documents are (``class_focus``), times
     ``ngram_weight`` for n-gram rows.
 
     Works through the documents in chunks and keeps one int32 array of features, which
     becomes the table rows in place: the temporaries of one chunk stay small, so memory grows
-    with the corpus, not with a multiple of it.
+    with the corpus, not with a multiple of it. ``alloc(size, dtype)`` makes that array (a
+    file-backed one, for corpora whose features need not fit in memory).
     """
     spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, cfg.weighting)
     chunks = _doc_chunks(len(train))
-    rows, offsets = _chunked_int32(train, chunks, lambda ids, offs: featurize(ids, offs, spec), spec.ngrams)
+    rows, offsets = _chunked_int32(train, chunks, lambda ids, offs: featurize(ids, offs, spec), spec.ngrams, alloc)
     row_map = RowMap.fit(spec, _chunk_values(rows, offsets, chunks))
     for r in _chunk_values(rows, offsets, chunks):
         r[:] = row_map.to_rows(r)  # feature ids -> table rows, in place
@@ -300,6 +307,7 @@ def fit_features(train: Split, vocab_size: int, cfg: ModelConfig, num_classes: i
         for lo, hi in chunks:
             r, o = _ragged_slice(rows, offsets, lo, hi)
             class_document_frequency(r, o, train.labels[lo:hi], row_map.num_rows, num_classes, out=class_df)
+            drop_resident(rows)
         idf = smooth_idf(class_df.sum(axis=1), len(train))
         if cfg.supervised_weight > 0:
             prior = np.bincount(train.labels, minlength=num_classes) / max(len(train), 1)
@@ -322,23 +330,27 @@ def _ragged_slice(values: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> 
 
 
 def _chunk_values(values: np.ndarray, offsets: np.ndarray, chunks) -> Iterator[np.ndarray]:
-    """Views of each chunk's values (writable: changes land in ``values``)."""
+    """Views of each chunk's values (writable: changes land in ``values``); a file-backed
+    ``values`` lets go of each chunk's pages once the caller is done with it."""
     for lo, hi in chunks:
         yield values[offsets[lo] : offsets[hi]]
+        drop_resident(values)
 
 
-def _chunked_int32(split: Split, chunks, fn, per_token: int) -> tuple[np.ndarray, np.ndarray]:
+def _chunked_int32(split: Split, chunks, fn, per_token: int, alloc: Alloc) -> tuple[np.ndarray, np.ndarray]:
     """``fn(ids, offsets)`` (a ragged array of int64) applied chunk by chunk, kept as int32.
 
     ``per_token`` bounds the values per token (n-gram orders: each order starts at most one
     n-gram per token), so one array of that size takes every chunk's values as it comes; the
     part never written is never touched and takes no memory.
     """
-    out = np.empty(len(split.ids) * per_token, dtype=np.int32)
+    out = alloc(len(split.ids) * per_token, np.int32)
     lengths, end = [], 0
     for lo, hi in chunks:
         values, offsets = fn(*_ragged_slice(split.ids, split.offsets, lo, hi))
         out[end : end + len(values)] = values  # a broken bound fails loudly here (shapes differ)
+        drop_resident(out)
+        drop_resident(split.ids)
         end += len(values)
         lengths.append(np.diff(offsets))
     return out[:end], offsets_from_lengths(np.concatenate(lengths) if lengths else np.zeros(0, np.int64))
@@ -349,6 +361,7 @@ def _norms(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: 
     for lo, hi in chunks:
         r, o = _ragged_slice(rows, offsets, lo, hi)
         norms[lo:hi] = doc_norms(o, None if idf is None else idf[r], norm)
+        drop_resident(rows)
     return norms
 
 

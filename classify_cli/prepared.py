@@ -35,6 +35,7 @@ from .schema import (
     read_document,
     sealed,
 )
+from .spill import drop_resident
 from .text import TOKENIZER, Vocab
 
 DATA_FORMAT = "classify-prepared-data"
@@ -231,6 +232,23 @@ def _verified_bytes(path: Path, manifest: dict[str, Any]) -> bytes:
     return data
 
 
+def _verified_map(path: Path, manifest: dict[str, Any]):
+    """The file memory-mapped (read-only) once its checksum, read a block at a time, matches:
+    its pages are the page cache's, not this process's to hold."""
+    import mmap
+
+    expected = manifest.get("files", {}).get(path.name)
+    try:
+        if expected is None or sha256_file(path) != expected:
+            raise BundleError(f"{path}: checksum does not match the manifest (modified or truncated); prepare again")
+        with open(path, "rb") as fh:
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError:
+        raise BundleError(f"{path} is missing; prepare the data again") from None
+    except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
+        raise BundleError(f"{path}: unreadable ({exc}); prepare again") from None
+
+
 def _check_split(split: Split, manifest: dict[str, Any], name: str, file: Path) -> None:
     """What indexes something lies in its range: arrays whose checksum was recomputed after an
     edit are refused here, not by an IndexError (or a wrong answer) in training."""
@@ -244,6 +262,7 @@ def _check_split(split: Split, manifest: dict[str, Any], name: str, file: Path) 
     for lo in range(0, tokens, BLOCK_TOKENS):  # a block at a time: min/max of 100M ids holds no copy
         block = ids[lo : lo + BLOCK_TOKENS]
         ok = ok and 0 <= block.min() and block.max() < manifest["vocab_size"]
+        drop_resident(ids)  # a mapped file: the check leaves no pages behind
     if not ok:
         raise BundleError(f"{file}: its arrays disagree with the manifest (modified?); prepare again")
 
@@ -279,7 +298,7 @@ def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:
     loaded = {}
     for name in splits:
         file = path / f"{name}.safetensors"
-        tensors = map_safetensors(_verified_bytes(file, manifest), file)  # views of the bytes: no copy
+        tensors = map_safetensors(_verified_map(file, manifest), file)  # views of the file: no copy
         try:
             # offsets and labels copied (small), so dropping a split's ids frees the file's bytes
             loaded[name] = Split(tensors["ids"], tensors["offsets"].copy(), tensors["labels"].copy())

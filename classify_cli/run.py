@@ -29,10 +29,11 @@ from .distributed import SINGLE, World
 from .errors import BundleError, DivergedError, InputError, Interrupted
 from .evaluation import training_reference
 from .features import TFIDF, fit_features, norm_of
-from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
+from .fsutil import DirectoryLock, check_replaceable, scratch_directory, sha256_file, staged_file
 from .head import describe, scoring_tensors
 from .model import SGD, TextClassifier, all_finite, class_table, export_tensors, import_tensors
 from .prepared import load_prepared
+from .spill import WorkArrays
 from .text import encode_token
 from .token_table import TokenTable
 from .training import (
@@ -76,8 +77,9 @@ def train(
         if resume or cfg is None:
             cfg = config_from_dict(plan["config"])
         data_dir = Path(plan["data"]) if resume or data_dir is None else data_dir
+        work = WorkArrays(held.enter_context(scratch_directory(out_dir)))  # the features, on disk
         return _train_locked(
-            data_dir, out_dir, cfg, plan["state"], checkpoint, started, log, on_epoch, should_stop, on_step, world
+            data_dir, out_dir, cfg, plan["state"], checkpoint, work, started, log, on_epoch, should_stop, on_step, world
         )
 
 
@@ -176,6 +178,7 @@ def _train_locked(
     cfg: Config,
     state: dict[str, Any] | None,
     checkpoint: dict[str, np.ndarray],
+    work: WorkArrays,
     started: float,
     log: Callable[[str], None],
     on_epoch: Callable[[EpochResult], None] | None,
@@ -185,7 +188,7 @@ def _train_locked(
 ) -> dict[str, Any]:
     """The run itself, with ``out_dir`` locked (by rank 0)."""
     data, vocab, unk_index, vocab_sha, features, train_set, val_set = world.together(
-        lambda: _load(data_dir, cfg, state)
+        lambda: _load(data_dir, cfg, state, work)
     )
     world.check_same(
         config=json.dumps(cfg.to_dict(), sort_keys=True),
@@ -263,7 +266,7 @@ def _train_locked(
     )
 
 
-def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None):
+def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None, work: WorkArrays):
     """The prepared data and the features of its train and validation splits."""
     data = load_prepared(Path(data_dir), ("train", "validation"))
     vocab_sha = sha256_file(data.path / "vocab.json")
@@ -273,8 +276,8 @@ def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None):
     vocab_size, unk_index = len(data.vocab), data.vocab.unk_index
     vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(vocab_size), unk_index)
     data.vocab = None
-    features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, len(data.labels))
-    val_set = features.make_set(data.splits["validation"])
+    features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, len(data.labels), work.empty)
+    val_set = features.make_set(data.splits["validation"], work.empty)
     return data, vocab, unk_index, vocab_sha, features, train_set, val_set
 
 

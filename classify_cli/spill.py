@@ -3,6 +3,7 @@ documents at a time, so memory holds a block and the per-document arrays, not th
 
 from __future__ import annotations
 
+import mmap
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,3 +75,36 @@ class SpilledIds:
 
     def lengths(self, rows: np.ndarray) -> np.ndarray:
         return np.diff(self.offsets)[rows]
+
+
+class WorkArrays:
+    """Large arrays backed by files in a work directory instead of anonymous memory: the
+    kernel pages them in and out as they are used, so a corpus's features need not fit in
+    memory, and ``drop_resident`` lets go of the pages a pass has touched."""
+
+    def __init__(self, folder: Path | None):
+        self.folder, self._count = folder, 0
+
+    def empty(self, size: int, dtype) -> np.ndarray:
+        if self.folder is None or size * np.dtype(dtype).itemsize < MAPPED_FROM:
+            return np.empty(size, dtype=dtype)
+        self._count += 1
+        # a sparse file: the part never written takes no disk either
+        array = np.memmap(self.folder / f"array-{self._count}.bin", dtype=dtype, mode="w+", shape=(max(size, 1),))
+        if hasattr(mmap, "MADV_RANDOM"):  # training reads documents in random order: no readahead
+            array._mmap.madvise(mmap.MADV_RANDOM)
+        return array[:size]
+
+
+MAPPED_FROM = 16 << 20  # smaller arrays stay in memory
+
+
+def drop_resident(array: np.ndarray) -> None:
+    """Unmap the pages of a file-backed ``array`` (a ``WorkArrays`` one, or a view of a mapped
+    file) from this process: they stay in the page cache, written ones too, and come back on
+    the next touch, so the resident size stays a window instead of growing to the file's."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "_mmap", None) or getattr(base, "base", None)
+    if base is not None and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)

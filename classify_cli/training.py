@@ -27,6 +27,7 @@ from .errors import DivergedError
 from .features import FeatureSet
 from .model import Grouping, TextClassifier, clip_grad_norm
 from .ragged import take_rows
+from .spill import drop_resident
 
 BASE_BATCH = 64
 AUTO_BATCHES = ((16_000, 64), (32_000, 128), (64_000, 256))
@@ -243,6 +244,7 @@ class RunState:
     history: list[dict] = field(default_factory=list)
 
 
+RELEASE_STEPS = 64  # steps between letting go of file-backed features' pages (each time: a few % of an epoch)
 EXPLODED = 10  # a validation loss this many times a uniform guess's is no model: training diverged
 
 
@@ -283,6 +285,8 @@ def train_while_improving(
             progress.loss_sum += loss * batch_docs
             progress.seen += batch_docs
             progress.step += 1
+            if progress.step % RELEASE_STEPS == 0:  # file-backed features: keep a window resident
+                drop_resident(train_set.feats)
             on_step(progress.epoch, progress.step, steps)
             if stop:
                 progress.seconds = time.perf_counter() - started

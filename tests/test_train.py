@@ -138,3 +138,31 @@ def test_a_table_larger_than_memory_is_refused_before_allocating():
     check_memory(1_000_000, 64)
     with pytest.raises(InputError, match=r"needs \d+\.\d GiB"):
         check_memory(10**9, 4096)
+
+
+def test_features_on_disk_train_the_same_model(invoke, tmp_path, prepared, tiny_config, monkeypatch):
+    """Features in files beside the run (every array, however small) give the model features in
+    memory give, and the work directory is gone afterwards."""
+    import classify_cli.spill as spill
+    import classify_cli.training as training
+
+    assert invoke("train", "--data", prepared, "--out", tmp_path / "memory", "--config", tiny_config).exit_code == 0
+    mapped, dropped = [], []
+    real_empty, real_drop = spill.WorkArrays.empty, spill.drop_resident
+
+    def empty(self, size, dtype):
+        array = real_empty(self, size, dtype)
+        mapped.append(isinstance(array, np.memmap))
+        return array
+
+    monkeypatch.setattr(spill, "MAPPED_FROM", 0)
+    monkeypatch.setattr(spill.WorkArrays, "empty", empty)
+    monkeypatch.setattr(training, "RELEASE_STEPS", 1)
+    monkeypatch.setattr(training, "drop_resident", lambda a: (dropped.append(a), real_drop(a)))
+    assert invoke("train", "--data", prepared, "--out", tmp_path / "disk", "--config", tiny_config).exit_code == 0
+    assert mapped == [True, True]  # train and validation features
+    assert dropped and all(isinstance(a, np.memmap) for a in dropped)
+    a, b = load_bundle(tmp_path / "memory"), load_bundle(tmp_path / "disk")
+    for key in a.tensors:
+        assert np.array_equal(a.tensors[key], b.tensors[key]), key
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "data", "disk", "memory", "tiny.toml"]
