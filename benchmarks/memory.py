@@ -54,7 +54,9 @@ def tree_rss(root: int, anon: bool = False) -> int:
     return total
 
 
-def measure(argv: list[str], anon: bool = False) -> tuple[int, float, float, str] | tuple[int, float, float, float, str]:
+def measure(
+    argv: list[str], anon: bool = False
+) -> tuple[int, float, float, str] | tuple[int, float, float, float, str]:
     """Exit code, wall seconds, peak MB of the tree (and with ``anon``, its peak anonymous MB),
     last line of stderr."""
     started = time.perf_counter()
