@@ -129,6 +129,9 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+HUB_BATCH_ROWS = 4096
+
+
 def open_hub(name: str, cfg: PrepareConfig) -> Source:
     """A dataset from the Hugging Face Hub (or its local cache when offline)."""
     online = _hub_reachable()
@@ -172,10 +175,12 @@ def open_hub(name: str, cfg: PrepareConfig) -> Source:
     names = list(label_feature.names) if hasattr(label_feature, "names") else None
 
     def reader(ds):
-        for item in ds:
-            label = item[cfg.label_field]
-            label = names[label] if names is not None else label_text(label, Path(name), "row")
-            yield " ".join(item[c] or "" for c in cfg.text_fields), label
+        # Arrow record batches, a column at a time: not a Python dict per row
+        for batch in ds.iter(batch_size=HUB_BATCH_ROWS):
+            columns = [batch[c] for c in cfg.text_fields]
+            for i, label in enumerate(batch[cfg.label_field]):
+                label = names[label] if names is not None else label_text(label, Path(name), "row")
+                yield " ".join(column[i] or "" for column in columns), label
 
     return Source(f"hf://{name}", {s: (lambda d=d: reader(d)) for s, d in splits.items()}, names)
 

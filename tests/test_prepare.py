@@ -154,6 +154,12 @@ def test_hub_dataset_path_with_class_names(invoke, monkeypatch, tiny_config):
 
     monkeypatch.setattr(sources, "_hub_reachable", lambda timeout=3.0: True)
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(sources, "HUB_BATCH_ROWS", 7)  # batches that cut the splits unevenly
+
+    def no_rows(self):
+        raise AssertionError("read row by row: Arrow batches expected")
+
+    monkeypatch.setattr(datasets.Dataset, "__iter__", no_rows)
     result = invoke("prepare", "--out", "data/hub", "--config", tiny_config)
     assert result.exit_code == 0, result.output
     assert asked == ["fancyzhx/ag_news"]
@@ -161,6 +167,7 @@ def test_hub_dataset_path_with_class_names(invoke, monkeypatch, tiny_config):
     assert data.labels == names  # ClassLabel order, not alphabetical
     assert len(data.splits["test"]) == 10
     assert data.manifest["source"] == "hf://fancyzhx/ag_news"
+    assert data.manifest["splits"]["test"]["per_class"] == {n: [lab for lab, _ in rows[50:]].count(n) for n in names}
 
 
 SAMPLE = Path(__file__).parents[1] / "data" / "ag_news_sample"
