@@ -1,9 +1,12 @@
 """The Python API: classify_cli.load(run_dir).predict(texts), as predict --format json says it."""
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +59,31 @@ def test_a_tampered_model_is_refused(trained, tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="checksum"):
         classify_cli.load(tmp_path / "run")
+
+
+def _readme_examples() -> list[str]:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("### From Python") : readme.index("### Pictures")]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_the_readme_examples_run_as_written(trained, tmp_path):
+    """Each Python block of the README's "From Python", as a script beside runs/ag_news."""
+    _, _, run = trained
+    shutil.copytree(run, tmp_path / "runs" / "ag_news")
+    (tmp_path / "news").mkdir()
+    texts = [["goal coach season", "bank shares profit"], ["minister troops border", "", "software chip"]]
+    for i, part in enumerate(texts):
+        (tmp_path / "news" / f"{i}.txt").write_text("\n".join(part) + "\n")
+    api, engine = _readme_examples()
+    for name, code in (("api.py", api), ("engine.py", engine)):
+        if name == "engine.py":
+            pytest.importorskip("dask.bag")
+        (tmp_path / name).write_text(code)
+        done = subprocess.run([sys.executable, name], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    labels = classify_cli.load(run).labels
+    written = [line.split("\t") for f in sorted((tmp_path / "labels").iterdir()) for line in f.read_text().splitlines()]
+    assert len(written) == sum(len(part) for part in texts)
+    assert sorted(label for label, _ in written).count("None") == 1  # the empty line: no known token, no label
+    assert all(label in [*labels, "None"] and 0 < float(p) <= 1 for label, p in written), written
