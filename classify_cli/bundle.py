@@ -220,7 +220,7 @@ MODEL_SCHEMA = Obj(
         ),
         CHECKSUM: SHA256,
     },
-    {"world_size": Int(1)},  # since 0.1.0's torchrun training; absent: one process
+    {"world_size": Int(1)},  # ranks that trained it (torchrun); models made before it was kept lack it
 )
 
 

@@ -13,7 +13,8 @@ Per step that is one all-reduce of (rows the batch touches + classes) x embed_di
 float32s; a ring all-reduce sends and receives about twice that on every rank.
 
 Rank 0 owns the run directory (lock, checkpoint, bundle, metrics); the other ranks write
-nothing and learn what rank 0 decided (or why it failed) through ``from_main``.
+there nothing (only work files of their own) and learn what rank 0 decided (or why it
+failed) through ``from_main``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,13 +33,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .errors import EXIT_INTERNAL, ClassifyError, EnvironmentFailure, InputError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 T = TypeVar("T")
 
 BACKENDS = ("auto", "gloo", "nccl")
 TIMEOUT_ENV = "CLASSIFY_DIST_TIMEOUT"
-TIMEOUT_S = 300  # a collective that waits longer than this on a silent rank fails instead of hanging
+# a collective that waits longer than this fails instead of hanging on a silent rank; long
+# enough for rank 0 to verify a checkpoint or save a model while the others wait
+TIMEOUT_S = 900
 
 
 class LostContact(Exception):
@@ -73,8 +78,24 @@ class World:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def per_node(self) -> int:
+        """Ranks on this machine (torchrun's LOCAL_WORLD_SIZE)."""
+        return int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.size > 1 else 1
+
+    def share_of(self, n: int) -> np.ndarray:
+        """This rank's items of ``n`` (a batch's documents, the validation split): every
+        ``size``-th one from ``rank``."""
+        import numpy as np
+
+        return np.arange(self.rank, n, self.size)
+
     def sum_(self, tensors: list[torch.Tensor], scalars: list[float]) -> list[float]:
-        """Sum ``tensors`` (in place) and ``scalars`` over the ranks, in one all-reduce."""
+        """Sum ``tensors`` (in place) and ``scalars`` over the ranks, in one all-reduce.
+
+        Every rank gets the same bits (gloo's and NCCL's all-reduce send each reduced chunk to
+        all), so decisions taken on the results (stop, diverged, best epoch) agree everywhere.
+        """
         if self.size == 1:
             return scalars
         import torch
@@ -82,13 +103,13 @@ class World:
 
         like = tensors[0]
         flat = torch.cat([t.reshape(-1) for t in tensors] + [torch.tensor(scalars, dtype=like.dtype).to(like.device)])
-        with _talking():
+        with _talking():  # NCCL reports a failure when the result is used, so that is in here too
             dist.all_reduce(flat)
-        at = 0
-        for t in tensors:
-            t.copy_(flat[at : at + t.numel()].view_as(t))
-            at += t.numel()
-        return flat[at:].tolist()
+            at = 0
+            for t in tensors:
+                t.copy_(flat[at : at + t.numel()].view_as(t))
+                at += t.numel()
+            return flat[at:].tolist()
 
     def sum_values(self, values: list[float]) -> list[float]:
         """``values`` summed over the ranks, in float64."""
@@ -139,7 +160,7 @@ class World:
                 raise RankFailed(f"rank 0 failed: {message['error']}", message["exit_code"])
             return message["result"]
         try:
-            result = fn()
+            result = json.loads(json.dumps(fn()))  # what the other ranks get, on rank 0 too
         except ClassifyError as exc:
             self.share({"error": str(exc), "exit_code": exc.exit_code})
             raise
@@ -148,7 +169,10 @@ class World:
         except BaseException as exc:
             self.share({"error": f"unexpected {type(exc).__name__}: {exc}", "exit_code": EXIT_INTERNAL})
             raise
-        self.share({"result": result})
+        try:
+            self.share({"result": result})
+        except LostContact as exc:  # rank 0's work (a saved model, a checkpoint) stands
+            print(f"warning: rank 0 could not tell the other ranks it is done: {exc}", file=sys.stderr)
         return result
 
     def together(self, fn: Callable[[], T]) -> T:
@@ -161,11 +185,12 @@ class World:
 
         try:
             result, error = fn(), None
-        except ClassifyError as exc:
+        except Exception as exc:  # noqa: BLE001 (told to the others, then raised as it was)
             result, error = None, exc
+        code = 0 if error is None else getattr(error, "exit_code", EXIT_INTERNAL)
         codes = [torch.zeros(1, dtype=torch.int64) for _ in range(self.size)]
         with _talking():
-            dist.all_gather(codes, torch.tensor([0 if error is None else error.exit_code], dtype=torch.int64))
+            dist.all_gather(codes, torch.tensor([code], dtype=torch.int64))
         if error is not None:
             raise error
         failed = [(r, int(c)) for r, c in enumerate(codes) if int(c)]
@@ -207,6 +232,13 @@ class World:
 SINGLE = World()
 
 
+def train_command(world: World) -> str:
+    """How to start ``classify train`` with this world's number of ranks."""
+    if world.size == 1:
+        return "classify train"
+    return f"torchrun ({world.size} ranks in all, e.g. --nproc-per-node {world.size}) -m classify_cli train"
+
+
 def world_size_from_env() -> int:
     try:
         return int(os.environ.get("WORLD_SIZE", "1"))
@@ -230,7 +262,12 @@ def joined(backend: str = "auto") -> Iterator[World]:
     import torch
     import torch.distributed as dist
 
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    try:
+        rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    except (KeyError, ValueError):
+        raise InputError(
+            f"WORLD_SIZE={size} but no valid RANK: start several ranks with torchrun (or unset WORLD_SIZE)"
+        ) from None
     try:
         has_nccl = torch.cuda.is_available() and dist.is_nccl_available()
         if backend == "nccl" and not has_nccl:

@@ -24,10 +24,9 @@ from .text import ngram_ids
 if TYPE_CHECKING:
     from .prepared import Split
 
-TFIDF = ("tfidf", "tfidf-l2")
-Alloc = Callable[
-    [int, Any], np.ndarray
-]  # (size, dtype) -> an empty array  # the weightings that need the train split's IDF
+TFIDF = ("tfidf", "tfidf-l2")  # the weightings that need the train split's IDF
+# (size, dtype) -> an empty array: in memory, or file-backed for corpora larger than memory
+Alloc = Callable[[int, Any], np.ndarray]
 
 
 def norm_of(weighting: str) -> str:

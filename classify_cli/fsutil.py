@@ -187,13 +187,18 @@ def release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def new_work_directory(near: Path) -> Path:
+    """A fresh directory for work files, on the file system of ``near`` (in its nearest
+    existing parent, so nothing is made for a command that then fails)."""
+    parent = next(p for p in Path(near).absolute().parents if p.is_dir())
+    return Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{Path(near).name}-work-", dir=parent))
+
+
 @contextlib.contextmanager
 def scratch_directory(near: Path) -> Iterator[Path]:
-    """A temporary directory for work files, on the file system of ``near`` (in its nearest
-    existing parent, so nothing is created for a command that then fails), removed afterwards."""
-    parent = next(p for p in Path(near).absolute().parents if p.is_dir())
+    """``new_work_directory(near)``, removed afterwards."""
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{Path(near).name}-work-", dir=parent))
+        tmp = new_work_directory(near)
     except OSError as exc:
         raise _os_failure(exc, str(near)) from None
     try:

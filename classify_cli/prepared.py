@@ -300,7 +300,7 @@ def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:
         file = path / f"{name}.safetensors"
         tensors = map_safetensors(_verified_map(file, manifest), file)  # views of the file: no copy
         try:
-            # offsets and labels copied (small), so dropping a split's ids frees the file's bytes
+            # offsets and labels copied (small), so dropping a split's ids unmaps its file
             loaded[name] = Split(tensors["ids"], tensors["offsets"].copy(), tensors["labels"].copy())
         except KeyError as exc:
             raise BundleError(f"{file}: tensor {exc} is missing; prepare again") from None

@@ -25,14 +25,14 @@ from . import __version__
 from .bundle import META, MODEL_FORMAT, Bundle, is_compressed, save_bundle
 from .checkpoint import CHECKPOINT, load_checkpoint, read_state, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
-from .distributed import SINGLE, World
+from .distributed import SINGLE, World, train_command
 from .errors import BundleError, DivergedError, InputError, Interrupted
 from .evaluation import training_reference
 from .features import TFIDF, fit_features, norm_of
-from .fsutil import DirectoryLock, check_replaceable, scratch_directory, sha256_file, staged_file
+from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
 from .head import describe, scoring_tensors
 from .model import SGD, TextClassifier, all_finite, class_table, export_tensors, import_tensors
-from .prepared import load_prepared
+from .prepared import load_prepared, read_manifest
 from .spill import WorkArrays
 from .text import encode_token
 from .token_table import TokenTable
@@ -69,15 +69,15 @@ def train(
     """
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    if not world.is_main:  # one voice: rank 0 logs and reports
-        log, on_epoch, on_step = (lambda message: None), None, (lambda epoch, step, steps: None)
+    if not world.is_main:  # one voice: rank 0 logs and reports (on_step also says training began)
+        log, on_epoch = (lambda message: None), None
     with contextlib.ExitStack() as held:
         checkpoint: dict[str, np.ndarray] = {}
         plan = world.from_main(lambda: _claim(out_dir, data_dir, cfg, resume, epochs, world, held, checkpoint))
         if resume or cfg is None:
             cfg = config_from_dict(plan["config"])
         data_dir = Path(plan["data"]) if resume or data_dir is None else data_dir
-        work = WorkArrays(held.enter_context(scratch_directory(out_dir)))  # the features, on disk
+        work = held.enter_context(WorkArrays(out_dir))  # large features go to files beside the run
         return _train_locked(
             data_dir, out_dir, cfg, plan["state"], checkpoint, work, started, log, on_epoch, should_stop, on_step, world
         )
@@ -134,7 +134,7 @@ def _claim(
 def _check_world_size(out_dir: Path, state: dict[str, Any], world: World) -> None:
     ranks = state.get("world_size", 1)
     if ranks != world.size:
-        how = "classify train" if ranks == 1 else f"torchrun --nproc-per-node {ranks} -m classify_cli train"
+        how = train_command(dataclasses.replace(world, size=ranks))
         raise InputError(
             f"{out_dir} was trained by {ranks} rank(s), not {world.size}: a run resumes exactly only with "
             f"the same number ({how} --resume {out_dir})"
@@ -187,22 +187,26 @@ def _train_locked(
     world: World,
 ) -> dict[str, Any]:
     """The run itself, with ``out_dir`` locked (by rank 0)."""
+    # what every rank must agree on, checked before the work of building features
+    files = world.together(lambda: read_manifest(Path(data_dir))["files"])
+    device = world.together(lambda: _device(cfg.train.device, world))
+    world.check_same(
+        config=json.dumps(cfg.to_dict(), sort_keys=True),
+        data=json.dumps(files, sort_keys=True),
+        software=f"classify {__version__}, torch {torch.__version__}",
+        device=device.type,
+    )
     data, vocab, unk_index, vocab_sha, features, train_set, val_set = world.together(
         lambda: _load(data_dir, cfg, state, work)
     )
-    world.check_same(
-        config=json.dumps(cfg.to_dict(), sort_keys=True),
-        data=json.dumps(data.manifest["files"], sort_keys=True),
-        software=f"classify {__version__}, torch {torch.__version__}",
-    )
-    device = world.together(lambda: _device(cfg.train.device, world))
     seed = cfg.train.seed
     torch.manual_seed(seed)
     spec, row_map = features.spec, features.row_map
     seen = row_map.seen_buckets
     train_cfg = resolve_batch(cfg.train, len(train_set))
     embed_dim = resolve_embed_dim(cfg.model.embed_dim, row_map.num_rows)
-    world.together(lambda: check_memory(row_map.num_rows, embed_dim))
+    # ranks that share a node each hold a table
+    world.together(lambda: check_memory(row_map.num_rows, embed_dim, world.per_node))
     log(
         f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
         f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
@@ -245,8 +249,7 @@ def _train_locked(
         )
         raise Interrupted(
             f"interrupted at epoch {progress.epoch}, step {progress.step}; checkpoint saved. Resume with: "
-            + ("classify train" if world.size == 1 else f"torchrun --nproc-per-node {world.size} -m classify_cli train")
-            + f" --resume {out_dir}"
+            + f"{train_command(world)} --resume {out_dir}"
         ) from None
     return world.from_main(
         lambda: _save_model(
@@ -283,6 +286,8 @@ def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None, work: WorkA
 
 def _device(name: str, world: World) -> torch.device:
     device = resolve_device(name)
+    if world.size > 1 and device.type == "mps":
+        raise InputError("--device mps trains in one process only (gloo cannot sum MPS tensors)")
     if world.backend == "nccl" and device.type != "cuda":
         raise InputError(f"--backend nccl moves CUDA tensors only; this run is on {device.type} (use gloo or auto)")
     if device.type == "cuda" and world.size > 1:  # one GPU per rank on its node
@@ -371,15 +376,18 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
     }
 
 
-def check_memory(num_rows: int, embed_dim: int) -> None:
-    """Refuse, before allocating it, an embedding table that would not fit in this machine's memory."""
-    need = num_rows * embed_dim * 4
+def check_memory(num_rows: int, embed_dim: int, copies: int = 1) -> None:
+    """Refuse, before allocating them, ``copies`` embedding tables that would not fit in this
+    machine's memory."""
+    need = num_rows * embed_dim * 4 * copies
     try:
         have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError):  # not every system says
         return
     if need > 0.8 * have:
         raise InputError(
-            f"an embedding table of {num_rows:,} rows x {embed_dim} (model.embed_dim) needs {need / 2**30:.1f} GiB; "
+            f"an embedding table of {num_rows:,} rows x {embed_dim} (model.embed_dim)"
+            + (f", one per rank on this machine ({copies})," if copies > 1 else "")
+            + f" needs {need / 2**30:.1f} GiB; "
             f"this machine has {have / 2**30:.1f} GiB: lower model.embed_dim or model.buckets"
         )

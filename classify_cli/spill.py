@@ -4,12 +4,15 @@ documents at a time, so memory holds a block and the per-document arrays, not th
 from __future__ import annotations
 
 import mmap
+import os
+import shutil
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from .errors import EnvironmentFailure
 from .ragged import offsets_from_lengths, select_rows
 
 FLUSH_TOKENS = 1 << 20  # int32 ids buffered before a write (4 MiB)
@@ -29,11 +32,17 @@ class TokenSink:
         self._buffer.extend(ids)
         self._lengths.append(len(ids))
         if len(self._buffer) >= FLUSH_TOKENS:
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
             self._buffer.tofile(self._file)
-            del self._buffer[:]
+        except OSError as exc:  # a full disk, most likely
+            raise EnvironmentFailure(f"cannot write the work file {self.path}: {exc.strerror or exc}") from None
+        del self._buffer[:]
 
     def finish(self) -> SpilledIds:
-        self._buffer.tofile(self._file)
+        self._flush()
         self._file.close()
         lengths = np.frombuffer(self._lengths, dtype=np.int64) if len(self._lengths) else np.zeros(0, np.int64)
         return SpilledIds(self.path, offsets_from_lengths(lengths))
@@ -77,26 +86,61 @@ class SpilledIds:
         return np.diff(self.offsets)[rows]
 
 
-class WorkArrays:
-    """Large arrays backed by files in a work directory instead of anonymous memory: the
-    kernel pages them in and out as they are used, so a corpus's features need not fit in
-    memory, and ``drop_resident`` lets go of the pages a pass has touched."""
+# arrays from this size on go to a file: below it, memory is cheaper than a file and its page faults
+MAPPED_FROM = 16 << 20
 
-    def __init__(self, folder: Path | None):
-        self.folder, self._count = folder, 0
+
+class WorkArrays:
+    """Large arrays backed by files in a work directory beside ``near`` instead of anonymous
+    memory: the kernel pages them in and out as they are used, so a corpus's features need
+    not fit in memory, and ``drop_resident`` lets go of the pages a pass has touched. The
+    directory is made for the first such array and removed by ``close``; where it cannot be
+    made, or the disk lacks the room, arrays stay in memory."""
+
+    def __init__(self, near: Path):
+        self.near, self.folder, self._count = Path(near), None, 0
+
+    def __enter__(self) -> WorkArrays:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
     def empty(self, size: int, dtype) -> np.ndarray:
-        if self.folder is None or size * np.dtype(dtype).itemsize < MAPPED_FROM:
+        nbytes = size * np.dtype(dtype).itemsize
+        if nbytes < MAPPED_FROM or (path := self._file(nbytes)) is None:
             return np.empty(size, dtype=dtype)
-        self._count += 1
-        # a sparse file: the part never written takes no disk either
-        array = np.memmap(self.folder / f"array-{self._count}.bin", dtype=dtype, mode="w+", shape=(max(size, 1),))
+        array = np.memmap(path, dtype=dtype, mode="r+", shape=(max(size, 1),))
         if hasattr(mmap, "MADV_RANDOM"):  # training reads documents in random order: no readahead
             array._mmap.madvise(mmap.MADV_RANDOM)
         return array[:size]
 
+    def _file(self, nbytes: int) -> Path | None:
+        """A file of ``nbytes`` with its disk space reserved (so a full disk is found here,
+        not as a crash when a page is written), or None where that cannot be."""
+        from .fsutil import new_work_directory
 
-MAPPED_FROM = 16 << 20  # smaller arrays stay in memory
+        path = None
+        try:
+            if self.folder is None:
+                self.folder = new_work_directory(self.near)
+            self._count += 1
+            path = self.folder / f"array-{self._count}.bin"
+            with open(path, "wb") as fh:
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(fh.fileno(), 0, nbytes)
+                else:
+                    fh.truncate(nbytes)
+            return path
+        except OSError:
+            if path is not None:
+                path.unlink(missing_ok=True)
+            return None
 
 
 def drop_resident(array: np.ndarray) -> None:

@@ -115,7 +115,7 @@ def batches(
                 tensor(weight_order, np.float32),
             )
         elif for_training and world.size > 1:
-            docs = docs[world.rank :: world.size]
+            docs = docs[world.share_of(len(docs))]
             rows, offsets, weights = rows[:0], np.zeros(len(docs) + 1, np.int64), weights[:0]
         yield Batch(
             tensor(rows, np.int64),
@@ -131,7 +131,7 @@ def _share_of(docs, rows, offsets, weights, grouped, world: World):
     and their occurrences still grouped by the *global* batch's rows: a row none of them uses
     keeps an empty group, so every rank's gradient has the same rows, ready to be summed."""
     distinct, starts, bag_order, weight_order = grouped
-    mine = np.arange(world.rank, len(docs), world.size)
+    mine = world.share_of(len(docs))
     index, my_offsets = take_rows(offsets, mine)
     keep = bag_order % world.size == world.rank
     group = np.repeat(np.arange(len(distinct)), np.diff(np.append(starts, len(bag_order))))
@@ -164,6 +164,8 @@ def train_step(
         loss.backward()  # ∇L
         value = loss.item()
     else:
+        if batch_docs < 1:
+            raise ValueError("with several ranks, train_step needs the global batch's size (batch_docs)")
         value, stop = _distributed_backward(model, batch, world, batch_docs, stop)
     model.flag_row_summed_gradient(batch.grouping)
     clip_grad_norm(list(model.parameters()), clip_norm)
@@ -292,8 +294,7 @@ def train_while_improving(
                 progress.seconds = time.perf_counter() - started
                 raise StopRequested
         lr = optimizer.param_groups[0]["lr"]
-        my_docs = np.arange(world.rank, len(val_set), world.size)
-        val_loss, val_acc = evaluate_loss(model, batches(val_set, 4096, device, my_docs), world)
+        val_loss, val_acc = evaluate_loss(model, batches(val_set, 4096, device, world.share_of(len(val_set))), world)
         uniform = math.log(model.fc.out_features)  # the loss of guessing every class alike
         if not math.isfinite(val_loss) or val_loss > EXPLODED * uniform:
             raise DivergedError(

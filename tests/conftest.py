@@ -161,3 +161,12 @@ def assert_same_model(a: Path, b: Path) -> None:
     for key in ta:
         assert np.array_equal(ta[key], tb[key]), key
     assert _history(a) == _history(b)
+
+
+def training_under_way(argv: list) -> subprocess.Popen:
+    """``argv`` (a training command) started, once its first epoch line is on stderr."""
+    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.startswith("epoch"):
+            break
+    return proc

@@ -26,7 +26,7 @@ from classify_cli.model import TextClassifier
 from classify_cli.prepared import load_prepared
 from classify_cli.training import batches, train_step
 
-from .conftest import SHARED_DATA, assert_same_model, make_rows, write_header_csv
+from .conftest import SHARED_DATA, assert_same_model, make_rows, training_under_way, write_header_csv
 
 CLASSIFY = [sys.executable, "-m", "classify_cli"]
 TORCHRUN = [
@@ -172,15 +172,7 @@ def test_interrupted_two_rank_run_resumes_exactly(prepared, tmp_path):
     config.write_text(CONFIG.format(epochs=12))
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert torchrun("train", "--data", data, "--out", full, "--config", config).returncode == 0
-    proc = subprocess.Popen(
-        [*TORCHRUN, "train", "--data", data, "--out", cut, "--config", config],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for line in proc.stderr:  # wait until training is under way
-        if line.startswith("epoch"):
-            break
+    proc = training_under_way([*TORCHRUN, "train", "--data", data, "--out", cut, "--config", config])
     workers = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
     os.kill(workers[-1], signal.SIGTERM)  # one rank asked to stop: every rank stops at the same step
     _, stderr = proc.communicate(timeout=120)
@@ -216,16 +208,43 @@ def test_ranks_that_disagree_refuse_to_train(prepared, tmp_path):
     assert not out.exists()
 
 
-def test_a_rank_without_the_data_stops_every_rank(prepared, tmp_path):
+@pytest.mark.parametrize(
+    "bad, message",
+    [(["--data", "nowhere"], "no prepared data"), (["--set", "train.lr=-1"], "train.lr")],
+    ids=["no-data", "bad-config"],
+)
+def test_a_rank_that_cannot_start_stops_every_rank(prepared, tmp_path, bad, message):
     data, config = prepared
-    procs = launch_ranks(
-        ["--data", data, "--out", tmp_path / "run", "--config", config],
-        ["--data", tmp_path / "nowhere", "--out", tmp_path / "run", "--config", config],
-    )
+    args = ["--data", data, "--out", tmp_path / "run", "--config", config]
+    procs = launch_ranks(args, [*args, *[tmp_path / b if b == "nowhere" else b for b in bad]])
     (code0, err0), (code1, err1) = finish(procs)
-    assert code1 == 2 and "no prepared data" in err1
+    assert code1 == 2 and message in err1 and err1.startswith("error: rank 1/2: ")
     assert code0 == 2 and "rank 1 failed" in err0
     assert not (tmp_path / "run").exists()
+
+
+def test_world_size_without_a_rank_is_a_usage_error(prepared, tmp_path):
+    data, config = prepared
+    env = os.environ | {"WORLD_SIZE": "2"}
+    env.pop("RANK", None)
+    done = subprocess.run(
+        [*CLASSIFY, "train", "--data", data, "--out", tmp_path / "run", "--config", config],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "RANK" in done.stderr
+
+
+def test_a_signal_before_the_first_step_stops_at_once_and_after_it_at_a_step():
+    from classify_cli.cli.train import stop_on_signals
+
+    with stop_on_signals(quiet=True) as (should_stop, signals):
+        with pytest.raises(KeyboardInterrupt):  # features being built: nothing to save
+            os.kill(os.getpid(), signal.SIGTERM)
+        signals.started()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert should_stop()
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "silent"])

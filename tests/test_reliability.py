@@ -19,7 +19,7 @@ from classify_cli.errors import BundleError
 from classify_cli.fsutil import DirectoryLock
 from classify_cli.prepared import load_prepared
 
-from .conftest import assert_same_model, edit_json, make_rows, write_ag_dir, write_header_csv
+from .conftest import assert_same_model, edit_json, make_rows, training_under_way, write_ag_dir, write_header_csv
 
 PYTHON = [sys.executable, "-m", "classify_cli"]
 
@@ -201,15 +201,7 @@ def test_signal_saves_checkpoint_and_resume_finishes(resumable, tmp_path, sig):
 
     train(data, tmp_path / "full", cfg, log=lambda m: None)
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [*PYTHON, "train", "--data", data, "--out", run, "--config", cfg_path],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for line in proc.stderr:  # wait until training is under way
-        if line.startswith("epoch"):
-            break
+    proc = training_under_way([*PYTHON, "train", "--data", data, "--out", run, "--config", cfg_path])
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     if proc.returncode == 0:

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +167,15 @@ def test_features_on_disk_train_the_same_model(invoke, tmp_path, prepared, tiny_
     for key in a.tensors:
         assert np.array_equal(a.tensors[key], b.tensors[key]), key
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "data", "disk", "memory", "tiny.toml"]
+
+
+def test_work_arrays_stay_in_memory_where_no_directory_can_be_made(tmp_path):
+    from classify_cli.spill import MAPPED_FROM, WorkArrays
+
+    with WorkArrays(Path("/proc/self/no/such/run")) as work:  # /proc takes no directories
+        array = work.empty(MAPPED_FROM, np.int32)
+    assert not isinstance(array, np.memmap) and len(array) == MAPPED_FROM
+    with WorkArrays(tmp_path / "run") as work:
+        array = work.empty(MAPPED_FROM, np.int32)
+        assert isinstance(array, np.memmap) and [p.name[:13] for p in tmp_path.iterdir()] == [".tmp-run-work"]
+    assert list(tmp_path.iterdir()) == []

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from ..distributed import BACKENDS
 from ._util import (
     DEFAULT_DATA,
     DEFAULT_RUN,
@@ -32,19 +33,28 @@ class Format(StrEnum):
     json = "json"
 
 
-class Backend(StrEnum):  # distributed.BACKENDS
-    auto = "auto"
-    gloo = "gloo"
-    nccl = "nccl"
+Backend = StrEnum("Backend", {name: name for name in BACKENDS})
+
+
+class StopSignals:
+    """Ctrl-C and SIGTERM during training: the first asks it to stop at the next step (and save
+    a checkpoint), a second Ctrl-C stops at once. Before the first step (``started`` not yet
+    called) there is nothing to save, and either stops at once."""
+
+    def __init__(self) -> None:
+        self.running = False
+
+    def started(self) -> None:
+        self.running = True
 
 
 @contextlib.contextmanager
-def stop_on_signals(quiet: bool = False) -> Iterator[Callable[[], bool]]:
-    """The first Ctrl-C or SIGTERM asks training to stop at the next step; a second Ctrl-C stops at once."""
+def stop_on_signals(quiet: bool = False) -> Iterator[tuple[Callable[[], bool], StopSignals]]:
     requested = []
+    signals = StopSignals()
 
     def handler(signum, frame):
-        if requested and signum == signal.SIGINT:
+        if not signals.running or (requested and signum == signal.SIGINT):
             raise KeyboardInterrupt
         if not requested and not quiet:
             err("stopping at the next step boundary (Ctrl-C again to abort without a checkpoint)")
@@ -52,7 +62,7 @@ def stop_on_signals(quiet: bool = False) -> Iterator[Callable[[], bool]]:
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield lambda: bool(requested)
+        yield (lambda: bool(requested)), signals
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -106,22 +116,24 @@ def train(
     from ..distributed import joined
     from ..run import train as train_model
 
-    cfg = None if resume else load_config_or_default(config, overrides)
     epochs = overrides.get(("train", "epochs")) if resume else None
-    # read once training runs: by then a resumed run's checkpoint has been checked
-    total = functools.cache(lambda: epochs or total_epochs(cfg, out))
     with (
         joined(backend) as world,
-        stop_on_signals(quiet=not world.is_main) as should_stop,
+        stop_on_signals(quiet=not world.is_main) as (should_stop, signals),
         tensorboard_logger(tensorboard if world.is_main else None) as board,
         Bar("steps", enabled=world.is_main) as bar,
     ):
+        # within the world: a rank whose config is bad stops the others, which name it
+        cfg = world.together(lambda: None if resume else load_config_or_default(config, overrides))
+        # read once training runs: by then a resumed run's checkpoint has been checked
+        total = functools.cache(lambda: epochs or total_epochs(cfg, out))
 
         def on_epoch(r) -> None:
             bar.log(format_epoch(r, total()))
             board(r)
 
         def on_step(epoch: int, step: int, steps: int) -> None:
+            signals.started()
             bar.update(step, steps, f"epoch {epoch}/{total()}")
 
         summary = train_model(
