@@ -136,17 +136,21 @@ def write_split(
     offsets, labels = offsets.astype(np.int64, copy=False), labels.astype(np.int64, copy=False)
     shapes = {"ids": (np.int32, (n_tokens,)), "labels": (np.int64, labels.shape), "offsets": (np.int64, offsets.shape)}
 
-    def write(tmp: Path) -> None:
+    def write_ids(fh) -> None:
         written = 0
+        for block in id_blocks:
+            np.ascontiguousarray(block, dtype=np.int32).tofile(fh)
+            written += len(block)
+        if written != n_tokens:
+            raise AssertionError(f"{path.name}: {written} ids written, {n_tokens} expected")
+
+    writers = {"ids": write_ids, "labels": labels.tofile, "offsets": offsets.tofile}
+
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
-            fh.write(safetensors_header(shapes))  # data in name order: ids, labels, offsets
-            for block in id_blocks:
-                np.ascontiguousarray(block, dtype=np.int32).tofile(fh)
-                written += len(block)
-            if written != n_tokens:
-                raise AssertionError(f"{path.name}: {written} ids written, {n_tokens} expected")
-            labels.tofile(fh)
-            offsets.tofile(fh)
+            fh.write(safetensors_header(shapes))
+            for name in sorted(shapes):  # the header's order
+                writers[name](fh)
 
     atomic_write_with(path, write)
 
