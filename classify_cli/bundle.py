@@ -220,7 +220,20 @@ MODEL_SCHEMA = Obj(
         ),
         CHECKSUM: SHA256,
     },
-    {"world_size": Int(1)},  # ranks that trained it (torchrun); models made before it was kept lack it
+    {
+        "world_size": Int(1),  # ranks that trained it (torchrun); models made before it was kept lack it
+        "tuned": Obj(  # classify tune chose its config: by what, on which split, from how many trials
+            {
+                "metric": Str(("accuracy", "macro_f1", "loss")),
+                "on": Str(("validation",)),
+                "value": Float(),
+                "trial": COUNT,
+                "trials": Int(1),
+                "budget_s": Float(0),
+                "seconds": Float(0),
+            }
+        ),
+    },
 )
 
 
@@ -344,6 +357,7 @@ def model_info(run_dir: Path) -> dict[str, Any]:
         },
         "size": {"weights bytes": meta["weights"]["bytes"], "dtype": head["dtype"]},
         "compressed": "compressed" in head,
+        "tuned": meta.get("tuned", False),
         "created": meta["created"],
         "classify version": meta["classify_version"],
     }

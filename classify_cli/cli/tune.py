@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._util import DEFAULT_DATA, DEFAULT_RUN, Bar, Debug, Overrides, app, load_config_or_default, parse_overrides, run
+from .train import Format, stop_on_signals
+
+Metric = StrEnum("Metric", {name: name for name in ("accuracy", "macro_f1", "loss")})  # tuning.DIRECTIONS
+
+
+def tune(data: Path, out: Path, config: Path | None, overrides: dict, budget: float, trials, metric: str, seed: int):
+    from ..tuning import tune as search
+
+    cfg = load_config_or_default(config, overrides)
+    with stop_on_signals() as (should_stop, signals), Bar("trials") as bar:
+        signals.started()  # Ctrl-C stops the trial under way and keeps the best so far
+
+        def on_trial(row, best) -> None:
+            shown = "-" if row[metric] is None else f"{row[metric]:.4f}"
+            so_far = "-" if best is None else f"{best[metric]:.4f}"
+            line = f"trial {row['trial']:>3}  {row['state']:<9} {metric} {shown}  best {so_far}  {row['seconds']:.1f}s"
+            bar.log(line)
+            bar.update(row["trial"] + 1, trials, "trials")
+
+        return search(
+            data,
+            out,
+            cfg,
+            budget=budget,
+            trials=trials,
+            metric=metric,
+            seed=seed,
+            log=bar.log,
+            on_trial=on_trial,
+            should_stop=should_stop,
+        )
+
+
+@app.command("tune")
+def tune_cli(
+    data: Annotated[Path, typer.Option("--data", help="Prepared data (its validation split judges).")] = DEFAULT_DATA,
+    out: Annotated[Path, typer.Option("--out", help="Run directory for the best model.")] = DEFAULT_RUN,
+    budget: Annotated[float, typer.Option("--budget", help="Wall-time budget of the search, in seconds.")] = 300.0,
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", help="Stop after this many trials [default: when the budget is spent].", min=1),
+    ] = None,
+    metric: Annotated[Metric, typer.Option("--metric", help="What the validation split judges by.")] = "accuracy",
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config to start from (trial 0).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the search and of every trial.")] = 0,
+    overrides: Overrides = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", help="text (a table of trials) or json [default: text on a terminal, else json]."),
+    ] = None,
+    debug: Debug = False,
+) -> None:
+    """Search configs on the validation split, within a time budget.
+
+    Optuna's TPE proposes configs (learning rate, batch size, StepLR gamma, patience, embedding
+    size, n-gram order, weighting, supervised and n-gram weights), starting from the config
+    given; weak trials are stopped after two epochs. The test split is never read. The best
+    trial's model is saved like `train` saves one, with tuned.toml (its config) and
+    trials.jsonl beside it. Ctrl-C stops and keeps the best so far. Needs optuna
+    (pip install optuna).
+
+    \b
+    Example:
+      classify tune --data data/ag_news --out runs/tuned --budget 120
+    """
+    extra = run(parse_overrides, overrides, debug=debug)
+    summary = run(tune, data, out, config, extra, budget, trials, str(metric), seed, debug=debug)
+    if (fmt or (Format.text if sys.stdout.isatty() else Format.json)) is Format.json:
+        print(json.dumps(summary))
+        return
+    print(describe_trials(summary))
+
+
+def describe_trials(summary: dict) -> str:
+    metric = summary["metric"]
+    rows = summary["trials"]
+    params = [k for k in rows[0] if "." in k] if rows else []
+    lines = ["  ".join(["trial", "state    ", f"{metric:>8}", "seconds", *params])]
+    for r in rows:
+        value = "-" if r[metric] is None else f"{r[metric]:.4f}"
+        cells = [f"{r['trial']:>5}", f"{r['state']:<9}", f"{value:>8}", f"{r['seconds']:>7.1f}"]
+        cells += [f"{r.get(p):.4g}" if isinstance(r.get(p), float) else str(r.get(p)) for p in params]
+        lines.append("  ".join(cells))
+    best = summary["best"]
+    lines.append(f"best: trial {best['trial']}, {metric} {best[metric]:.4f} on validation; saved to {summary['out']}")
+    return "\n".join(lines)

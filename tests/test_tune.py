@@ -1,0 +1,124 @@
+"""classify tune on tiny prepared data: real trials, judged on the validation split only."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+
+from classify_cli.bundle import load_bundle
+
+from .conftest import write_ag_dir
+
+optuna = pytest.importorskip("optuna")
+
+CONFIG = '[prepare]\nvalidation_fraction = 0.2\n[model]\nbuckets = 5000\n[train]\nepochs = 3\ndevice = "cpu"\n'
+
+
+@pytest.fixture
+def prepared(invoke, tmp_path):
+    (tmp_path / "c.toml").write_text(CONFIG)
+    corpus = write_ag_dir(tmp_path / "corpus", n_train=40, n_test=10)
+    assert (
+        invoke("prepare", "--from", corpus, "--out", tmp_path / "data", "--config", tmp_path / "c.toml").exit_code == 0
+    )
+    return tmp_path / "data", tmp_path / "c.toml"
+
+
+def _trials(run) -> list[dict]:
+    return [json.loads(line) for line in (run / "trials.jsonl").read_text().splitlines()]
+
+
+def test_tune_keeps_the_best_trial_as_a_run(invoke, tmp_path, prepared, monkeypatch):
+    import classify_cli.prepared as prepared_module
+
+    read = []
+    real = prepared_module.load_prepared
+    monkeypatch.setattr(
+        prepared_module,
+        "load_prepared",
+        lambda path, splits=("train", "validation", "test"): (read.extend(splits), real(path, splits))[1],
+    )
+    data, config = prepared
+    run = tmp_path / "run"
+    result = invoke("tune", "--data", data, "--out", run, "--config", config, "--trials", "4", "--budget", "120")
+    assert result.exit_code == 0, result.output
+    assert "test" not in read  # the test split is never read
+    summary = json.loads(result.stdout)
+    trials = _trials(run)
+    assert [t["trial"] for t in trials] == [0, 1, 2, 3] == [t["trial"] for t in summary["trials"]]
+    assert trials[0]["model.weighting"] == "tfidf-l2" and trials[0]["train.lr"] == 2.0  # trial 0: the config given
+    done = [t for t in trials if t["state"] == "complete"]
+    assert summary["best"]["accuracy"] == max(t["accuracy"] for t in done)
+    meta = load_bundle(run).meta
+    assert (
+        meta["tuned"]["metric"] == "accuracy" and meta["tuned"]["trials"] == 4 and meta["tuned"]["on"] == "validation"
+    )
+    assert meta["best"]["val_accuracy"] == pytest.approx(summary["best"]["accuracy"])
+    tuned = tomllib.loads((run / "tuned.toml").read_text())
+    best = next(t for t in trials if t["trial"] == summary["best"]["trial"])
+    assert tuned["train"]["lr"] == best["train.lr"] and tuned["model"]["ngrams"] == best["model.ngrams"]
+    assert invoke("evaluate", "--model", run, "--format", "json").exit_code == 0
+    assert invoke("train", "--data", data, "--out", tmp_path / "again", "--config", run / "tuned.toml").exit_code == 0
+    assert "tuned" in json.loads(invoke("info", run, "--format", "json").stdout)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "c.toml", "corpus", "data", "run"]  # no work files
+
+
+def test_the_same_seed_gives_the_same_search(invoke, tmp_path, prepared):
+    data, config = prepared
+    for name in ("a", "b"):
+        args = ["tune", "--data", data, "--out", tmp_path / name, "--config", config, "--trials", "3", "--seed", "3"]
+        assert invoke(*args).exit_code == 0
+    strip = [[{k: v for k, v in t.items() if k != "seconds"} for t in _trials(tmp_path / n)] for n in ("a", "b")]
+    assert strip[0] == strip[1]
+
+
+def test_a_diverging_trial_is_recorded_and_the_search_goes_on(invoke, tmp_path, prepared):
+    data, config = prepared
+    run = tmp_path / "run"
+    result = invoke("tune", "--data", data, "--out", run, "--config", config, "--set", "train.lr=1e9", "--trials", "4")
+    assert result.exit_code == 0, result.output
+    states = [t["state"] for t in _trials(run)]
+    assert states[0] == "diverged" and "complete" in states
+
+
+def test_stopping_keeps_the_best_so_far(tmp_path, prepared):
+    from classify_cli.config import load_config
+    from classify_cli.tuning import tune
+
+    data, config = prepared
+    calls = iter(range(10**6))
+    summary = tune(
+        data,
+        tmp_path / "run",
+        load_config(config),
+        budget=120,
+        trials=None,
+        metric="loss",
+        seed=0,
+        should_stop=lambda: next(calls) > 60,  # during the second trial or so
+    )
+    assert summary["trials"][-1]["state"] == "stopped"
+    assert (tmp_path / "run" / "model.json").is_file() and summary["best"]["loss"] > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--budget", "0.5"], "--budget 0.5"),
+        (["--metric", "f2"], "f2"),
+        (["--trials", "0"], "--trials"),
+    ],
+)
+def test_bad_input_is_refused_before_any_work(invoke, tmp_path, prepared, args, message):
+    data, _ = prepared
+    result = invoke("tune", "--data", data, "--out", tmp_path / "run", *args)
+    assert result.exit_code == 2 and message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_corpus_given_as_data_is_refused(invoke, tmp_path, prepared):
+    result = invoke("tune", "--data", tmp_path / "corpus" / "train.csv", "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "prepare" in result.stderr and not (tmp_path / "run").exists()
