@@ -49,8 +49,10 @@ def test_tune_keeps_the_best_trial_as_a_run(invoke, tmp_path, prepared, monkeypa
     trials = _trials(run)
     assert [t["trial"] for t in trials] == [0, 1, 2, 3] == [t["trial"] for t in summary["trials"]]
     assert trials[0]["model.weighting"] == "tfidf-l2" and trials[0]["train.lr"] == 2.0  # trial 0: the config given
-    done = [t for t in trials if t["state"] == "complete"]
-    assert summary["best"]["accuracy"] == max(t["accuracy"] for t in done)
+    done = {t["trial"]: t for t in trials if t["state"] == "complete"}
+    chosen = summary["best"]
+    assert chosen["accuracy"] == done[chosen["trial"]]["accuracy"]
+    assert chosen["trial"] == 0 or chosen["accuracy"] > done[0]["accuracy"]  # never below the config given
     meta = load_bundle(run).meta
     assert (
         meta["tuned"]["metric"] == "accuracy" and meta["tuned"]["trials"] == 4 and meta["tuned"]["on"] == "validation"
@@ -122,3 +124,17 @@ def test_bad_input_is_refused_before_any_work(invoke, tmp_path, prepared, args, 
 def test_a_corpus_given_as_data_is_refused(invoke, tmp_path, prepared):
     result = invoke("tune", "--data", tmp_path / "corpus" / "train.csv", "--out", tmp_path / "run")
     assert result.exit_code == 2 and "prepare" in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_the_best_trial_must_beat_the_config_given_by_more_than_noise():
+    from classify_cli.tuning import _choose
+
+    given = {"trial": 0, "accuracy": 0.80, "se": 0.04, "config": {}}
+    lucky = {"trial": 7, "accuracy": 0.83, "config": {}}
+    chosen, why = _choose(lucky, given, "accuracy", "maximize")
+    assert chosen is given and "within its standard error" in why
+    clear = {"trial": 9, "accuracy": 0.90, "config": {}}
+    assert _choose(clear, given, "accuracy", "maximize")[0] is clear
+    low_loss = {"trial": 3, "loss": 0.30, "config": {}}
+    assert _choose(low_loss, {"trial": 0, "loss": 0.50, "se": 0.05, "config": {}}, "loss", "minimize")[0] is low_loss
+    assert _choose(given, given, "accuracy", "maximize")[0] is given

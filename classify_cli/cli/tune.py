@@ -92,6 +92,5 @@ def describe_trials(summary: dict) -> str:
         cells = [f"{r['trial']:>5}", f"{r['state']:<9}", f"{value:>8}", f"{r['seconds']:>7.1f}"]
         cells += [f"{r.get(p):.4g}" if isinstance(r.get(p), float) else str(r.get(p)) for p in params]
         lines.append("  ".join(cells))
-    best = summary["best"]
-    lines.append(f"best: trial {best['trial']}, {metric} {best[metric]:.4f} on validation; saved to {summary['out']}")
+    lines.append(f"{summary['chosen_because']}; saved to {summary['out']}")
     return "\n".join(lines)
