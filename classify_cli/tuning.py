@@ -100,13 +100,15 @@ def validation_score(run_dir: Path, data_dir: Path) -> dict[str, float]:
     logits = predictor.logits_from_ids(split.ids.astype("int64"), split.offsets)
     probs = softmax(logits.astype("float64"))
     outcome = Outcome.of(probs, split.labels, len(data.labels))
-    scores = {name: METRICS[name].fn(outcome) for name in DIRECTIONS}
-    # standard errors, for the one-standard-error rule (binomial for the shares)
-    n = max(len(split.labels), 1)
-    losses = -np.log(np.maximum(probs[np.arange(len(split.labels)), split.labels], 1e-15))
-    scores["se"] = {
-        **{m: math.sqrt(max(scores[m] * (1 - scores[m]), 0.0) / n) for m in ("accuracy", "macro_f1")},
-        "loss": float(losses.std() / math.sqrt(n)) if len(losses) else 0.0,
+    scores: dict[str, Any] = {name: METRICS[name].fn(outcome) for name in DIRECTIONS}
+    # each document's part, for comparing two trials document by document (``_choose``):
+    # correct or not (accuracy, and macro F1's nearest per-document stand-in), its loss
+    docs = np.arange(len(split.labels))
+    correct = (probs.argmax(axis=1) == split.labels).astype(np.float64) if len(docs) else np.zeros(0)
+    scores["per_doc"] = {
+        "accuracy": correct,
+        "macro_f1": correct,
+        "loss": -np.log(np.maximum(probs[docs, split.labels], 1e-15)),
     }
     return scores
 
@@ -147,6 +149,7 @@ def tune(
     rows: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     given: dict[str, Any] = {}  # trial 0, the config given, once it completed
+    per_doc: dict[int, Any] = {}  # each trial's per-document validation scores (kept: a few KB a trial)
 
     def out_of_time() -> bool:
         return should_stop() or time.perf_counter() - started > budget
@@ -186,8 +189,9 @@ def tune(
                 if row["state"] != "complete":
                     on_trial(row, best)
             row[metric] = score[metric]
+            per_doc[trial.number] = score["per_doc"][metric]
             if trial.number == 0:
-                given.update(row, config=cfg.to_dict(), se=score["se"][metric])
+                given.update(row, config=cfg.to_dict())
             if best is None or _beats(score[metric], best[metric], direction):
                 if best is not None and best["trial"] != 0:
                     shutil.rmtree(work / f"trial-{best['trial']}", ignore_errors=True)
@@ -207,7 +211,8 @@ def tune(
             pass
         if best is None:
             raise InputError(f"no trial finished within --budget {budget:g} s; give it more time")
-        chosen, why = _choose(best, given, metric, direction)
+        completed = sum(r["state"] == "complete" for r in rows)
+        chosen, why = _choose(best, given, metric, direction, per_doc, completed)
         log(why)
         _commit(work / f"trial-{chosen['trial']}", out_dir, chosen, rows, metric, budget, started)
     return {
@@ -224,22 +229,38 @@ def _beats(a: float, b: float, direction: str) -> bool:
     return a > b if direction == "maximize" else a < b
 
 
-def _choose(best: dict[str, Any], given: dict[str, Any], metric: str, direction: str) -> tuple[dict[str, Any], str]:
-    """The one-standard-error rule: the best trial replaces the config given only when it does
-    better on validation by more than that score's standard error. With many trials judged on
-    a small validation split, the best is partly luck (on 100 validation documents, 300
-    trials' best scored 0.025 below the defaults on test), and the config given is the prior."""
+def _choose(
+    best: dict[str, Any],
+    given: dict[str, Any],
+    metric: str,
+    direction: str,
+    per_doc: dict[int, Any],
+    completed: int,
+) -> tuple[dict[str, Any], str]:
+    """The best trial replaces the config given only when it does better on validation by more
+    than luck would give the best of ``completed`` equally good configs: the per-document
+    difference's standard error times sqrt(2 ln k), the expected maximum of k standard normal
+    draws. The best of many trials judged on one validation split is partly luck (on agnews7k
+    with 486 validation documents, 116 trials' best was 0.021 ahead on validation and 0.006
+    behind on test); the config given is the prior, and a config that is really better (a
+    corpus the defaults do not suit) clears the bar by far."""
     if not given or best["trial"] == 0:
         return best, f"chose trial {best['trial']}: {metric} {best[metric]:.4f} on validation"
+    import numpy as np
+
+    difference = np.asarray(per_doc[best["trial"]]) - np.asarray(per_doc[given["trial"]])
+    se = float(difference.std() / math.sqrt(max(len(difference), 1)))
+    bar = se * math.sqrt(2 * math.log(max(completed, 2)))
     margin = abs(best[metric] - given[metric])
-    if margin > given["se"]:
+    if margin > bar:
         return best, (
-            f"chose trial {best['trial']}: {metric} {best[metric]:.4f} on validation, better than the config "
-            f"given ({given[metric]:.4f}) by more than its standard error ({given['se']:.4f})"
+            f"chose trial {best['trial']}: {metric} {best[metric]:.4f} on validation, ahead of the config "
+            f"given ({given[metric]:.4f}) by more than luck among {completed} trials would give ({bar:.4f})"
         )
     return given, (
         f"kept the config given (trial 0, {metric} {given[metric]:.4f} on validation): the best, trial "
-        f"{best['trial']} ({best[metric]:.4f}), is within its standard error ({given['se']:.4f})"
+        f"{best['trial']} ({best[metric]:.4f}), is not ahead by more than luck among {completed} trials "
+        f"would give ({bar:.4f})"
     )
 
 
