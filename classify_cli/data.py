@@ -247,14 +247,14 @@ def _prepare(source: Source, out: Path, cfg: PrepareConfig, log: Log, tick, scra
         del vocab  # written: its strings need not wait for the splits
         release_freed_memory()
         written: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        prints: dict[str, np.ndarray] = {}
+        train_prints = np.zeros(0, np.uint64)  # filled as the train split is written, first
         found: dict[str, int] = {}
         for split in ("train", "validation", "test"):  # train first: the others are checked against it
             part, chosen = parts[origin[split]], rows[split]
             if split != "train":
                 # by final ids, as evaluate sees a text
                 own = _prints(part.ids.rows(chosen, remap))
-                seen = np.isin(own, prints["train"])
+                seen = np.isin(own, train_prints)
                 found[split] = int(seen.sum())
                 if cfg.drop_overlap and found[split]:
                     if seen.all():
@@ -263,8 +263,8 @@ def _prepare(source: Source, out: Path, cfg: PrepareConfig, log: Log, tick, scra
             offsets = offsets_from_lengths(part.ids.lengths(chosen))
             labels = label_ids[origin[split]][chosen]
             if split == "train":  # fingerprinted on the way out, for the checks above and evaluate's
-                prints["train"] = np.empty(len(chosen), dtype=np.uint64)
-            blocks = _ids_of(part.ids.rows(chosen, remap), prints.get("train") if split == "train" else None)
+                train_prints = np.empty(len(chosen), dtype=np.uint64)
+            blocks = _ids_of(part.ids.rows(chosen, remap), train_prints if split == "train" else None)
             write_split(tmp / f"{split}.safetensors", int(offsets[-1]), offsets, labels, blocks)
             written[split] = (offsets, labels)
             release_freed_memory()
@@ -283,7 +283,7 @@ def _prepare(source: Source, out: Path, cfg: PrepareConfig, log: Log, tick, scra
                 "config": {"prepare": _asdict(cfg)},
             },
             {split: written[split] for split in SPLITS},
-            prints["train"],
+            train_prints,
         )
     log(
         f"prepared {sum(len(labels) for _, labels in written.values()):,} rows, vocabulary {vocab_size:,} "

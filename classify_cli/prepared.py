@@ -223,19 +223,6 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _verified_bytes(path: Path, manifest: dict[str, Any]) -> bytes:
-    expected = manifest.get("files", {}).get(path.name)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise BundleError(f"{path} is missing; prepare the data again") from None
-    import hashlib
-
-    if expected is None or hashlib.sha256(data).hexdigest() != expected:
-        raise BundleError(f"{path}: checksum does not match the manifest (modified or truncated); prepare again")
-    return data
-
-
 def _verified_map(path: Path, manifest: dict[str, Any]):
     """The file memory-mapped (read-only) once its checksum, read a block at a time, matches:
     its pages are the page cache's, not this process's to hold."""
@@ -280,7 +267,7 @@ def train_fingerprints(path: Path) -> np.ndarray:
     path = Path(path)
     manifest = read_manifest(path)
     if PRINTS in manifest["files"]:
-        prints = map_safetensors(_verified_bytes(path / PRINTS, manifest), path / PRINTS).get("train")
+        prints = map_safetensors(_verified_map(path / PRINTS, manifest), path / PRINTS).get("train")
         if prints is None or prints.dtype != np.uint64 or prints.shape != (manifest["splits"]["train"]["rows"],):
             raise BundleError(f"{path / PRINTS}: not the train split's fingerprints; prepare again")
         return prints
@@ -294,7 +281,7 @@ def load_prepared(path: Path, splits: Iterable[str] = SPLITS) -> PreparedData:
 
     path = Path(path)
     manifest = read_manifest(path)
-    itos = json.loads(_verified_bytes(path / VOCAB, manifest))
+    itos = json.loads(bytes(_verified_map(path / VOCAB, manifest)))
     try:
         vocab = Vocab(itos)
     except (TypeError, ValueError) as exc:

@@ -65,7 +65,7 @@ def train(
     Saves the best epoch's bundle and ``metrics.jsonl`` in ``out_dir``; returns a summary.
     The run directory is checked and locked before any work; one this call created is
     removed again if training fails (not when interrupted: it then holds the checkpoint).
-    With several ranks (``world``), rank 0 does all of that and the others write nothing.
+    With several ranks (``world``), rank 0 does all of that and the others write nothing there.
     """
     out_dir = Path(out_dir)
     started = time.perf_counter()

@@ -23,9 +23,8 @@ from typing import Any
 from .config import Config, config_from_dict, to_toml
 from .errors import DivergedError, EnvironmentFailure, InputError, Interrupted
 from .fsutil import atomic_directory, atomic_write_bytes, check_replaceable, scratch_directory
+from .metrics import METRICS, TUNABLE
 
-# metric -> Optuna direction; the numbers evaluate reports under these names
-DIRECTIONS = {"accuracy": "maximize", "macro_f1": "maximize", "loss": "minimize"}
 TUNED = "tuned.toml"
 TRIALS = "trials.jsonl"
 # a trial is at least start-up plus an epoch: about 2 s, plus half a microsecond a train token
@@ -70,8 +69,8 @@ def check_tune_inputs(data_dir: Path, out_dir: Path, budget: float, metric: str)
     from .prepared import read_manifest
     from .run import is_run_dir
 
-    if metric not in DIRECTIONS:
-        raise InputError(f"unknown metric {metric!r} (one of {', '.join(DIRECTIONS)})")
+    if metric not in TUNABLE:
+        raise InputError(f"unknown metric {metric!r} (one of {', '.join(TUNABLE)})")
     manifest = read_manifest(Path(data_dir))
     if manifest["splits"]["validation"]["rows"] == 0:
         raise InputError(f"{data_dir} has no validation documents: tune judges configs on them")
@@ -91,7 +90,7 @@ def validation_score(run_dir: Path, data_dir: Path) -> dict[str, float]:
 
     from .bundle import load_bundle
     from .inference import Predictor, softmax
-    from .metrics import METRICS, Outcome
+    from .metrics import Outcome
     from .prepared import load_prepared
 
     predictor = Predictor(load_bundle(run_dir))
@@ -100,7 +99,7 @@ def validation_score(run_dir: Path, data_dir: Path) -> dict[str, float]:
     logits = predictor.logits_from_ids(split.ids.astype("int64"), split.offsets)
     probs = softmax(logits.astype("float64"))
     outcome = Outcome.of(probs, split.labels, len(data.labels))
-    scores: dict[str, Any] = {name: METRICS[name].fn(outcome) for name in DIRECTIONS}
+    scores: dict[str, Any] = {name: METRICS[name].fn(outcome) for name in TUNABLE}
     # each document's part, for comparing two trials document by document (``_choose``):
     # correct or not (accuracy, and macro F1's nearest per-document stand-in), its loss
     docs = np.arange(len(split.labels))
@@ -139,7 +138,7 @@ def tune(
     out_dir = Path(out_dir)
     check_tune_inputs(data_dir, out_dir, budget, metric)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    direction = DIRECTIONS[metric]
+    direction = "maximize" if METRICS[metric].higher_is_better else "minimize"
     study = optuna.create_study(
         direction=direction,
         sampler=optuna.samplers.TPESampler(seed=seed),
@@ -217,7 +216,7 @@ def tune(
         _commit(work / f"trial-{chosen['trial']}", out_dir, chosen, rows, metric, budget, started)
     return {
         "metric": metric,
-        "best": {k: v for k, v in chosen.items() if k not in ("config", "se")},
+        "best": {k: v for k, v in chosen.items() if k != "config"},
         "chosen_because": why,
         "trials": rows,
         "seconds": round(time.perf_counter() - started, 2),

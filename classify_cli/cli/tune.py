@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
+from ..metrics import TUNABLE
 from ._util import DEFAULT_DATA, DEFAULT_RUN, Bar, Debug, Overrides, app, load_config_or_default, parse_overrides, run
 from .train import Format, stop_on_signals
 
-Metric = StrEnum("Metric", {name: name for name in ("accuracy", "macro_f1", "loss")})  # tuning.DIRECTIONS
+Metric = StrEnum("Metric", {name: name for name in TUNABLE})
 
 
 def tune(data: Path, out: Path, config: Path | None, overrides: dict, budget: float, trials, metric: str, seed: int):
