@@ -1,7 +1,7 @@
 """classify tune against fastText's autotune and TF-IDF + LinearSVC with C chosen by
 cross-validation, at equal wall budget, on corpora carved from agnews7k's train split only.
 
-    python benchmarks/tune.py --work DIR [--budget 60] [--corpora 7k 1k 300 long8 gen30k]
+    python benchmarks/tune.py --work DIR [--budget 60] [--corpora 7k 1k 300 ...] [--max-size 200K]
 
 Each corpus is (train, test) rows; 10% of train (stratified, seeded) becomes the validation
 split that both searches judge by, and both train on the rest:
@@ -9,8 +9,14 @@ split that both searches judge by, and both train on the rest:
 - ``7k``: the first of 5 folds of agnews7k's 6,080 train rows; ``1k``, ``300``: a seeded
   sample of that many train rows, tested on the other train rows; ``long8``: every 8 train
   articles of a class as one document, the first of 4 folds;
+- ``sports2``: the 7k corpus as two classes, Sports or not (1 to 3); ``titles``: the 7k
+  corpus with titles alone (about 7 words a document);
 - ``gen30k``: ``benchmarks/corpus.py``'s generated corpus (a vocabulary that grows), 30k
-  train documents and its own 7,600 test documents.
+  train documents and its own 7,600 test documents; ``gen20c``: its 20-class corpus, 5k
+  train documents.
+
+With ``--max-size``, classify tune gets ``--max-size`` and fastText ``autotuneModelSize``
+(the SVM has no size limit), and the table gives each model's size.
 
 Per corpus: classify with its defaults (``train``), ``classify tune --budget B``, fastText
 ``train_supervised(autotuneValidationFile=..., autotuneDuration=B)`` fed classify's tokens,
@@ -31,10 +37,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the corpus builders are shared with the tests
+from classify_cli.compression import model_bytes  # noqa: E402
 from tests.corpora import Rows, k_folds, long_documents, read_agnews, samples, write_agnews  # noqa: E402
 
 AGNEWS7K = REPO.parent / "shared" / "data" / "agnews7k"
-CORPORA = ("7k", "1k", "300", "long8", "gen30k")
+CORPORA = ("7k", "1k", "300", "long8", "sports2", "titles", "gen30k", "gen20c")
 
 
 def log(message: str) -> None:
@@ -45,16 +52,20 @@ def corpus(name: str, work: Path) -> tuple[Rows, Rows]:
     train = read_agnews(AGNEWS7K / "train.csv")
     if name == "7k":
         return k_folds(train, 5, 0)[0]
+    if name == "sports2":  # AG's class 2 is Sports
+        return tuple([["2" if r[0] == "2" else "1", *r[1:]] for r in rows] for rows in k_folds(train, 5, 0)[0])
+    if name == "titles":
+        return tuple([[r[0], r[1], ""] for r in rows] for rows in k_folds(train, 5, 0)[0])
     if name in ("1k", "300"):
         return samples(train, int(name.rstrip("k")) * (1000 if name.endswith("k") else 1), seed=100, n=1)[0]
     if name == "long8":
         return k_folds(long_documents(train, 8, random.Random(0)), 4, 0)[0]
-    if name == "gen30k":
-        out = work / "gen30k-source"
+    if name in ("gen30k", "gen20c"):
+        out = work / f"{name}-source"
+        docs, classes = ("30000", "4") if name == "gen30k" else ("5000", "20")
         if not (out / "train.csv").is_file():
-            subprocess.run(
-                [sys.executable, REPO / "benchmarks" / "corpus.py", "--out", out, "--train-docs", "30000"], check=True
-            )
+            generate = [REPO / "benchmarks" / "corpus.py", "--out", out, "--train-docs", docs, "--classes", classes]
+            subprocess.run([sys.executable, *generate], check=True)
         return read_agnews(out / "train.csv"), read_agnews(out / "test.csv")
     raise ValueError(f"unknown corpus {name!r} (one of {', '.join(CORPORA)})")
 
@@ -80,7 +91,9 @@ def test_accuracy(run: Path, data: Path) -> float:
     return json.loads(classify("evaluate", "--model", run, "--data", data, "--format", "json").stdout)["accuracy"]
 
 
-def fasttext_accuracy(train: Rows, valid: Rows, test: Rows, work: Path, budget: float) -> float:
+def fasttext_accuracy(
+    train: Rows, valid: Rows, test: Rows, work: Path, budget: float, max_size: str | None
+) -> tuple[float, int]:
     import fasttext
 
     from classify_cli.text import basic_english, clean_text
@@ -95,10 +108,12 @@ def fasttext_accuracy(train: Rows, valid: Rows, test: Rows, work: Path, budget: 
         input=str(write(train, work / "ft-train.txt")),
         autotuneValidationFile=str(write(valid, work / "ft-valid.txt")),
         autotuneDuration=int(budget),
+        **({} if max_size is None else {"autotuneModelSize": max_size}),
         verbose=0,
     )
     _, precision, _ = model.test(str(write(test, work / "ft-test.txt")))
-    return precision  # at k=1 with one label per line, precision is accuracy
+    model.save_model(str(work / "ft.bin"))
+    return precision, (work / "ft.bin").stat().st_size  # at k=1 with one label per line, precision is accuracy
 
 
 def svm_accuracy(train: Rows, test: Rows) -> tuple[float, float]:
@@ -120,8 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument("--corpora", nargs="+", default=list(CORPORA))
+    parser.add_argument("--max-size", help="a model size limit for both searches, e.g. 200K")
     args = parser.parse_args(argv)
-    print(f"budget {args.budget:g} s per search; test accuracy (seconds)\n")
+    limit = "" if args.max_size is None else f", models of at most {args.max_size} (sizes in kB after the accuracy)"
+    print(f"budget {args.budget:g} s per search{limit}; test accuracy (seconds)\n")
     print(
         "| corpus | train / valid / test docs | classify defaults | classify tune (trials) | fastText autotune | TF-IDF + LinearSVC, C by 5-fold CV |"
     )
@@ -134,8 +151,8 @@ def main(argv: list[str] | None = None) -> None:
         source = work / "source"
         for split, split_rows in (("train", train), ("validation", valid), ("test", test)):
             write_agnews(source / f"{split}.csv", split_rows)
-        labels = sorted({r[0] for r in rows}, key=int)
-        (source / "classes.txt").write_text("".join(f"class{c}\n" for c in labels))
+        classes = max(int(r[0]) for r in rows)  # AG layout: labels 1..K name the lines of classes.txt
+        (source / "classes.txt").write_text("".join(f"class{c}\n" for c in range(1, classes + 1)))
         classify("prepare", "--from", source, "--out", work / "data")
         log(f"{name}: {len(train)} / {len(valid)} / {len(test)}")
 
@@ -154,19 +171,23 @@ def main(argv: list[str] | None = None) -> None:
             args.budget,
             "--set",
             "train.device=cpu",
+            *([] if args.max_size is None else ["--max-size", args.max_size]),
         )
         trials = len(json.loads(done.stdout)["trials"])
         tuned = (test_accuracy(work / "tuned", work / "data"), time.perf_counter() - started)
+        tuned_kb = model_bytes(work / "tuned") / 1000
 
         started = time.perf_counter()
-        fast = (fasttext_accuracy(train, valid, test, work, args.budget), time.perf_counter() - started)
+        ft_accuracy, ft_bytes = fasttext_accuracy(train, valid, test, work, args.budget, args.max_size)
+        fast = (ft_accuracy, time.perf_counter() - started)
 
         started = time.perf_counter()
         svm, c = svm_accuracy(train + valid, test)
         svm_cell = (svm, time.perf_counter() - started)
+        sized = ["", ""] if args.max_size is None else [f", {tuned_kb:.0f} kB", f", {ft_bytes / 1000:.0f} kB"]
         print(
             f"| {name} | {len(train):,} / {len(valid):,} / {len(test):,} | {defaults[0]:.4f} ({defaults[1]:.0f}) "
-            f"| {tuned[0]:.4f} ({tuned[1]:.0f}; {trials}) | {fast[0]:.4f} ({fast[1]:.0f}) "
+            f"| {tuned[0]:.4f} ({tuned[1]:.0f}; {trials}{sized[0]}) | {fast[0]:.4f} ({fast[1]:.0f}{sized[1]}) "
             f"| {svm_cell[0]:.4f} ({svm_cell[1]:.0f}; C={c:g}) |",
             flush=True,
         )

@@ -28,7 +28,7 @@ import numpy as np
 from . import __version__
 from .config import MAX_BUCKETS, MAX_EMBED_DIM, SPLITS, WEIGHTINGS, section_schema
 from .errors import BundleError
-from .fsutil import atomic_write_json, atomic_write_with
+from .fsutil import atomic_write_json, atomic_write_with, json_text
 from .head import DTYPES, scoring_shapes
 from .schema import (
     CHECKSUM,
@@ -91,6 +91,15 @@ def save_bundle(run_dir: Path, tensors: dict[str, np.ndarray], meta: dict[str, A
                 fh.write(array.reshape(-1).view(np.uint8))
 
     atomic_write_with(run_dir / name, write)
+    atomic_write_json(run_dir / META, _full_meta(meta, header, arrays, digest, header_digest))  # the commit point
+    for old in [*run_dir.glob("model-*.safetensors"), *run_dir.glob("weights-*.safetensors")]:
+        if old.name != name:
+            old.unlink(missing_ok=True)
+    return run_dir / META
+
+
+def _full_meta(meta: dict[str, Any], header: bytes, arrays: list[np.ndarray], digest: str, header_digest: str):
+    """model.json as written: ``meta`` with the format, the time and the weights file, sealed."""
     full = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -98,17 +107,21 @@ def save_bundle(run_dir: Path, tensors: dict[str, np.ndarray], meta: dict[str, A
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **meta,
         "weights": {
-            "file": name,
+            "file": f"model-{digest[:16]}.safetensors",
             "sha256": digest,
             "bytes": len(header) + sum(a.nbytes for a in arrays),
             "header_sha256": header_digest,
         },
     }
-    atomic_write_json(run_dir / META, sealed(full))  # the commit point
-    for old in [*run_dir.glob("model-*.safetensors"), *run_dir.glob("weights-*.safetensors")]:
-        if old.name != name:
-            old.unlink(missing_ok=True)
-    return run_dir / META
+    return sealed(full)
+
+
+def bundle_bytes(tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> int:
+    """The bytes ``save_bundle(tensors, meta)`` would write (model.json and the weights file),
+    without writing or hashing them: every digest has the same length."""
+    header, arrays = safetensors_layout(tensors)
+    full = _full_meta(meta, header, arrays, "0" * 64, "0" * 64)
+    return full["weights"]["bytes"] + len(json_text(full).encode())
 
 
 def safetensors_layout(tensors: dict[str, np.ndarray]) -> tuple[bytes, list[np.ndarray]]:
@@ -225,13 +238,17 @@ MODEL_SCHEMA = Obj(
         "tuned": Obj(  # classify tune chose its config: by what, on which split, from how many trials
             {
                 "metric": Str(("accuracy", "macro_f1", "loss")),
-                "on": Str(("validation",)),
+                "on": Str(("validation", "train folds")),
                 "value": Float(),
                 "trial": COUNT,
                 "trials": Int(1),
                 "budget_s": Float(0),
                 "seconds": Float(0),
-            }
+            },
+            {
+                "folds": Int(2),  # judged by k-fold cross-validation of the train split ("train folds")
+                "max_bytes": Int(1),  # --max-size: the model, compressed where need be, is no larger
+            },
         ),
     },
 )

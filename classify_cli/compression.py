@@ -54,28 +54,13 @@ def compress(
         raise InputError(f"{run_dir} is already compressed; compress the full model it came from")
     validation = _validation_split(bundle, data)
 
-    tensors = compress_tensors(bundle, max_features, dtype)
-    meta = {
-        k: v for k, v in bundle.meta.items() if k not in ("format", "version", "classify_version", "created", "weights")
-    }
-    h = bundle.meta["head"]
-    head = describe(tensors, spec_of(h), h["unk_index"], h["norm"])
-    head["compressed"] = {"from": str(run_dir.resolve()), "max_features": max_features, "dtype": dtype}
-    meta["head"] = head
-    small = Bundle(out, meta, tensors)
-    meta["features"] = {**meta.get("features", {}), "kept_buckets": head["kept_buckets"]}
-    meta.pop("reference", None)  # the full model's: dropped words now count as unknown
-    if validation is not None:
-        meta["reference"] = training_reference(small, validation, meta["labels"])
+    tensors, meta = compressed(bundle, max_features, dtype, validation, str(run_dir.resolve()))
     with atomic_directory(out, is_compressed_output, COMPRESSED_MODEL) as tmp:
         save_bundle(tmp, tensors, meta)
-    sizes = {name: _bundle_bytes(path) for name, path in (("before", run_dir), ("after", out))}
+    sizes = {name: model_bytes(path) for name, path in (("before", run_dir), ("after", out))}
     summary = {
         "out": str(out),
-        "features": {
-            "before": bundle.meta["head"]["kept_words"] + bundle.meta["head"]["kept_buckets"],
-            "after": head["kept_words"] + head["kept_buckets"],
-        },
+        "features": {"before": features_of(bundle.meta), "after": features_of(meta)},
         "bytes": sizes,
         "dtype": dtype,
         "seconds": round(time.perf_counter() - started, 3),
@@ -85,6 +70,79 @@ def compress(
         summary["validation_accuracy"] = {"before": before[0], "after": after[0]}
         summary["validation_mean_confidence"] = {"before": before[1], "after": after[1]}
     return summary
+
+
+def features_of(meta: dict[str, Any]) -> int:
+    """The features (words and n-gram buckets) with a row in a model's table."""
+    return meta["head"]["kept_words"] + meta["head"]["kept_buckets"]
+
+
+def compressed(
+    bundle: Bundle, max_features: int, dtype: str, validation, origin: str
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The tensors and model.json fields of ``bundle`` compressed to ``max_features`` features;
+    ``validation`` (a split, or None) gives the new reference, ``origin`` says where it came from."""
+    tensors = compress_tensors(bundle, max_features, dtype)
+    meta = {
+        k: v for k, v in bundle.meta.items() if k not in ("format", "version", "classify_version", "created", "weights")
+    }
+    h = bundle.meta["head"]
+    head = describe(tensors, spec_of(h), h["unk_index"], h["norm"])
+    head["compressed"] = {"from": origin, "max_features": max_features, "dtype": dtype}
+    meta["head"] = head
+    meta["features"] = {**meta.get("features", {}), "kept_buckets": head["kept_buckets"]}
+    meta.pop("reference", None)  # the full model's: dropped words now count as unknown
+    if validation is not None:
+        meta["reference"] = training_reference(Bundle(None, meta, tensors), validation, meta["labels"])
+    return tensors, meta
+
+
+def compressed_to_fit(
+    bundle: Bundle, max_bytes: int, validation, origin: str, dtype: str = "int8"
+) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+    """``bundle`` compressed with as many features as fit in ``max_bytes`` (model.json and the
+    weights file), or None when not even one does. The size grows with the features kept, so a
+    bisection finds the most, sizing model.json with the full model's reference; the new
+    reference's digits then move it by a few bytes, so a step or two finds the exact most."""
+    from .bundle import bundle_bytes
+
+    def fits(n: int, validation) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        tensors, meta = compressed(bundle, n, dtype, validation, origin)
+        if validation is None and "reference" in bundle.meta:  # as long, but for a digit or two
+            meta["reference"] = bundle.meta["reference"]
+        return (tensors, meta) if bundle_bytes(tensors, meta) <= max_bytes else None
+
+    most = features_of(bundle.meta)
+    lo, hi = 0, most  # lo fits (0: none tried yet), hi + 1 does not
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid, None) else (lo, mid - 1)
+    found = fits(lo, validation) if lo else None
+    while lo > 1 and found is None:
+        lo -= 1
+        found = fits(lo, validation)
+    while found is not None and lo < most and (more := fits(lo + 1, validation)) is not None:
+        lo, found = lo + 1, more
+    return found
+
+
+def smallest_bytes(labels: list[str]) -> int:
+    """Fewer bytes than any model with these labels takes, compressed to one feature: its
+    weights (the vocabulary's table has at least 1,024 slots) and a model.json of at least 2 KB."""
+    from .bundle import safetensors_layout
+
+    table = TokenTable.build([], [], -1).arrays()
+    n = len(labels)
+    tensors = {f"vocab.{k}": v for k, v in table.items()} | {
+        "bias": np.zeros(n, np.float32),
+        "scores": np.zeros((2, n), np.int8),
+        "scale": np.zeros(2, np.float32),
+        "norm_terms": np.zeros(2, np.float32),
+        "ngram_buckets": np.zeros(1, np.int32),
+        "kept_words": np.zeros(0, np.int32),
+    }
+    header, arrays = safetensors_layout(tensors)
+    return len(header) + sum(a.nbytes for a in arrays) + 2000 + sum(3 * len(label.encode()) for label in labels)
 
 
 def compress_tensors(bundle: Bundle, max_features: int, dtype: str) -> dict[str, np.ndarray]:
@@ -146,6 +204,6 @@ def _accuracy(predictor: Predictor, split) -> tuple[float, float]:
     return float((probs.argmax(axis=1) == split.labels).mean()), float(probs.max(axis=1).mean())
 
 
-def _bundle_bytes(run_dir: Path) -> int:
+def model_bytes(run_dir: Path) -> int:
     meta = read_meta(run_dir)
     return (run_dir / META).stat().st_size + (run_dir / meta["weights"]["file"]).stat().st_size

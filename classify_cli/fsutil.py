@@ -83,7 +83,12 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json_text(obj))
+
+
+def json_text(obj: Any) -> str:
+    """A JSON file's text as classify writes them."""
+    return json.dumps(obj, indent=1, ensure_ascii=False) + "\n"
 
 
 def write_output(path: Path, data: bytes) -> None:

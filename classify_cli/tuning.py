@@ -1,11 +1,13 @@
-"""``classify tune``: the best config a wall-time budget finds, judged on the validation split.
+"""``classify tune``: the best config a wall-time budget finds, judged on the validation split
+(or, where that is too small to tell configs apart, by k-fold cross-validation of the train split).
 
 Optuna's TPE sampler proposes a config (its first trial is the config given, so the search
-never ends below it on validation); ``run.train`` trains it like ``train`` does, into a trial
-directory beside the output; the trial's best epoch is scored on the validation split. A
-median pruner stops trials whose validation numbers after an epoch trail the trials before
-them. The test split is never read. The best trial's run directory becomes the output, with
-``tuned.toml`` (its config) and ``trials.jsonl`` beside the model.
+never ends below it); ``run.train`` trains it like ``train`` does, into a trial directory
+beside the output; the trial's best epoch is scored on the validation split, or on each
+fold's held-out documents (``folds``). A median pruner stops trials whose validation numbers
+after an epoch trail the trials before them. The test split is never read. The chosen
+trial's run (with folds: the chosen config trained on the whole train split) becomes the
+output, with ``tuned.toml`` (its config) and ``trials.jsonl`` beside the model.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ TRIALS = "trials.jsonl"
 # a trial is at least start-up plus an epoch: about 2 s, plus half a microsecond a train token
 # (this machine: agnews7k's 248k tokens, 2.2 s; 1M documents' 41M tokens, 22 s)
 TRIAL_FLOOR_S, TRIAL_S_PER_TOKEN = 2.0, 5e-7
+# below this many validation documents, one split cannot tell configs apart (a document is
+# over 0.3% of accuracy): judge by k-fold cross-validation of train, where train is small
+# enough for k trainings a trial
+FOLDS, FOLDS_BELOW_VALIDATION, FOLDS_UP_TO_TRAIN = 5, 300, 20_000
 
 
 def suggest(trial, base: Config) -> Config:
@@ -64,50 +70,127 @@ def _as_params(cfg: Config) -> dict[str, Any]:
     return params
 
 
-def check_tune_inputs(data_dir: Path, out_dir: Path, budget: float, metric: str) -> dict[str, Any]:
-    """Refuse before any work what cannot be tuned; returns the prepared data's manifest."""
+def folds_for(splits: dict[str, Any], folds: int | None) -> int:
+    """How many folds judge a trial: ``folds`` as given, else (auto) ``FOLDS`` for a small
+    validation split with a train split small enough, else 1 (the validation split)."""
+    if folds is not None:
+        return folds
+    small = splits["validation"]["rows"] < FOLDS_BELOW_VALIDATION and splits["train"]["rows"] <= FOLDS_UP_TO_TRAIN
+    return FOLDS if small else 1
+
+
+def check_tune_inputs(
+    data_dir: Path,
+    out_dir: Path,
+    budget: float,
+    metric: str,
+    folds: int | None = None,
+    max_bytes: int | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Refuse before any work what cannot be tuned; returns the prepared data's manifest and
+    the number of folds that judge a trial (1: the validation split)."""
     from .prepared import read_manifest
     from .run import is_run_dir
 
     if metric not in TUNABLE:
         raise InputError(f"unknown metric {metric!r} (one of {', '.join(TUNABLE)})")
     manifest = read_manifest(Path(data_dir))
-    if manifest["splits"]["validation"]["rows"] == 0:
+    splits = manifest["splits"]
+    if splits["validation"]["rows"] == 0:
         raise InputError(f"{data_dir} has no validation documents: tune judges configs on them")
-    floor = TRIAL_FLOOR_S + TRIAL_S_PER_TOKEN * manifest["splits"]["train"]["tokens"]
+    k = folds_for(splits, folds)
+    if k < 1 or k > splits["train"]["rows"]:
+        raise InputError(f"--folds {k}: give 1 (the validation split) to {splits['train']['rows']:,} (train documents)")
+    # a trial trains k times on (k-1)/k of train; with folds, the chosen config once more at the end
+    trainings = 1 if k == 1 else k + 1
+    floor = trainings * (TRIAL_FLOOR_S + TRIAL_S_PER_TOKEN * splits["train"]["tokens"])
     if not math.isfinite(budget) or budget < floor:
+        judged = "" if k == 1 else f" judged by {k}-fold cross-validation"
         raise InputError(
-            f"--budget {budget:g}: one trial on {manifest['splits']['train']['rows']:,} train documents "
+            f"--budget {budget:g}: one trial on {splits['train']['rows']:,} train documents{judged} "
             f"takes about {floor:.0f} s; give at least that"
         )
+    if max_bytes is not None:
+        from .compression import smallest_bytes
+
+        floor = smallest_bytes(manifest["labels"]) + TUNED_ROOM
+        if max_bytes < floor:
+            raise InputError(
+                f"--max-size {max_bytes:,} bytes: no model of {len(manifest['labels'])} classes is that small "
+                f"(one of a single feature takes over {floor:,})"
+            )
     check_replaceable(out_dir, is_run_dir, "a classify run directory")
-    return manifest
+    return manifest, k
 
 
-def validation_score(run_dir: Path, data_dir: Path) -> dict[str, float]:
-    """The trial's model on the validation split: the metrics ``tune`` may optimize."""
-    import numpy as np
+def parse_size(text: str) -> int:
+    """Bytes from ``2000000``, ``500K``, ``2M``, ``1.5MB`` or ``1GiB`` (K, M, G: powers of 1000,
+    as fastText's ``-autotune-modelsize``; KiB, MiB, GiB: of 1024)."""
+    import re
 
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmg]?)(i?)(b?)\s*", text, re.IGNORECASE)
+    if not match or (match[3] and not match[2]):
+        raise InputError(f"--max-size {text!r}: give bytes, or a size such as 500K, 2M or 1.5MB")
+    base = 1024 if match[3] else 1000
+    return int(float(match[1]) * base ** " kmg".index(match[2].lower() or " "))
+
+
+# model.json's "tuned" entry takes about 300 bytes
+TUNED_ROOM = 512
+
+
+class TooLarge(Exception):
+    """A trial's model does not fit in ``--max-size``, even with one feature."""
+
+
+def delivered(run_dir: Path, data_dir: Path, max_bytes: int | None) -> Path:
+    """The trial's model as ``tune`` would deliver it: ``run_dir`` when it fits in ``max_bytes``,
+    else compressed (``compress``) into ``run_dir/small`` with the most features that fit."""
+    from .prepared import load_prepared
+
+    if max_bytes is None:
+        return run_dir
+    from .bundle import load_bundle, save_bundle
+    from .compression import compressed_to_fit, model_bytes
+
+    room = max_bytes - TUNED_ROOM  # model.json gains the "tuned" entry at the end
+    if model_bytes(run_dir) <= room:
+        return run_dir
+    validation = load_prepared(Path(data_dir), ("validation",)).splits["validation"]
+    small = compressed_to_fit(load_bundle(run_dir), room, validation, "classify tune (--max-size)")
+    if small is None:
+        raise TooLarge
+    save_bundle(run_dir / "small", *small)
+    return run_dir / "small"
+
+
+def validation_probs(run_dir: Path, data_dir: Path):
+    """The trial's model's class probabilities for the validation documents, and their labels."""
     from .bundle import load_bundle
     from .inference import Predictor, softmax
-    from .metrics import Outcome
     from .prepared import load_prepared
 
     predictor = Predictor(load_bundle(run_dir))
-    data = load_prepared(Path(data_dir), ("validation",))
-    split = data.splits["validation"]
+    split = load_prepared(Path(data_dir), ("validation",)).splits["validation"]
     logits = predictor.logits_from_ids(split.ids.astype("int64"), split.offsets)
-    probs = softmax(logits.astype("float64"))
-    outcome = Outcome.of(probs, split.labels, len(data.labels))
-    scores: dict[str, Any] = {name: METRICS[name].fn(outcome) for name in TUNABLE}
+    return softmax(logits.astype("float64")), split.labels
+
+
+def scores_of(probs, labels, n_classes: int) -> dict[str, Any]:
+    """The metrics ``tune`` may optimize, of ``probs`` against ``labels``."""
+    import numpy as np
+
+    from .metrics import Outcome
+
+    scores: dict[str, Any] = {name: METRICS[name].fn(Outcome.of(probs, labels, n_classes)) for name in TUNABLE}
     # each document's part, for comparing two trials document by document (``_choose``):
     # correct or not (accuracy, and macro F1's nearest per-document stand-in), its loss
-    docs = np.arange(len(split.labels))
-    correct = (probs.argmax(axis=1) == split.labels).astype(np.float64) if len(docs) else np.zeros(0)
+    docs = np.arange(len(labels))
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64) if len(docs) else np.zeros(0)
     scores["per_doc"] = {
         "accuracy": correct,
         "macro_f1": correct,
-        "loss": -np.log(np.maximum(probs[docs, split.labels], 1e-15)),
+        "loss": -np.log(np.maximum(probs[docs, labels], 1e-15)),
     }
     return scores
 
@@ -121,22 +204,32 @@ def tune(
     trials: int | None,
     metric: str,
     seed: int,
+    folds: int | None = None,
+    max_bytes: int | None = None,
     log: Callable[[str], None] = print,
     on_trial: Callable[[dict[str, Any], dict[str, Any] | None], None] = lambda row, best: None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
-    """Search configs for ``budget`` seconds (or ``trials`` trials), then make the chosen trial's
-    model the run in ``out_dir`` (the best, unless within noise of the config given: ``_choose``).
-    Returns the trials and the chosen one."""
+    """Search configs for ``budget`` seconds (or ``trials`` trials), then make the chosen
+    trial's model the run in ``out_dir`` (the best, unless within noise of the config given:
+    ``_choose``). ``folds``: how many folds of the train split judge a trial (1: the validation
+    split; None: ``folds_for`` decides); ``max_bytes``: each model is judged as delivered, no
+    larger than that (compressed where need be). Returns the trials and the chosen one."""
     try:
         import optuna
     except ImportError:
         raise EnvironmentFailure("classify tune needs Optuna: pip install optuna (the tune extra)") from None
+    import numpy as np
+
+    from .compression import model_bytes
+    from .folds import write_folds
     from .run import train
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    check_tune_inputs(data_dir, out_dir, budget, metric)
+    manifest, k = check_tune_inputs(data_dir, out_dir, budget, metric, folds, max_bytes)
+    n_train, n_classes = manifest["splits"]["train"]["rows"], len(manifest["labels"])
+    judged = "on validation" if k == 1 else f"in {k}-fold cross-validation"
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     direction = "maximize" if METRICS[metric].higher_is_better else "minimize"
     study = optuna.create_study(
@@ -149,11 +242,42 @@ def tune(
     best: dict[str, Any] | None = None
     given: dict[str, Any] = {}  # trial 0, the config given, once it completed
     per_doc: dict[int, Any] = {}  # each trial's per-document validation scores (kept: a few KB a trial)
+    final_s = [0.0]  # with folds: time kept back for training the chosen config at the end
 
     def out_of_time() -> bool:
-        return should_stop() or time.perf_counter() - started > budget
+        return should_stop() or time.perf_counter() - started > budget - final_s[0]
+
+    def quiet(message: str) -> None:
+        pass
 
     with scratch_directory(out_dir) as work:
+        fold_data = write_folds(data_dir, k, seed, work / "folds") if k > 1 else []
+        if k > 1:
+            log(
+                f"judging trials by {k}-fold cross-validation of the {n_train:,} train documents "
+                f"(the validation split's {manifest['splits']['validation']['rows']:,} cannot tell configs apart)"
+            )
+
+        def judge(cfg: Config, run_dir: Path, on_epoch) -> dict[str, Any]:
+            """Train ``cfg`` and score it: on the validation split, or on each fold's held-out
+            documents (all of train, each once)."""
+            if k == 1:
+                train(data_dir, run_dir, cfg, log=quiet, on_epoch=on_epoch, should_stop=out_of_time)
+                model = delivered(run_dir, data_dir, max_bytes)
+                return {**scores_of(*validation_probs(model, data_dir), n_classes), "bytes": model_bytes(model)}
+            probs, labels = np.zeros((n_train, n_classes)), np.zeros(n_train, dtype=np.int64)
+            sizes = []
+            for f, (fold_dir, held) in enumerate(fold_data):
+                fold_run = run_dir / f"fold-{f}"
+                # the pruner compares trials by their first fold's epochs
+                train(
+                    fold_dir, fold_run, cfg, log=quiet, on_epoch=on_epoch if f == 0 else None, should_stop=out_of_time
+                )
+                model = delivered(fold_run, fold_dir, max_bytes)
+                probs[held], labels[held] = validation_probs(model, fold_dir)
+                sizes.append(model_bytes(model))
+                shutil.rmtree(fold_run, ignore_errors=True)
+            return {**scores_of(probs, labels, n_classes), "bytes": max(sizes)}
 
         def objective(trial) -> float:
             nonlocal best
@@ -162,6 +286,8 @@ def tune(
             run_dir = work / f"trial-{trial.number}"
             trial_started = time.perf_counter()
             row = {"trial": trial.number, **trial.params, "state": "complete", metric: None, "seconds": None}
+            if max_bytes is not None:
+                row["bytes"] = None
 
             def on_epoch(result) -> None:
                 trial.report(result.val_loss if direction == "minimize" else result.val_accuracy, result.epoch)
@@ -169,14 +295,16 @@ def tune(
                     raise optuna.TrialPruned
 
             try:
-                train(data_dir, run_dir, cfg, log=lambda message: None, on_epoch=on_epoch, should_stop=out_of_time)
-                score = validation_score(run_dir, data_dir)
+                score = judge(cfg, run_dir, on_epoch)
             except optuna.TrialPruned:
                 row["state"] = "pruned"
                 raise
             except DivergedError:
                 row["state"] = "diverged"
                 raise optuna.TrialPruned from None  # recorded as failed; the search goes on
+            except TooLarge:
+                row["state"] = "too large"
+                raise optuna.TrialPruned from None
             except Interrupted:
                 row["state"] = "stopped"
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -185,9 +313,14 @@ def tune(
             finally:
                 row["seconds"] = round(time.perf_counter() - trial_started, 2)
                 rows.append(row)
+                if k > 1:  # a fold's run is scored, not kept
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                    final_s[0] = max(final_s[0], 1.25 * row["seconds"] / k)
                 if row["state"] != "complete":
                     on_trial(row, best)
             row[metric] = score[metric]
+            if max_bytes is not None:
+                row["bytes"] = score["bytes"]
             per_doc[trial.number] = score["per_doc"][metric]
             if trial.number == 0:
                 given.update(row, config=cfg.to_dict())
@@ -211,12 +344,21 @@ def tune(
         if best is None:
             raise InputError(f"no trial finished within --budget {budget:g} s; give it more time")
         completed = sum(r["state"] == "complete" for r in rows)
-        chosen, why = _choose(best, given, metric, direction, per_doc, completed)
+        chosen, why = _choose(best, given, metric, direction, per_doc, completed, judged)
         log(why)
-        _commit(work / f"trial-{chosen['trial']}", out_dir, chosen, rows, metric, budget, started)
+        chosen_dir = work / f"trial-{chosen['trial']}"
+        if k > 1:  # the folds chose a config; its model learns from all of train
+            log("training the chosen config on the whole train split")
+            train(data_dir, chosen_dir, config_from_dict(chosen["config"]), log=quiet)
+        try:
+            model = delivered(chosen_dir, data_dir, max_bytes)  # with folds, a new model to fit
+        except TooLarge:
+            raise InputError(f"--max-size {max_bytes:,}: the chosen model does not fit even with one feature") from None
+        _commit(model, out_dir, chosen, rows, metric, k, max_bytes, budget, started)
     return {
         "metric": metric,
-        "best": {k: v for k, v in chosen.items() if k != "config"},
+        "judged_by": "validation" if k == 1 else f"{k}-fold cross-validation of train",
+        "best": {key: value for key, value in chosen.items() if key != "config"},
         "chosen_because": why,
         "trials": rows,
         "seconds": round(time.perf_counter() - started, 2),
@@ -235,8 +377,9 @@ def _choose(
     direction: str,
     per_doc: dict[int, Any],
     completed: int,
+    judged: str = "on validation",
 ) -> tuple[dict[str, Any], str]:
-    """The best trial replaces the config given only when it does better on validation by more
+    """The best trial replaces the config given only when it does better (``judged``) by more
     than luck would give the best of ``completed`` equally good configs: the per-document
     difference's standard error times sqrt(2 ln k), the expected maximum of k standard normal
     draws. The best of many trials judged on one validation split is partly luck (on agnews7k
@@ -244,7 +387,7 @@ def _choose(
     behind on test); the config given is the prior, and a config that is really better (a
     corpus the defaults do not suit) clears the bar by far."""
     if not given or best["trial"] == 0:
-        return best, f"chose trial {best['trial']}: {metric} {best[metric]:.4f} on validation"
+        return best, f"chose trial {best['trial']}: {metric} {best[metric]:.4f} {judged}"
     import numpy as np
 
     difference = np.asarray(per_doc[best["trial"]]) - np.asarray(per_doc[given["trial"]])
@@ -253,11 +396,11 @@ def _choose(
     margin = abs(best[metric] - given[metric])
     if margin > bar:
         return best, (
-            f"chose trial {best['trial']}: {metric} {best[metric]:.4f} on validation, ahead of the config "
+            f"chose trial {best['trial']}: {metric} {best[metric]:.4f} {judged}, ahead of the config "
             f"given ({given[metric]:.4f}) by more than luck among {completed} trials would give ({bar:.4f})"
         )
     return given, (
-        f"kept the config given (trial 0, {metric} {given[metric]:.4f} on validation): the best, trial "
+        f"kept the config given (trial 0, {metric} {given[metric]:.4f} {judged}): the best, trial "
         f"{best['trial']} ({best[metric]:.4f}), is not ahead by more than luck among {completed} trials "
         f"would give ({bar:.4f})"
     )
@@ -269,6 +412,8 @@ def _commit(
     best: dict[str, Any],
     rows: list[dict[str, Any]],
     metric: str,
+    folds: int,
+    max_bytes: int | None,
     budget: float,
     started: float,
 ) -> None:
@@ -283,7 +428,9 @@ def _commit(
     meta.pop("json_sha256", None)
     meta["tuned"] = {
         "metric": metric,
-        "on": "validation",
+        "on": "validation" if folds == 1 else "train folds",
+        **({} if folds == 1 else {"folds": folds}),
+        **({} if max_bytes is None else {"max_bytes": max_bytes}),
         "value": best[metric],
         "trial": best["trial"],
         "trials": len(rows),

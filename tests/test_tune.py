@@ -42,7 +42,8 @@ def test_tune_keeps_the_best_trial_as_a_run(invoke, tmp_path, prepared, monkeypa
     )
     data, config = prepared
     run = tmp_path / "run"
-    result = invoke("tune", "--data", data, "--out", run, "--config", config, "--trials", "4", "--budget", "120")
+    args = ["--config", config, "--trials", "4", "--budget", "120", "--folds", "1"]
+    result = invoke("tune", "--data", data, "--out", run, *args)
     assert result.exit_code == 0, result.output
     assert "test" not in read  # the test split is never read
     summary = json.loads(result.stdout)
@@ -105,10 +106,66 @@ def test_stopping_keeps_the_best_so_far(tmp_path, prepared):
     assert (tmp_path / "run" / "model.json").is_file() and summary["best"]["loss"] > 0
 
 
+def test_a_small_validation_split_hands_judging_to_folds_of_train(invoke, tmp_path, prepared, monkeypatch):
+    import classify_cli.prepared as prepared_module
+
+    read = []
+    real = prepared_module.load_prepared
+    monkeypatch.setattr(
+        prepared_module,
+        "load_prepared",
+        lambda path, splits=("train", "validation", "test"): (read.append((path, *splits)), real(path, splits))[1],
+    )
+    data, config = prepared
+    run = tmp_path / "run"
+    result = invoke("tune", "--data", data, "--out", run, "--config", config, "--trials", "3", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "5-fold cross-validation of the 128 train documents" in result.stderr  # 32 validation documents: auto
+    summary = json.loads(result.stdout)
+    assert summary["judged_by"] == "5-fold cross-validation of train"
+    assert f"{summary['best']['accuracy']:.4f} in 5-fold cross-validation" in summary["chosen_because"]
+    # each fold trains on four fifths of train and is judged on the rest; the data's own
+    # validation split judges nothing but the final model's epochs; its test split is never read
+    fold_reads = [r for r in read if r[0] != data]
+    assert {r[0].name for r in fold_reads} == {f"fold-{f}" for f in range(5)}
+    assert not any("test" in r for r in read)
+    meta = load_bundle(run).meta
+    assert meta["tuned"]["on"] == "train folds" and meta["tuned"]["folds"] == 5
+    assert meta["tuned"]["value"] == pytest.approx(summary["best"]["accuracy"])
+    assert meta["data"]["path"] == str(data) and meta["data"]["rows"]["train"] == 128  # the final model: all of train
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "corpus", "data", "run"]  # no work files
+
+
+def test_folds_partition_train_and_build_their_own_vocabulary(tmp_path, prepared):
+    import numpy as np
+
+    from classify_cli.folds import stratified_folds, write_folds
+    from classify_cli.prepared import load_prepared
+
+    labels = np.array([0] * 7 + [1] * 3)
+    fold = stratified_folds(labels, 3, seed=0)
+    assert sorted(np.bincount(fold).tolist()) == [3, 3, 4] and len(set(fold[labels == 1].tolist())) == 3
+    data, _ = prepared
+    whole = load_prepared(data, ("train",))
+    train = whole.splits["train"]
+    held_all = []
+    for path, held in write_folds(data, 4, seed=0, work=tmp_path / "folds"):
+        fold_data = load_prepared(path)
+        assert len(fold_data.splits["test"]) == 0
+        assert fold_data.splits["validation"].labels.tolist() == train.labels[held].tolist()
+        kept = np.setdiff1d(np.arange(len(train)), held)
+        kept_words = {whole.vocab.itos[i] for d in kept for i in train.ids[train.offsets[d] : train.offsets[d + 1]]}
+        assert set(fold_data.vocab.itos) == kept_words | {"<unk>"}  # a held-out document's own words are unknown
+        held_all += held.tolist()
+    assert sorted(held_all) == list(range(len(train)))
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--budget", "0.5"], "--budget 0.5"),
+        (["--budget", "9", "--folds", "5"], "judged by 5-fold cross-validation takes about 12 s"),
+        (["--folds", "200"], "--folds 200"),
         (["--metric", "f2"], "f2"),
         (["--trials", "0"], "--trials"),
     ],
@@ -147,3 +204,62 @@ def test_the_best_trial_must_beat_the_config_given_by_more_than_luck():
     best = {"trial": 9, "accuracy": clear.mean(), "config": {}}
     assert _choose(best, given, "accuracy", "maximize", per_doc, 100)[0] is best
     assert _choose(given, given, "accuracy", "maximize", per_doc, 100)[0] is given
+
+
+def test_max_size_tunes_for_a_model_that_fits(invoke, tmp_path, prepared):
+    from classify_cli.cli.tune import describe_trials
+    from classify_cli.compression import model_bytes
+
+    data, config = prepared
+    full = tmp_path / "full"
+    assert invoke("train", "--data", data, "--out", full, "--config", config).exit_code == 0
+    limit = model_bytes(full) - 3000  # the config given (trial 0, the only one) gives a model too large
+    run = tmp_path / "run"
+    args = ["--config", config, "--trials", "1", "--folds", "1", "--max-size", str(limit)]
+    result = invoke("tune", "--data", data, "--out", run, *args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert model_bytes(run) <= limit and all(t["bytes"] <= limit for t in _trials(run) if t["state"] == "complete")
+    meta = load_bundle(run).meta
+    assert meta["tuned"]["max_bytes"] == limit and "compressed" in meta["head"]
+    assert summary["best"]["bytes"] < model_bytes(run)  # as judged: before model.json said it was tuned
+    assert "   bytes" in describe_trials(summary).splitlines()[0]
+    assert invoke("evaluate", "--model", run, "--data", data, "--format", "json").exit_code == 0
+    again = invoke("tune", "--data", data, "--out", run, *args[:-1], "2M")  # room for the full model: no compressing
+    assert again.exit_code == 0 and "compressed" not in load_bundle(run).meta["head"]
+
+
+def test_max_size_below_any_model_is_refused(invoke, tmp_path, prepared):
+    data, _ = prepared
+    result = invoke("tune", "--data", data, "--out", tmp_path / "run", "--max-size", "10K")
+    assert result.exit_code == 2 and "--max-size 10,000 bytes: no model of 4 classes" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+    result = invoke("tune", "--data", data, "--out", tmp_path / "run", "--max-size", "2X")
+    assert result.exit_code == 2 and "--max-size '2X'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, size", [("2000", 2000), ("500K", 500_000), ("2M", 2_000_000), ("1.5MB", 1_500_000), ("1KiB", 1024)]
+)
+def test_sizes_read_as_fasttext_reads_them(text, size):
+    from classify_cli.tuning import parse_size
+
+    assert parse_size(text) == size
+
+
+def test_compressed_to_fit_keeps_the_most_features_that_fit(tmp_path, prepared, invoke):
+    from classify_cli.bundle import bundle_bytes, save_bundle
+    from classify_cli.compression import compressed, compressed_to_fit, features_of, model_bytes
+    from classify_cli.prepared import load_prepared
+
+    data, config = prepared
+    assert invoke("train", "--data", data, "--out", tmp_path / "full", "--config", config).exit_code == 0
+    bundle = load_bundle(tmp_path / "full")
+    validation = load_prepared(data, ("validation",)).splits["validation"]
+    limit = model_bytes(tmp_path / "full") - 3000
+    tensors, meta = compressed_to_fit(bundle, limit, validation, "test")
+    n = features_of(meta)
+    save_bundle(tmp_path / "small", tensors, meta)
+    assert model_bytes(tmp_path / "small") == bundle_bytes(tensors, meta) <= limit  # sized exactly, unwritten
+    assert bundle_bytes(*compressed(bundle, n + 1, "int8", validation, "test")) > limit  # one more does not fit
+    assert compressed_to_fit(bundle, 1000, validation, "test") is None

@@ -9,15 +9,29 @@ from typing import Annotated
 import typer
 
 from ..metrics import TUNABLE
+from ..tuning import FOLDS, FOLDS_BELOW_VALIDATION, FOLDS_UP_TO_TRAIN
 from ._util import DEFAULT_DATA, DEFAULT_RUN, Bar, Debug, Overrides, app, load_config_or_default, parse_overrides, run
 from .train import Format, stop_on_signals
 
 Metric = StrEnum("Metric", {name: name for name in TUNABLE})
 
 
-def tune(data: Path, out: Path, config: Path | None, overrides: dict, budget: float, trials, metric: str, seed: int):
+def tune(
+    data: Path,
+    out: Path,
+    config: Path | None,
+    overrides: dict,
+    budget: float,
+    trials,
+    metric: str,
+    seed: int,
+    folds: int | None,
+    max_size: str | None,
+):
+    from ..tuning import parse_size
     from ..tuning import tune as search
 
+    max_bytes = None if max_size is None else parse_size(max_size)
     cfg = load_config_or_default(config, overrides)
     with stop_on_signals() as (should_stop, signals), Bar("trials") as bar:
         signals.started()  # Ctrl-C stops the trial under way and keeps the best so far
@@ -37,6 +51,8 @@ def tune(data: Path, out: Path, config: Path | None, overrides: dict, budget: fl
             trials=trials,
             metric=metric,
             seed=seed,
+            folds=folds,
+            max_bytes=max_bytes,
             log=bar.log,
             on_trial=on_trial,
             should_stop=should_stop,
@@ -55,6 +71,26 @@ def tune_cli(
     metric: Annotated[Metric, typer.Option("--metric", help="What the validation split judges by.")] = "accuracy",
     config: Annotated[Path | None, typer.Option("--config", help="TOML config to start from (trial 0).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the search and of every trial.")] = 0,
+    folds: Annotated[
+        int | None,
+        typer.Option(
+            "--folds",
+            help="Judge each trial by k-fold cross-validation of the train split; 1: by the validation split "
+            f"[default: {FOLDS} when validation has under {FOLDS_BELOW_VALIDATION} documents and train at most "
+            f"{FOLDS_UP_TO_TRAIN:,}, else 1].",
+            show_default=False,
+            min=1,
+        ),
+    ] = None,
+    max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-size",
+            help="Tune for a model no larger than this (e.g. 2M, 500K): each trial's model is compressed "
+            "to fit where need be, as `classify compress` does, and judged so.",
+            show_default=False,
+        ),
+    ] = None,
     overrides: Overrides = None,
     fmt: Annotated[
         Format | None,
@@ -66,9 +102,10 @@ def tune_cli(
 
     Optuna's TPE proposes configs (learning rate, batch size, StepLR gamma, patience, embedding
     size, n-gram order, weighting, supervised and n-gram weights), starting from the config
-    given; weak trials are stopped after two epochs. The test split is never read. The best
-    trial's model is saved like `train` saves one, with tuned.toml (its config) and
-    trials.jsonl beside it. Ctrl-C stops and keeps the best so far. Needs optuna
+    given; weak trials are stopped after two epochs. Trials are judged on the validation split,
+    or, where it is small, by cross-validation of the train split (--folds). The test split is
+    never read. The chosen model is saved like `train` saves one, with tuned.toml (its config)
+    and trials.jsonl beside it. Ctrl-C stops and keeps the best so far. Needs optuna
     (pip install optuna).
 
     \b
@@ -76,7 +113,7 @@ def tune_cli(
       classify tune --data data/ag_news --out runs/tuned --budget 120
     """
     extra = run(parse_overrides, overrides, debug=debug)
-    summary = run(tune, data, out, config, extra, budget, trials, str(metric), seed, debug=debug)
+    summary = run(tune, data, out, config, extra, budget, trials, str(metric), seed, folds, max_size, debug=debug)
     if (fmt or (Format.text if sys.stdout.isatty() else Format.json)) is Format.json:
         print(json.dumps(summary))
         return
@@ -87,10 +124,14 @@ def describe_trials(summary: dict) -> str:
     metric = summary["metric"]
     rows = summary["trials"]
     params = [k for k in rows[0] if "." in k] if rows else []
-    lines = ["  ".join(["trial", "state    ", f"{metric:>8}", "seconds", *params])]
+    sized = bool(rows) and "bytes" in rows[0]  # --max-size: each model's size as judged
+    lines = ["  ".join(["trial", "state    ", f"{metric:>8}", *(["   bytes"] if sized else []), "seconds", *params])]
     for r in rows:
         value = "-" if r[metric] is None else f"{r[metric]:.4f}"
-        cells = [f"{r['trial']:>5}", f"{r['state']:<9}", f"{value:>8}", f"{r['seconds']:>7.1f}"]
+        cells = [f"{r['trial']:>5}", f"{r['state']:<9}", f"{value:>8}"]
+        if sized:
+            cells.append(f"{'-' if r['bytes'] is None else r['bytes']:>8}")
+        cells.append(f"{r['seconds']:>7.1f}")
         cells += [f"{r.get(p):.4g}" if isinstance(r.get(p), float) else str(r.get(p)) for p in params]
         lines.append("  ".join(cells))
     lines.append(f"{summary['chosen_because']}; saved to {summary['out']}")
