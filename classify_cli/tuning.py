@@ -113,11 +113,11 @@ def check_tune_inputs(
     if max_bytes is not None:
         from .compression import smallest_bytes
 
-        floor = smallest_bytes(manifest["labels"]) + TUNED_ROOM
-        if max_bytes < floor:
+        smallest = smallest_bytes(manifest["labels"]) + TUNED_ROOM
+        if max_bytes < smallest:
             raise InputError(
                 f"--max-size {max_bytes:,} bytes: no model of {len(manifest['labels'])} classes is that small "
-                f"(one of a single feature takes over {floor:,})"
+                f"(one of a single feature takes over {smallest:,})"
             )
     check_replaceable(out_dir, is_run_dir, "a classify run directory")
     return manifest, k
@@ -146,12 +146,11 @@ class TooLarge(Exception):
 def delivered(run_dir: Path, data_dir: Path, max_bytes: int | None) -> Path:
     """The trial's model as ``tune`` would deliver it: ``run_dir`` when it fits in ``max_bytes``,
     else compressed (``compress``) into ``run_dir/small`` with the most features that fit."""
-    from .prepared import load_prepared
-
     if max_bytes is None:
         return run_dir
     from .bundle import load_bundle, save_bundle
     from .compression import compressed_to_fit, model_bytes
+    from .prepared import load_prepared
 
     room = max_bytes - TUNED_ROOM  # model.json gains the "tuned" entry at the end
     if model_bytes(run_dir) <= room:

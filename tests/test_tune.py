@@ -30,7 +30,9 @@ def _trials(run) -> list[dict]:
     return [json.loads(line) for line in (run / "trials.jsonl").read_text().splitlines()]
 
 
-def test_tune_keeps_the_best_trial_as_a_run(invoke, tmp_path, prepared, monkeypatch):
+@pytest.fixture
+def reads(monkeypatch) -> list[tuple]:
+    """Every (path, split, ...) that prepared data is loaded with, from now on."""
     import classify_cli.prepared as prepared_module
 
     read = []
@@ -38,14 +40,18 @@ def test_tune_keeps_the_best_trial_as_a_run(invoke, tmp_path, prepared, monkeypa
     monkeypatch.setattr(
         prepared_module,
         "load_prepared",
-        lambda path, splits=("train", "validation", "test"): (read.extend(splits), real(path, splits))[1],
+        lambda path, splits=("train", "validation", "test"): (read.append((path, *splits)), real(path, splits))[1],
     )
+    return read
+
+
+def test_tune_keeps_the_best_trial_as_a_run(invoke, tmp_path, prepared, reads):
     data, config = prepared
     run = tmp_path / "run"
     args = ["--config", config, "--trials", "4", "--budget", "120", "--folds", "1"]
     result = invoke("tune", "--data", data, "--out", run, *args)
     assert result.exit_code == 0, result.output
-    assert "test" not in read  # the test split is never read
+    assert not any("test" in r for r in reads)  # the test split is never read
     summary = json.loads(result.stdout)
     trials = _trials(run)
     assert [t["trial"] for t in trials] == [0, 1, 2, 3] == [t["trial"] for t in summary["trials"]]
@@ -106,16 +112,7 @@ def test_stopping_keeps_the_best_so_far(tmp_path, prepared):
     assert (tmp_path / "run" / "model.json").is_file() and summary["best"]["loss"] > 0
 
 
-def test_a_small_validation_split_hands_judging_to_folds_of_train(invoke, tmp_path, prepared, monkeypatch):
-    import classify_cli.prepared as prepared_module
-
-    read = []
-    real = prepared_module.load_prepared
-    monkeypatch.setattr(
-        prepared_module,
-        "load_prepared",
-        lambda path, splits=("train", "validation", "test"): (read.append((path, *splits)), real(path, splits))[1],
-    )
+def test_a_small_validation_split_hands_judging_to_folds_of_train(invoke, tmp_path, prepared, reads):
     data, config = prepared
     run = tmp_path / "run"
     result = invoke("tune", "--data", data, "--out", run, "--config", config, "--trials", "3", "--seed", "1")
@@ -126,9 +123,9 @@ def test_a_small_validation_split_hands_judging_to_folds_of_train(invoke, tmp_pa
     assert f"{summary['best']['accuracy']:.4f} in 5-fold cross-validation" in summary["chosen_because"]
     # each fold trains on four fifths of train and is judged on the rest; the data's own
     # validation split judges nothing but the final model's epochs; its test split is never read
-    fold_reads = [r for r in read if r[0] != data]
+    fold_reads = [r for r in reads if r[0] != data]
     assert {r[0].name for r in fold_reads} == {f"fold-{f}" for f in range(5)}
-    assert not any("test" in r for r in read)
+    assert not any("test" in r for r in reads)
     meta = load_bundle(run).meta
     assert meta["tuned"]["on"] == "train folds" and meta["tuned"]["folds"] == 5
     assert meta["tuned"]["value"] == pytest.approx(summary["best"]["accuracy"])
