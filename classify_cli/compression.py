@@ -54,7 +54,8 @@ def compress(
         raise InputError(f"{run_dir} is already compressed; compress the full model it came from")
     validation = _validation_split(bundle, data)
 
-    tensors, meta = compressed(bundle, max_features, dtype, validation, str(run_dir.resolve()))
+    keep = feature_order(bundle)[:max_features]
+    tensors, meta = compressed(bundle, keep, dtype, validation, str(run_dir.resolve()), max_features)
     with atomic_directory(out, is_compressed_output, COMPRESSED_MODEL) as tmp:
         save_bundle(tmp, tensors, meta)
     sizes = {name: model_bytes(path) for name, path in (("before", run_dir), ("after", out))}
@@ -78,11 +79,13 @@ def features_of(meta: dict[str, Any]) -> int:
 
 
 def compressed(
-    bundle: Bundle, max_features: int, dtype: str, validation, origin: str
+    bundle: Bundle, keep: np.ndarray, dtype: str, validation, origin: str, asked: int | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The tensors and model.json fields of ``bundle`` compressed to ``max_features`` features;
-    ``validation`` (a split, or None) gives the new reference, ``origin`` says where it came from."""
-    tensors = compress_tensors(bundle, max_features, dtype)
+    """The tensors and model.json fields of ``bundle`` compressed to the features (table rows)
+    ``keep``; ``validation`` (a split, or None) gives the new reference, ``origin`` says where
+    it came from, ``asked`` how many features were asked for (default: as many as kept)."""
+    max_features = len(keep) if asked is None else asked
+    tensors = compress_tensors(bundle, keep, dtype)
     meta = {
         k: v for k, v in bundle.meta.items() if k not in ("format", "version", "classify_version", "created", "weights")
     }
@@ -101,29 +104,34 @@ def compressed_to_fit(
     bundle: Bundle, max_bytes: int, validation, origin: str, dtype: str = "int8"
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """``bundle`` compressed with as many features as fit in ``max_bytes`` (model.json and the
-    weights file), or None when not even one does. The size grows with the features kept, so a
-    bisection finds the most, sizing model.json with the full model's reference; the new
-    reference's digits then move it by a few bytes, so a step or two finds the exact most."""
+    weights file), the most important first, or None when not even one does. Sizes grow with
+    the features kept, so a bisection finds the most, sizing model.json with the full model's
+    reference; the new reference's digits move it by a few bytes, so a last step or two makes
+    it exact. (The vocabulary's table grows in powers of two, so the limit is often not
+    filled; filling it with n-gram buckets instead of the next words left validation accuracy
+    as it was: docs/benchmarks.md.)"""
     from .bundle import bundle_bytes
 
-    def fits(n: int, validation) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
-        tensors, meta = compressed(bundle, n, dtype, validation, origin)
+    order = feature_order(bundle)
+
+    def build(n: int, validation):
+        tensors, meta = compressed(bundle, order[:n], dtype, validation, origin)
         if validation is None and "reference" in bundle.meta:  # as long, but for a digit or two
             meta["reference"] = bundle.meta["reference"]
-        return (tensors, meta) if bundle_bytes(tensors, meta) <= max_bytes else None
+        return tensors, meta
 
-    most = features_of(bundle.meta)
-    lo, hi = 0, most  # lo fits (0: none tried yet), hi + 1 does not
+    def fits(n: int, validation=None) -> bool:
+        return bundle_bytes(*build(n, validation)) <= max_bytes
+
+    lo, hi = 0, len(order)  # lo fits (0: none tried yet), hi + 1 does not
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if fits(mid, None) else (lo, mid - 1)
-    found = fits(lo, validation) if lo else None
-    while lo > 1 and found is None:
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    while lo and not fits(lo, validation):
         lo -= 1
-        found = fits(lo, validation)
-    while found is not None and lo < most and (more := fits(lo + 1, validation)) is not None:
-        lo, found = lo + 1, more
-    return found
+    while lo and lo < len(order) and fits(lo + 1, validation):
+        lo += 1
+    return build(lo, validation) if lo else None
 
 
 def smallest_bytes(labels: list[str]) -> int:
@@ -145,14 +153,19 @@ def smallest_bytes(labels: list[str]) -> int:
     return len(header) + sum(a.nbytes for a in arrays) + 2000 + sum(3 * len(label.encode()) for label in labels)
 
 
-def compress_tensors(bundle: Bundle, max_features: int, dtype: str) -> dict[str, np.ndarray]:
-    """The kept rows of the table (and the shared row, last), quantized, with their vocabulary."""
+def feature_order(bundle: Bundle) -> np.ndarray:
+    """The table's rows (words, then n-gram buckets; not the shared row), most important first."""
+    scores = np.asarray(bundle.tensors["scores"], dtype=np.float32)[:-1]
+    centered = scores - scores.mean(axis=1, keepdims=True)  # softmax ignores what a row adds to all classes
+    return np.argsort(-np.einsum("ij,ij->i", centered, centered), kind="stable")
+
+
+def compress_tensors(bundle: Bundle, keep: np.ndarray, dtype: str) -> dict[str, np.ndarray]:
+    """Rows ``keep`` of the table (and the shared row, last), quantized, with their vocabulary."""
     t, h = bundle.tensors, bundle.meta["head"]
     scores = np.asarray(t["scores"], dtype=np.float32)[:-1]
     n_words = h["kept_words"]
-    centered = scores - scores.mean(axis=1, keepdims=True)  # softmax ignores what a row adds to all classes
-    importance = np.einsum("ij,ij->i", centered, centered)
-    keep = np.sort(np.argsort(-importance, kind="stable")[: min(max_features, len(scores))])
+    keep = np.sort(np.asarray(keep, dtype=np.int64))
     word_rows, bucket_rows = keep[keep < n_words], keep[keep >= n_words] - n_words
     rows = np.concatenate([keep, [len(scores)]])  # the shared row stays last
     kept = np.asarray(t["scores"], dtype=np.float32)[rows]

@@ -246,7 +246,7 @@ def test_sizes_read_as_fasttext_reads_them(text, size):
 
 def test_compressed_to_fit_keeps_the_most_features_that_fit(tmp_path, prepared, invoke):
     from classify_cli.bundle import bundle_bytes, save_bundle
-    from classify_cli.compression import compressed, compressed_to_fit, features_of, model_bytes
+    from classify_cli.compression import compressed, compressed_to_fit, feature_order, features_of, model_bytes
     from classify_cli.prepared import load_prepared
 
     data, config = prepared
@@ -255,8 +255,8 @@ def test_compressed_to_fit_keeps_the_most_features_that_fit(tmp_path, prepared, 
     validation = load_prepared(data, ("validation",)).splits["validation"]
     limit = model_bytes(tmp_path / "full") - 3000
     tensors, meta = compressed_to_fit(bundle, limit, validation, "test")
-    n = features_of(meta)
     save_bundle(tmp_path / "small", tensors, meta)
     assert model_bytes(tmp_path / "small") == bundle_bytes(tensors, meta) <= limit  # sized exactly, unwritten
-    assert bundle_bytes(*compressed(bundle, n + 1, "int8", validation, "test")) > limit  # one more does not fit
+    more = feature_order(bundle)[: features_of(meta) + 1]
+    assert bundle_bytes(*compressed(bundle, more, "int8", validation, "test")) > limit  # one more does not fit
     assert compressed_to_fit(bundle, 1000, validation, "test") is None
