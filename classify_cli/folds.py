@@ -43,6 +43,7 @@ def write_folds(data_dir: Path, k: int, seed: int, work: Path) -> list[tuple[Pat
         held, kept = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
         train_index, train_offsets = take_rows(split.offsets, kept)
         counts = np.bincount(split.ids[train_index], minlength=len(data.vocab))
+        counts[data.vocab.unk_index] = 0  # a special, as in prepare: not a word competing for max_tokens
         vocab, remap = vocab_from_id_counts(
             data.vocab.itos, counts, min_freq=prepare["min_freq"], max_tokens=prepare["max_tokens"]
         )

@@ -99,13 +99,14 @@ def check_tune_inputs(
     if splits["validation"]["rows"] == 0:
         raise InputError(f"{data_dir} has no validation documents: tune judges configs on them")
     k = folds_for(splits, folds)
-    if k < 1 or k > splits["train"]["rows"]:
+    if folds is not None and not 1 <= k <= splits["train"]["rows"]:
         raise InputError(f"--folds {k}: give 1 (the validation split) to {splits['train']['rows']:,} (train documents)")
+    k = min(k, splits["train"]["rows"])  # auto: no more folds than train documents
     # a trial trains k times on (k-1)/k of train; with folds, the chosen config once more at the end
     trainings = 1 if k == 1 else k + 1
     floor = trainings * (TRIAL_FLOOR_S + TRIAL_S_PER_TOKEN * splits["train"]["tokens"])
     if not math.isfinite(budget) or budget < floor:
-        judged = "" if k == 1 else f" judged by {k}-fold cross-validation"
+        judged = "" if k == 1 else f" judged by {k}-fold cross-validation, with the final training,"
         raise InputError(
             f"--budget {budget:g}: one trial on {splits['train']['rows']:,} train documents{judged} "
             f"takes about {floor:.0f} s; give at least that"
@@ -140,7 +141,12 @@ TUNED_ROOM = 512
 
 
 class TooLarge(Exception):
-    """A trial's model does not fit in ``--max-size``, even with one feature."""
+    """A trial's model does not fit in ``--max-size``, even with one feature (``smallest``
+    bytes, the ``tuned`` entry's room included)."""
+
+    def __init__(self, smallest: int) -> None:
+        super().__init__(smallest)
+        self.smallest = smallest
 
 
 def delivered(run_dir: Path, data_dir: Path, max_bytes: int | None) -> Path:
@@ -148,17 +154,19 @@ def delivered(run_dir: Path, data_dir: Path, max_bytes: int | None) -> Path:
     else compressed (``compress``) into ``run_dir/small`` with the most features that fit."""
     if max_bytes is None:
         return run_dir
-    from .bundle import load_bundle, save_bundle
-    from .compression import compressed_to_fit, model_bytes
+    from .bundle import bundle_bytes, load_bundle, save_bundle
+    from .compression import compressed, compressed_to_fit, feature_order, model_bytes
     from .prepared import load_prepared
 
     room = max_bytes - TUNED_ROOM  # model.json gains the "tuned" entry at the end
     if model_bytes(run_dir) <= room:
         return run_dir
     validation = load_prepared(Path(data_dir), ("validation",)).splits["validation"]
-    small = compressed_to_fit(load_bundle(run_dir), room, validation, "classify tune (--max-size)")
+    bundle = load_bundle(run_dir)
+    small = compressed_to_fit(bundle, room, validation, "classify tune (--max-size)")
     if small is None:
-        raise TooLarge
+        one = compressed(bundle, feature_order(bundle)[:1], "int8", validation, "classify tune (--max-size)")
+        raise TooLarge(bundle_bytes(*one) + TUNED_ROOM)
     save_bundle(run_dir / "small", *small)
     return run_dir / "small"
 
@@ -301,9 +309,12 @@ def tune(
             except DivergedError:
                 row["state"] = "diverged"
                 raise optuna.TrialPruned from None  # recorded as failed; the search goes on
-            except TooLarge:
+            except TooLarge as exc:  # one feature's model does not fit: no config's will
                 row["state"] = "too large"
-                raise optuna.TrialPruned from None
+                raise InputError(
+                    f"--max-size {max_bytes:,} bytes: a model of one feature takes {exc.smallest:,} bytes "
+                    "here; give at least that"
+                ) from None
             except Interrupted:
                 row["state"] = "stopped"
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -314,7 +325,8 @@ def tune(
                 rows.append(row)
                 if k > 1:  # a fold's run is scored, not kept
                     shutil.rmtree(run_dir, ignore_errors=True)
-                    final_s[0] = max(final_s[0], 1.25 * row["seconds"] / k)
+                    # all of train takes k/(k-1) a fold's time: keep that back, and a quarter more
+                    final_s[0] = max(final_s[0], 1.25 * row["seconds"] / (k - 1))
                 if row["state"] != "complete":
                     on_trial(row, best)
             row[metric] = score[metric]
@@ -345,15 +357,16 @@ def tune(
         completed = sum(r["state"] == "complete" for r in rows)
         chosen, why = _choose(best, given, metric, direction, per_doc, completed, judged)
         log(why)
-        chosen_dir = work / f"trial-{chosen['trial']}"
         if k > 1:  # the folds chose a config; its model learns from all of train
-            log("training the chosen config on the whole train split")
-            train(data_dir, chosen_dir, config_from_dict(chosen["config"]), log=quiet)
+            chosen, why = _train_chosen(chosen, given, why, data_dir, work, log)
         try:
-            model = delivered(chosen_dir, data_dir, max_bytes)  # with folds, a new model to fit
-        except TooLarge:
-            raise InputError(f"--max-size {max_bytes:,}: the chosen model does not fit even with one feature") from None
+            model = delivered(work / f"trial-{chosen['trial']}", data_dir, max_bytes)  # with folds: a new model
+        except TooLarge as exc:
+            raise InputError(
+                f"--max-size {max_bytes:,} bytes: the chosen model takes {exc.smallest:,} with one feature"
+            ) from None
         _commit(model, out_dir, chosen, rows, metric, k, max_bytes, budget, started)
+        delivered_bytes, compressed = model_bytes(out_dir), model.name == "small"
     return {
         "metric": metric,
         "judged_by": "validation" if k == 1 else f"{k}-fold cross-validation of train",
@@ -362,7 +375,28 @@ def tune(
         "trials": rows,
         "seconds": round(time.perf_counter() - started, 2),
         "out": str(out_dir),
+        "model": {"bytes": delivered_bytes, "compressed": compressed},
     }
+
+
+def _train_chosen(
+    chosen: dict[str, Any], given: dict[str, Any], why: str, data_dir: Path, work: Path, log: Callable[[str], None]
+) -> tuple[dict[str, Any], str]:
+    """Train the config the folds chose on the whole train split, into its trial directory (as
+    ``train`` does; a second Ctrl-C aborts). One that diverges there gives way to the config given."""
+    from .run import train
+
+    log("training the chosen config on the whole train split")
+    try:
+        train(data_dir, work / f"trial-{chosen['trial']}", config_from_dict(chosen["config"]), log=lambda m: None)
+        return chosen, why
+    except DivergedError:
+        if not given or chosen["trial"] == given["trial"]:
+            raise
+    why = f"trial {chosen['trial']} diverged on the whole train split; kept the config given"
+    log(why)
+    train(data_dir, work / f"trial-{given['trial']}", config_from_dict(given["config"]), log=lambda m: None)
+    return given, why
 
 
 def _beats(a: float, b: float, direction: str) -> bool:
@@ -438,8 +472,10 @@ def _commit(
     }
     with atomic_directory(out_dir, is_run_dir, "a classify run directory") as tmp:
         for path in best_dir.iterdir():
-            if path.name not in (".lock", META):
+            if path.is_file() and path.name not in (".lock", META):
                 shutil.copy2(path, tmp / path.name)
+        if best_dir.name == "small":  # compressed: the training curves are still those of its run
+            shutil.copy2(best_dir.parent / "metrics.jsonl", tmp / "metrics.jsonl")
         atomic_write_bytes(tmp / TUNED, to_toml(config_from_dict(best["config"])).encode())
         atomic_write_bytes(tmp / TRIALS, "".join(json.dumps(r) + "\n" for r in rows).encode())
         atomic_write_json(tmp / META, sealed(meta))  # the commit point, as in save_bundle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 
@@ -161,7 +162,10 @@ def test_folds_partition_train_and_build_their_own_vocabulary(tmp_path, prepared
     "args, message",
     [
         (["--budget", "0.5"], "--budget 0.5"),
-        (["--budget", "9", "--folds", "5"], "judged by 5-fold cross-validation takes about 12 s"),
+        (
+            ["--budget", "9", "--folds", "5"],
+            "judged by 5-fold cross-validation, with the final training, takes about 12 s",
+        ),
         (["--folds", "200"], "--folds 200"),
         (["--metric", "f2"], "f2"),
         (["--trials", "0"], "--trials"),
@@ -221,7 +225,9 @@ def test_max_size_tunes_for_a_model_that_fits(invoke, tmp_path, prepared):
     assert meta["tuned"]["max_bytes"] == limit and "compressed" in meta["head"]
     assert summary["best"]["bytes"] < model_bytes(run)  # as judged: before model.json said it was tuned
     assert "   bytes" in describe_trials(summary).splitlines()[0]
+    assert summary["model"] == {"bytes": model_bytes(run), "compressed": True}
     assert invoke("evaluate", "--model", run, "--data", data, "--format", "json").exit_code == 0
+    assert invoke("report", run, "--data", data, "--out", tmp_path / "pngs").exit_code == 0  # its curves kept
     again = invoke("tune", "--data", data, "--out", run, *args[:-1], "2M")  # room for the full model: no compressing
     assert again.exit_code == 0 and "compressed" not in load_bundle(run).meta["head"]
 
@@ -260,3 +266,30 @@ def test_compressed_to_fit_keeps_the_most_features_that_fit(tmp_path, prepared, 
     more = feature_order(bundle)[: features_of(meta) + 1]
     assert bundle_bytes(*compressed(bundle, more, "int8", validation, "test")) > limit  # one more does not fit
     assert compressed_to_fit(bundle, 1000, validation, "test") is None
+
+
+def test_a_size_only_a_trial_shows_too_small_stops_at_the_first(invoke, tmp_path, prepared):
+    from classify_cli.compression import smallest_bytes
+    from classify_cli.tuning import TUNED_ROOM
+
+    data, config = prepared
+    floor = smallest_bytes(["class1", "class2", "class3", "class4"]) + TUNED_ROOM
+    args = ["--config", config, "--folds", "1", "--max-size", str(floor + 50)]  # past the check, not the model
+    result = invoke("tune", "--data", data, "--out", tmp_path / "run", *args)
+    assert result.exit_code == 2 and "a model of one feature takes" in result.stderr
+    assert result.stderr.count("error:") == 1 and not (tmp_path / "run").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "corpus", "data"]
+
+
+def test_a_chosen_config_that_diverges_on_all_of_train_gives_way_to_the_config_given(tmp_path, prepared):
+    from classify_cli.config import load_config
+    from classify_cli.tuning import _train_chosen
+
+    data, config = prepared
+    cfg = load_config(config)
+    wild = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr=1e9))
+    chosen = {"trial": 7, "accuracy": 0.9, "config": wild.to_dict()}
+    given = {"trial": 0, "accuracy": 0.8, "config": cfg.to_dict()}
+    kept, why = _train_chosen(chosen, given, "chose trial 7", data, tmp_path, log=lambda m: None)
+    assert kept is given and "trial 7 diverged" in why
+    assert (tmp_path / "trial-0" / "model.json").is_file() and not (tmp_path / "trial-7").exists()

@@ -61,14 +61,14 @@ def tune(
 
 @app.command("tune")
 def tune_cli(
-    data: Annotated[Path, typer.Option("--data", help="Prepared data (its validation split judges).")] = DEFAULT_DATA,
-    out: Annotated[Path, typer.Option("--out", help="Run directory for the best model.")] = DEFAULT_RUN,
+    data: Annotated[Path, typer.Option("--data", help="Prepared data (its test split is never read).")] = DEFAULT_DATA,
+    out: Annotated[Path, typer.Option("--out", help="Run directory for the chosen model.")] = DEFAULT_RUN,
     budget: Annotated[float, typer.Option("--budget", help="Wall-time budget of the search, in seconds.")] = 300.0,
     trials: Annotated[
         int | None,
         typer.Option("--trials", help="Stop after this many trials [default: when the budget is spent].", min=1),
     ] = None,
-    metric: Annotated[Metric, typer.Option("--metric", help="What the validation split judges by.")] = "accuracy",
+    metric: Annotated[Metric, typer.Option("--metric", help="What trials are judged by.")] = "accuracy",
     config: Annotated[Path | None, typer.Option("--config", help="TOML config to start from (trial 0).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the search and of every trial.")] = 0,
     folds: Annotated[
@@ -86,8 +86,11 @@ def tune_cli(
         str | None,
         typer.Option(
             "--max-size",
-            help="Tune for a model no larger than this (e.g. 2M, 500K): each trial's model is compressed "
-            "to fit where need be, as `classify compress` does, and judged so.",
+            metavar="SIZE",
+            help="Tune for a model (model.json and weights) no larger than this: bytes, or 500K, 2M, 1.5MB "
+            "(powers of 1000; KiB, MiB: of 1024). Each trial's model is compressed to fit where need be, as "
+            "`classify compress` does, and judged so; the output may then be a compressed model, which "
+            "cannot be resumed.",
             show_default=False,
         ),
     ] = None,
@@ -98,7 +101,7 @@ def tune_cli(
     ] = None,
     debug: Debug = False,
 ) -> None:
-    """Search configs on the validation split, within a time budget.
+    """Search configs within a time budget, judged on the validation split (or folds of train).
 
     Optuna's TPE proposes configs (learning rate, batch size, StepLR gamma, patience, embedding
     size, n-gram order, weighting, supervised and n-gram weights), starting from the config
