@@ -101,7 +101,7 @@ def tune_cli(
     ] = None,
     debug: Debug = False,
 ) -> None:
-    """Search configs within a time budget, judged on the validation split (or folds of train).
+    """Search for the best config within a time budget.
 
     Optuna's TPE proposes configs (learning rate, batch size, StepLR gamma, patience, embedding
     size, n-gram order, weighting, supervised and n-gram weights), starting from the config
