@@ -45,6 +45,7 @@ from .training import (
     resolve_embed_dim,
     train_while_improving,
 )
+from .tuning import TRIALS, TUNED
 
 
 def train(
@@ -337,6 +338,8 @@ def _save_model(
     with staged_file(out_dir / "metrics.jsonl", lambda tmp: tmp.write_bytes(metrics)):
         save_bundle(out_dir, tensors, meta)
     remove_checkpoint(out_dir)
+    for name in (TUNED, TRIALS):  # a tuned run's: they described the model just replaced
+        (out_dir / name).unlink(missing_ok=True)
     return {
         "best_epoch": best_row["epoch"],
         "val_accuracy": best_row["val_accuracy"],

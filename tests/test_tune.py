@@ -293,3 +293,13 @@ def test_a_chosen_config_that_diverges_on_all_of_train_gives_way_to_the_config_g
     kept, why = _train_chosen(chosen, given, "chose trial 7", data, tmp_path, log=lambda m: None)
     assert kept is given and "trial 7 diverged" in why
     assert (tmp_path / "trial-0" / "model.json").is_file() and not (tmp_path / "trial-7").exists()
+
+
+def test_training_over_a_tuned_run_leaves_no_tuning_record_of_the_old_model(invoke, tmp_path, prepared):
+    data, config = prepared
+    run = tmp_path / "run"
+    assert invoke("tune", "--data", data, "--out", run, "--config", config, "--trials", "1").exit_code == 0
+    assert (run / "tuned.toml").is_file() and (run / "trials.jsonl").is_file()
+    assert invoke("train", "--data", data, "--out", run, "--config", config).exit_code == 0
+    assert not (run / "tuned.toml").exists() and not (run / "trials.jsonl").exists()
+    assert "tuned" not in load_bundle(run).meta
