@@ -284,6 +284,10 @@ def joined(backend: str = "auto") -> Iterator[World]:
             raise EnvironmentFailure(f"could not join the other ranks: {_first_line(exc)}") from None
         try:
             yield World(rank, size, local_rank, backend)
+            # every rank done talking before any closes its connections: a rank that tore down
+            # gloo while rank 0 was finishing died now and then with SIGABRT in rank 1
+            with contextlib.suppress(Exception):
+                dist.barrier()
         except LostContact as exc:
             raise EnvironmentFailure(
                 f"lost contact with another rank: {exc} (one stopped or died; "
