@@ -137,8 +137,9 @@ T = TypeVar("T")
 
 
 def err(message: str) -> None:
-    """One line on stderr."""
-    print(message, file=sys.stderr, flush=True)
+    """One line on stderr, in one write: ranks sharing a pipe (torchrun) do not splice lines."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 def plain_console():
