@@ -30,6 +30,7 @@ from .config import MAX_BUCKETS, MAX_EMBED_DIM, SPLITS, WEIGHTINGS, section_sche
 from .errors import BundleError
 from .fsutil import atomic_write_json, atomic_write_with, json_text
 from .head import DTYPES, scoring_shapes
+from .metrics import TUNABLE
 from .schema import (
     CHECKSUM,
     COUNT,
@@ -81,8 +82,8 @@ def save_bundle(run_dir: Path, tensors: dict[str, np.ndarray], meta: dict[str, A
     digest, header_digest = hashlib.sha256(header), hashlib.sha256(header).hexdigest()
     for array in arrays:
         digest.update(array.reshape(-1).view(np.uint8))  # hashed and written from the arrays: no copy of the model
-    digest = digest.hexdigest()
-    name = f"model-{digest[:16]}.safetensors"
+    full = _full_meta(meta, header, arrays, digest.hexdigest(), header_digest)
+    name = full["weights"]["file"]
 
     def write(path: Path) -> None:
         with open(path, "wb") as fh:
@@ -91,7 +92,7 @@ def save_bundle(run_dir: Path, tensors: dict[str, np.ndarray], meta: dict[str, A
                 fh.write(array.reshape(-1).view(np.uint8))
 
     atomic_write_with(run_dir / name, write)
-    atomic_write_json(run_dir / META, _full_meta(meta, header, arrays, digest, header_digest))  # the commit point
+    atomic_write_json(run_dir / META, full)  # the commit point
     for old in [*run_dir.glob("model-*.safetensors"), *run_dir.glob("weights-*.safetensors")]:
         if old.name != name:
             old.unlink(missing_ok=True)
@@ -237,7 +238,7 @@ MODEL_SCHEMA = Obj(
         "world_size": Int(1),  # ranks that trained it (torchrun); models made before it was kept lack it
         "tuned": Obj(  # classify tune chose its config: by what, on which split, from how many trials
             {
-                "metric": Str(("accuracy", "macro_f1", "loss")),
+                "metric": Str(TUNABLE),
                 "on": Str(("validation", "train folds")),
                 "value": Float(),
                 "trial": COUNT,

@@ -111,7 +111,7 @@ METRICS: dict[str, Metric] = {
 HIGHER_IS_BETTER = tuple(name for name, m in METRICS.items() if m.higher_is_better)
 LOWER_IS_BETTER = (*(name for name, m in METRICS.items() if not m.higher_is_better), "oov_rate")
 UNBOUNDED = tuple(name for name, m in METRICS.items() if not m.bounded)
-# what classify tune may optimize on the validation split (its direction: higher_is_better)
+# what classify tune may optimize (its direction: higher_is_better)
 TUNABLE = ("accuracy", "macro_f1", "loss")
 
 

@@ -36,6 +36,8 @@ TRIAL_FLOOR_S, TRIAL_S_PER_TOKEN = 2.0, 5e-7
 # over 0.3% of accuracy): judge by k-fold cross-validation of train, where train is small
 # enough for k trainings a trial
 FOLDS, FOLDS_BELOW_VALIDATION, FOLDS_UP_TO_TRAIN = 5, 300, 20_000
+# model.json's "tuned" entry takes about 300 bytes
+TUNED_ROOM = 512
 
 
 def suggest(trial, base: Config) -> Config:
@@ -136,10 +138,6 @@ def parse_size(text: str) -> int:
     return int(float(match[1]) * base ** " kmg".index(match[2].lower() or " "))
 
 
-# model.json's "tuned" entry takes about 300 bytes
-TUNED_ROOM = 512
-
-
 class TooLarge(Exception):
     """A trial's model does not fit in ``--max-size``, even with one feature (``smallest``
     bytes, the ``tuned`` entry's room included)."""
@@ -149,19 +147,18 @@ class TooLarge(Exception):
         self.smallest = smallest
 
 
-def delivered(run_dir: Path, data_dir: Path, max_bytes: int | None) -> Path:
+def delivered(run_dir: Path, validation, max_bytes: int | None) -> Path:
     """The trial's model as ``tune`` would deliver it: ``run_dir`` when it fits in ``max_bytes``,
-    else compressed (``compress``) into ``run_dir/small`` with the most features that fit."""
+    else compressed (``compress``) into ``run_dir/small`` with the most features that fit
+    (``validation``, its data's validation split, gives the compressed model's reference)."""
     if max_bytes is None:
         return run_dir
     from .bundle import bundle_bytes, load_bundle, save_bundle
     from .compression import compressed, compressed_to_fit, feature_order, model_bytes
-    from .prepared import load_prepared
 
     room = max_bytes - TUNED_ROOM  # model.json gains the "tuned" entry at the end
     if model_bytes(run_dir) <= room:
         return run_dir
-    validation = load_prepared(Path(data_dir), ("validation",)).splits["validation"]
     bundle = load_bundle(run_dir)
     small = compressed_to_fit(bundle, room, validation, "classify tune (--max-size)")
     if small is None:
@@ -171,14 +168,13 @@ def delivered(run_dir: Path, data_dir: Path, max_bytes: int | None) -> Path:
     return run_dir / "small"
 
 
-def validation_probs(run_dir: Path, data_dir: Path):
-    """The trial's model's class probabilities for the validation documents, and their labels."""
+def validation_probs(run_dir: Path, split):
+    """The trial's model's class probabilities for the documents of ``split`` (its data's
+    validation split), and their labels."""
     from .bundle import load_bundle
     from .inference import Predictor, softmax
-    from .prepared import load_prepared
 
     predictor = Predictor(load_bundle(run_dir))
-    split = load_prepared(Path(data_dir), ("validation",)).splits["validation"]
     logits = predictor.logits_from_ids(split.ids.astype("int64"), split.offsets)
     return softmax(logits.astype("float64")), split.labels
 
@@ -230,6 +226,7 @@ def tune(
 
     from .compression import model_bytes
     from .folds import write_folds
+    from .prepared import load_prepared
     from .run import train
 
     started = time.perf_counter()
@@ -257,8 +254,14 @@ def tune(
     def quiet(message: str) -> None:
         pass
 
+    def validation_of(path: Path):
+        return load_prepared(path, ("validation",)).splits["validation"]
+
     with scratch_directory(out_dir) as work:
-        fold_data = write_folds(data_dir, k, seed, work / "folds") if k > 1 else []
+        validation = validation_of(Path(data_dir))  # read once: every trial is scored on it
+        # each fold's directory, held-out train documents and validation split (those documents)
+        folds_written = write_folds(data_dir, k, seed, work / "folds") if k > 1 else []
+        fold_data = [(path, held, validation_of(path)) for path, held in folds_written]
         if k > 1:
             log(
                 f"judging trials by {k}-fold cross-validation of the {n_train:,} train documents "
@@ -270,18 +273,18 @@ def tune(
             documents (all of train, each once)."""
             if k == 1:
                 train(data_dir, run_dir, cfg, log=quiet, on_epoch=on_epoch, should_stop=out_of_time)
-                model = delivered(run_dir, data_dir, max_bytes)
-                return {**scores_of(*validation_probs(model, data_dir), n_classes), "bytes": model_bytes(model)}
+                model = delivered(run_dir, validation, max_bytes)
+                return {**scores_of(*validation_probs(model, validation), n_classes), "bytes": model_bytes(model)}
             probs, labels = np.zeros((n_train, n_classes)), np.zeros(n_train, dtype=np.int64)
             sizes = []
-            for f, (fold_dir, held) in enumerate(fold_data):
+            for f, (fold_dir, held, fold_validation) in enumerate(fold_data):
                 fold_run = run_dir / f"fold-{f}"
                 # the pruner compares trials by their first fold's epochs
                 train(
                     fold_dir, fold_run, cfg, log=quiet, on_epoch=on_epoch if f == 0 else None, should_stop=out_of_time
                 )
-                model = delivered(fold_run, fold_dir, max_bytes)
-                probs[held], labels[held] = validation_probs(model, fold_dir)
+                model = delivered(fold_run, fold_validation, max_bytes)
+                probs[held], labels[held] = validation_probs(model, fold_validation)
                 sizes.append(model_bytes(model))
                 shutil.rmtree(fold_run, ignore_errors=True)
             return {**scores_of(probs, labels, n_classes), "bytes": max(sizes)}
@@ -360,7 +363,7 @@ def tune(
         if k > 1:  # the folds chose a config; its model learns from all of train
             chosen, why = _train_chosen(chosen, given, why, data_dir, work, log)
         try:
-            model = delivered(work / f"trial-{chosen['trial']}", data_dir, max_bytes)  # with folds: a new model
+            model = delivered(work / f"trial-{chosen['trial']}", validation, max_bytes)  # with folds: a new model
         except TooLarge as exc:
             raise InputError(
                 f"--max-size {max_bytes:,} bytes: the chosen model takes {exc.smallest:,} with one feature"
