@@ -15,18 +15,27 @@ float32s; a ring all-reduce sends and receives about twice that on every rank.
 Rank 0 owns the run directory (lock, checkpoint, bundle, metrics); the other ranks write
 there nothing (only work files of their own) and learn what rank 0 decided (or why it
 failed) through ``from_main``.
+
+Every rank beats a heartbeat into the rendezvous store (a counter, every second, from a
+thread). Where ranks may wait on one another for long (rank 0 saving a model, ranks building
+features at different speeds) they meet in the store first and wait as long as the others'
+hearts beat; so the collectives themselves are short, and a stopped or dead rank is given up
+on after ``CLASSIFY_DIST_TIMEOUT`` seconds (default 60) and named.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,13 +49,83 @@ T = TypeVar("T")
 
 BACKENDS = ("auto", "gloo", "nccl")
 TIMEOUT_ENV = "CLASSIFY_DIST_TIMEOUT"
-# a collective that waits longer than this fails instead of hanging on a silent rank; long
-# enough for rank 0 to verify a checkpoint or save a model while the others wait
-TIMEOUT_S = 900
+# a rank whose heartbeat stops this long, or a collective that waits this long, ends the run;
+# long solo work (rank 0 saving, a slow rank's features) waits on heartbeats, not on this
+TIMEOUT_S = 60
+BEAT_S = 1.0
 
 
 class LostContact(Exception):
     """A collective failed: a peer went away or stayed silent past the timeout."""
+
+
+class Heartbeat:
+    """This rank's pulse in the rendezvous store, and what it knows of the others' pulses.
+
+    A thread adds 1 to ``classify/beat/RANK`` every ``BEAT_S``; a rank whose counter stops
+    moving is stopped (SIGSTOP, a hung machine) or dead, whatever it was doing.
+    """
+
+    def __init__(self, store: Any, rank: int, size: int, timeout: float):
+        self.store, self.rank, self.size, self.timeout = store, rank, size, timeout
+        self._calls = itertools.count()  # every rank meets in the same order, so numbers agree
+        self._stop = threading.Event()
+        self.store.add(self._key(rank), 1)
+        self._thread = threading.Thread(target=self._beat, name="classify-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _key(self, rank: int) -> str:
+        return f"classify/beat/{rank}"
+
+    def _beat(self) -> None:
+        while not self._stop.wait(BEAT_S):
+            try:
+                self.store.add(self._key(self.rank), 1)
+            except Exception:  # noqa: BLE001 (the store is gone: the others will notice our silence)
+                return
+
+    def stop(self, wait: bool) -> None:
+        """Stop beating; ``wait``: until the thread is out of the store (a daemon thread inside
+        torch's C++ when the interpreter exits aborts the process)."""
+        self._stop.set()
+        if wait:
+            self._thread.join(timeout=10 * BEAT_S)
+
+    def _count(self, rank: int) -> int | None:
+        try:
+            return int(self.store.add(self._key(rank), 0))
+        except Exception:  # noqa: BLE001 (the store's host stopped or died)
+            return None
+
+    def silent(self) -> list[int]:
+        """The other ranks whose heartbeat does not move over two beats and a half."""
+        before = {r: self._count(r) for r in range(self.size) if r != self.rank}
+        time.sleep(2.5 * BEAT_S)
+        return [r for r, n in before.items() if n is None or self._count(r) == n]
+
+    def meet(self, waiting_for: list[int]) -> None:
+        """Wait until the ranks ``waiting_for`` reach this meeting too, for as long as their
+        hearts beat; LostContact once one's heartbeat has stopped for ``timeout``."""
+        n = next(self._calls)
+        self.store.set(f"classify/meet/{n}/{self.rank}", "1")
+        keys = [f"classify/meet/{n}/{r}" for r in waiting_for]
+        seen = {r: (self._count(r), time.monotonic()) for r in waiting_for}
+        while True:
+            try:
+                self.store.wait(keys, timedelta(seconds=BEAT_S))
+                return
+            except RuntimeError:  # not all there yet (DistStoreError), or the store is gone
+                pass
+            now = time.monotonic()
+            for r in waiting_for:
+                count = self._count(r)
+                if count is None or count == seen[r][0]:
+                    if now - seen[r][1] > self.timeout:
+                        raise LostContact(f"no heartbeat for {self.timeout:g} s") from None
+                    if count is None:
+                        time.sleep(BEAT_S)  # the store answers at once that it is gone: do not spin
+                else:
+                    seen[r] = (count, now)
 
 
 @contextlib.contextmanager
@@ -73,6 +152,7 @@ class World:
     size: int = 1
     local_rank: int = 0
     backend: str = "auto"
+    heartbeat: Heartbeat | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_main(self) -> bool:
@@ -155,6 +235,7 @@ class World:
         if self.size == 1:
             return fn()
         if not self.is_main:
+            self._meet([0])  # however long rank 0's work takes, while its heart beats
             message = self.share()
             if "error" in message:
                 raise RankFailed(f"rank 0 failed: {message['error']}", message["exit_code"])
@@ -162,14 +243,17 @@ class World:
         try:
             result = json.loads(json.dumps(fn()))  # what the other ranks get, on rank 0 too
         except ClassifyError as exc:
+            self._meet([])
             self.share({"error": str(exc), "exit_code": exc.exit_code})
             raise
         except LostContact:
             raise
         except BaseException as exc:
+            self._meet([])
             self.share({"error": f"unexpected {type(exc).__name__}: {exc}", "exit_code": EXIT_INTERNAL})
             raise
         try:
+            self._meet([])
             self.share({"result": result})
         except LostContact as exc:  # rank 0's work (a saved model, a checkpoint) stands
             print(f"warning: rank 0 could not tell the other ranks it is done: {exc}", file=sys.stderr)
@@ -189,6 +273,7 @@ class World:
             result, error = None, exc
         code = 0 if error is None else getattr(error, "exit_code", EXIT_INTERNAL)
         codes = [torch.zeros(1, dtype=torch.int64) for _ in range(self.size)]
+        self._meet([r for r in range(self.size) if r != self.rank])  # the slowest rank's work may be long
         with _talking():
             dist.all_gather(codes, torch.tensor([code], dtype=torch.int64))
         if error is not None:
@@ -198,6 +283,10 @@ class World:
             ranks = ", ".join(str(r) for r, _ in failed)
             raise RankFailed(f"rank {ranks} failed (see its own error line)", failed[0][1])
         return result
+
+    def _meet(self, waiting_for: list[int]) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.meet(waiting_for)
 
     def check_same(self, **what: str) -> None:
         """Refuse to train unless every rank holds the same ``what`` (config, data, ...) as rank 0."""
@@ -282,23 +371,44 @@ def joined(backend: str = "auto") -> Iterator[World]:
             dist.init_process_group(spec, timeout=timedelta(seconds=timeout))
         except (RuntimeError, ValueError) as exc:
             raise EnvironmentFailure(f"could not join the other ranks: {_first_line(exc)}") from None
+        heartbeat = Heartbeat(dist.distributed_c10d._get_default_store(), rank, size, timeout)
+        intact = True
         try:
-            yield World(rank, size, local_rank, backend)
-            # every rank done talking before any closes its connections: a rank that tore down
-            # gloo while rank 0 was finishing died now and then with SIGABRT in rank 1
-            with contextlib.suppress(Exception):
-                dist.barrier()
+            yield World(rank, size, local_rank, backend, heartbeat)
         except LostContact as exc:
-            raise EnvironmentFailure(
-                f"lost contact with another rank: {exc} (one stopped or died; "
-                f"a silent rank is given up on after {timeout:g} s, {TIMEOUT_ENV})"
-            ) from None
+            intact = False
+            raise EnvironmentFailure(_lost(exc, heartbeat.silent(), timeout)) from None
         finally:
-            with contextlib.suppress(Exception):
-                dist.destroy_process_group()
+            if intact:
+                # every rank done talking before any closes its connections: a rank that tore
+                # down gloo while rank 0 was finishing died now and then with SIGABRT
+                try:
+                    with _talking():
+                        dist.barrier()
+                except LostContact:
+                    intact = False
+            heartbeat.stop(wait=intact)
+            # with a peer dead or stopped, gloo's teardown aborts the process (SIGABRT,
+            # "terminate called without an active exception"): the group is left up and the
+            # CLI ends the process without tearing it down (cli.main)
+            if intact:
+                with contextlib.suppress(Exception):
+                    dist.destroy_process_group()
     except ClassifyError as exc:
         exc.args = (f"rank {rank}/{size}: {exc}",)  # every rank says its own line
         raise
+
+
+def _lost(exc: LostContact, silent: list[int], timeout: float) -> str:
+    """What a rank that lost the others says: who went quiet, if it can tell, and the rule."""
+    who = f"rank {', '.join(map(str, silent))} stopped or died" if silent else "another rank stopped or died"
+    return f"lost contact with the other ranks: {who} ({exc}; a silent rank is given up on after {timeout:g} s, {TIMEOUT_ENV})"
+
+
+def left_up() -> bool:
+    """Whether this process still belongs to a world that was not torn down (a peer died)."""
+    dist = sys.modules.get("torch.distributed")
+    return dist is not None and dist.is_available() and dist.is_initialized()
 
 
 def _first_line(exc: BaseException) -> str:

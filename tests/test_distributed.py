@@ -65,15 +65,16 @@ def our_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith(("error:", "warning:", "features:", "epoch"))]
 
 
-def launch_ranks(*per_rank: list, env: dict | None = None) -> list[subprocess.Popen]:
-    """``classify train`` once per rank, joined as torchrun would join them (one node, a free port)."""
+def launch_ranks(*per_rank: list, env: dict | None = None, command: list | None = None) -> list[subprocess.Popen]:
+    """``classify train`` (or ``command``) once per rank, joined as torchrun would join them
+    (one node, a free port)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     common = os.environ | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(len(per_rank))}
     return [
         subprocess.Popen(
-            [*CLASSIFY, "train", *map(str, args)],
+            [*(command or [*CLASSIFY, "train"]), *map(str, args)],
             env=common | {"RANK": str(r), "LOCAL_RANK": str(r)} | (env or {}),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -269,9 +270,30 @@ def test_a_rank_that_dies_or_hangs_ends_the_run_and_keeps_the_model(prepared, tm
     code = procs[0].returncode
     assert code == 3, stderr
     lines = [line for line in stderr.splitlines() if not line.startswith("epoch")]
-    assert len(lines) == 1 and lines[0].startswith("error: rank 0/2: lost contact with another rank"), stderr
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: rank 0/2: lost contact with the other ranks: rank 1 stopped or died"
+    ), stderr
     assert waited < 30  # a killed rank is noticed at once, a silent one after the 5 s timeout
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+# each rank, for 3 timeouts: rank 0 working alone (saving), then rank 1 late to a meeting (features)
+SOLO_WORK = """
+import sys, time
+from classify_cli.distributed import joined
+with joined() as world:
+    world.from_main(lambda: time.sleep(float(sys.argv[1])))
+    world.together(lambda: time.sleep(float(sys.argv[1]) if world.rank == 1 else 0))
+    print(world.sum_values([1.0])[0])
+"""
+
+
+def test_long_solo_work_waits_on_heartbeats_not_the_timeout():
+    procs = launch_ranks([6], [6], env={"CLASSIFY_DIST_TIMEOUT": "2"}, command=[sys.executable, "-c", SOLO_WORK])
+    started = time.monotonic()
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [(p.returncode, out) for p, (out, _) in zip(procs, outputs, strict=True)] == [(0, "2.0\n")] * 2, outputs
+    assert time.monotonic() - started >= 12  # both waits were waited out, not skipped
 
 
 def test_nccl_on_cpu_is_refused(prepared, tmp_path, invoke):

@@ -1,5 +1,8 @@
 """The ``classify`` command line: one module per command, all on one Typer app."""
 
+import os
+import sys
+
 from . import compress, config, evaluate, info, predict, prepare, report, train, tune  # noqa: F401  (register the commands)
 from ._util import app
 
@@ -12,7 +15,24 @@ def main() -> None:
     # SIGTERM ends a command as Ctrl-C does (exit 130, "interrupted"); train installs its own
     # handler, which saves a checkpoint first
     signal.signal(signal.SIGTERM, _interrupt)
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        _end_outside_a_broken_world(exc.code)
+        raise
+
+
+def _end_outside_a_broken_world(code: object) -> None:
+    """A torchrun rank whose peer died keeps its process group up (tearing gloo down then
+    aborts the process): end here, output flushed, before the interpreter's exit tears it down."""
+    if "torch.distributed" not in sys.modules:  # most commands never load it
+        return
+    from ..distributed import left_up
+
+    if left_up():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 def _interrupt(signum, frame) -> None:
