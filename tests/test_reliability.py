@@ -412,6 +412,58 @@ def test_pool_workers_end_quietly_on_a_long_file(trained, tmp_path):
     assert result.stdout.count("\n") == 10_001 and "Traceback" not in result.stderr, result.stderr[:500]
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _busy(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "R"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_a_worker_killed_mid_batch_ends_predict_with_one_error(trained, tmp_path):
+    """The OOM killer's SIGKILL to a worker at work: one error line and exit 3 within seconds
+    (multiprocessing.Pool waited forever for the batch the worker held)."""
+    _, _, run = trained
+    texts = tmp_path / "long.txt"
+    line = ("goal coach season " * 55_000).strip()
+    texts.write_text((line + "\n") * 48)  # 12 batches, each a second or so of --explain
+    proc = subprocess.Popen(
+        [*PYTHON, "predict", "--model", run, "--file", texts, "--format", "jsonl", "--explain"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        victim = None
+        while victim is None and time.monotonic() < deadline and proc.poll() is None:
+            busy = [pid for pid in _children(proc.pid) if _busy(pid)]
+            time.sleep(0.05)
+            victim = next((pid for pid in busy if _busy(pid)), None)  # at work twice in a row: it holds a batch
+        assert victim is not None, "no worker was seen at work"
+        os.kill(victim, signal.SIGKILL)
+        killed = time.monotonic()
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert time.monotonic() - killed < 15
+    assert proc.returncode == 3, stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error: a worker process died"), stderr
+
+
 def _set(*path_and_value):
     *path, key, value = path_and_value
 
