@@ -28,7 +28,7 @@ import numpy as np
 from . import __version__
 from .config import MAX_BUCKETS, MAX_EMBED_DIM, SPLITS, WEIGHTINGS, section_schema
 from .errors import BundleError
-from .fsutil import atomic_write_json, atomic_write_with, json_text
+from .fsutil import atomic_write_json, atomic_write_with, json_text, open_regular
 from .head import DTYPES, scoring_shapes
 from .metrics import TUNABLE
 from .schema import (
@@ -278,7 +278,7 @@ def load_bundle(run_dir: Path, *, verify: bool = True) -> Bundle:
     meta = read_meta(run_dir)
     path = run_dir / Path(meta["weights"]["file"]).name
     try:
-        fh = open(path, "rb")
+        fh = open_regular(path)
     except FileNotFoundError:
         raise BundleError(f"{path} is missing") from None
     with fh:

@@ -29,7 +29,7 @@ from .distributed import SINGLE, World, train_command
 from .errors import BundleError, DivergedError, InputError, Interrupted
 from .evaluation import training_reference
 from .features import TFIDF, fit_features, norm_of
-from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
+from .fsutil import DirectoryLock, check_replaceable, read_regular, sha256_file, staged_file
 from .head import describe, scoring_tensors
 from .model import SGD, TextClassifier, all_finite, class_table, export_tensors, import_tensors
 from .prepared import load_prepared, read_manifest
@@ -149,8 +149,8 @@ def is_run_dir(path: Path) -> bool:
     if {p.name for p in path.iterdir()} <= {".lock"} or (path / CHECKPOINT / "state.json").is_file():
         return True
     try:
-        meta = json.loads((path / META).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        meta = json.loads(read_regular(path / META).decode("utf-8"))
+    except (OSError, InputError, UnicodeDecodeError, json.JSONDecodeError):
         return False
     return isinstance(meta, dict) and meta.get("format") == MODEL_FORMAT
 

@@ -412,6 +412,43 @@ def test_pool_workers_end_quietly_on_a_long_file(trained, tmp_path):
     assert result.stdout.count("\n") == 10_001 and "Traceback" not in result.stderr, result.stderr[:500]
 
 
+def _weights_name(run: Path) -> str:
+    return weights_path(run).name
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+@pytest.mark.parametrize(
+    "side, name",
+    [
+        ("run", lambda run: "model.json"),
+        ("run", _weights_name),
+        ("data", lambda data: "manifest.json"),
+        ("data", lambda data: "vocab.json"),
+        ("data", lambda data: "test.safetensors"),
+    ],
+    ids=["model.json", "weights", "manifest", "vocab", "split"],
+)
+def test_a_fifo_or_directory_in_place_of_a_file_is_refused(run_copy, tmp_path, kind, side, name):
+    """Opened, a FIFO would block the command for ever, and a directory gave exit 70."""
+    import shutil
+
+    data, run = run_copy
+    data = Path(shutil.copytree(data, tmp_path / "data"))
+    target = (run if side == "run" else data) / name(run if side == "run" else data)
+    target.unlink()
+    os.mkfifo(target) if kind == "fifo" else target.mkdir()
+    result = subprocess.run(
+        [*PYTHON, "evaluate", "--model", run, "--data", data, "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    what = "a FIFO" if kind == "fifo" else "a directory"
+    assert result.stderr == f"error: {target} is {what}, not a regular file\n"
+    assert result.stdout == ""
+
+
 def _children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (from /proc)."""
     kids = []
