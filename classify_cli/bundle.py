@@ -302,7 +302,25 @@ def load_bundle(run_dir: Path, *, verify: bool = True) -> Bundle:
             raise BundleError(f"{path}: tensor {name} is {got}, expected {(shape, dtype)}")
     if verify:
         _check_indices(tensors, meta["head"], path)
+    _check_finite(tensors, path, whole=verify)
     return Bundle(run_dir, meta, tensors)
+
+
+def _check_finite(tensors: dict[str, np.ndarray], path: Path, whole: bool) -> None:
+    """No NaN or infinity in the weights, and no negative norm term (its square root is NaN): a
+    file whose checksums were recomputed after such an edit would print ``"probability": NaN``.
+    The bias always; the per-row tensors only with ``whole`` (``Head.logits`` checks what it
+    computes from them, for the loads that read only the rows a text touches)."""
+    ok = bool(np.isfinite(tensors["bias"]).all())
+    if whole:
+        norms, table = tensors["norm_terms"], tensors["scores"]
+        ok = ok and bool(np.isfinite(norms).all() and (norms >= 0).all())
+        ok = ok and bool("scale" not in tensors or np.isfinite(tensors["scale"]).all())
+        step = max(1, (1 << 22) // max(1, table.shape[1]))  # rows at a time: no table-sized temporary
+        for first in range(0, len(table) if table.dtype.kind == "f" else 0, step):
+            ok = ok and bool(np.isfinite(table[first : first + step]).all())
+    if not ok:
+        raise BundleError(f"{path}: the weights hold NaN or infinite values, or negative norms (modified?)")
 
 
 def _check_indices(tensors: dict[str, np.ndarray], head: dict[str, Any], path: Path) -> None:

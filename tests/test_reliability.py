@@ -83,6 +83,50 @@ def test_tampered_bundles_are_refused(invoke, run_copy, tamper, message):
     assert not Path("PWNED").exists()
 
 
+def _poke(tensor: str, value: float):
+    """Set every element of a tensor of the weights to ``value``, checksums recomputed."""
+
+    def change(run: Path) -> None:
+        from classify_cli.bundle import map_safetensors
+
+        raw = bytearray(weights_path(run).read_bytes())
+        map_safetensors(raw, weights_path(run))[tensor][...] = value  # a view of raw: writable
+        weights_path(run).write_bytes(bytes(raw))
+        _rehash(run)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [_poke("scores", np.nan), _poke("bias", np.inf), _poke("norm_terms", -1.0)],
+    ids=["nan", "inf", "negative"],
+)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["predict", "--format", "json", "goal coach season"],
+        ["predict", "--format", "jsonl", "--file", "{texts}"],
+        ["evaluate", "--format", "json"],
+        ["compress", "--out", "{out}"],
+    ],
+    ids=["predict-text", "predict-file", "evaluate", "compress"],
+)
+def test_non_finite_weights_are_refused(invoke, run_copy, tmp_path, tamper, args):
+    """Checksums recomputed after the edit: every load check passed, predict printed
+    ``"probability": NaN`` (not JSON) and compress exited 70."""
+    _, run = run_copy
+    tamper(run)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("goal coach season\nshares profit market\n")
+    values = {"{texts}": str(texts), "{out}": str(tmp_path / "small")}
+    result = invoke(*args[:1], "--model", run, *[values.get(a, a) for a in args[1:]])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "NaN or infinite" in result.stderr, result.stderr
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+    assert not (tmp_path / "small").exists()
+
+
 def test_weights_with_wrong_shapes_are_refused(run_copy):
     from safetensors.numpy import save
 
