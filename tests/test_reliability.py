@@ -127,6 +127,34 @@ def test_non_finite_weights_are_refused(invoke, run_copy, tmp_path, tamper, args
     assert not (tmp_path / "small").exists()
 
 
+@pytest.mark.parametrize(
+    "read_whole, expected",
+    [(None, "Sports"), (0, "error: the weights file was truncated while in use")],
+    ids=["read-into-memory", "mapped"],
+)
+def test_weights_truncated_after_load_never_kill_the_process(run_copy, read_whole, expected):
+    """A mapped weights file cut short under a running command killed it with SIGBUS: a model
+    of up to bundle.READ_WHOLE bytes is now read into memory (labeling goes on), a larger one
+    is checked between batches (one clear error)."""
+    _, run = run_copy
+    script = (
+        "import os, sys\n"
+        "from classify_cli import bundle\n"
+        "from classify_cli.errors import BundleError\n"
+        "from classify_cli.inference import Predictor\n"
+        + (f"bundle.READ_WHOLE = {read_whole}\n" if read_whole is not None else "")
+        + f"predictor = Predictor(bundle.load_bundle({str(run)!r}))\n"
+        f"os.truncate({str(weights_path(run))!r}, 0)\n"
+        "try:\n"
+        "    print(predictor.labels[predictor.score(['goal coach season']).logits.argmax()])\n"
+        "except BundleError as exc:\n"
+        "    print('error: ' + str(exc).split(': ', 1)[1])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert result.stdout.startswith(expected), result.stdout
+
+
 def test_weights_with_wrong_shapes_are_refused(run_copy):
     from safetensors.numpy import save
 
