@@ -6,8 +6,10 @@ gives every tensor's shape, the name, size and SHA-256 of the tensors file) and
 the vocabulary as a hash table). Saving writes the tensors under a new name first and then
 replaces ``model.json`` atomically, so a crash at any point leaves the previous model intact
 and loadable. Loading checks the format version, the size and checksum of the file (or, for
-``predict TEXT``, of its header) and every tensor's shape and dtype, then maps the file:
-start-up does not read the table, only the rows a text touches. A tampered or foreign file is refused, and no file is ever unpickled. This
+``predict TEXT``, of its header) and every tensor's shape and dtype. A file of up to
+``READ_WHOLE`` bytes is then read into memory; a larger one is mapped (start-up reads only the
+rows a text touches), and ``Bundle.check_intact`` tells, between batches, whether it was cut
+short since. A tampered or foreign file is refused, and no file is ever unpickled. This
 module does not import torch.
 """
 
@@ -21,14 +23,14 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from . import __version__
 from .config import MAX_BUCKETS, MAX_EMBED_DIM, SPLITS, WEIGHTINGS, section_schema
 from .errors import BundleError
-from .fsutil import atomic_write_json, atomic_write_with, json_text
+from .fsutil import atomic_write_json, atomic_write_with, json_text, open_regular
 from .head import DTYPES, scoring_shapes
 from .metrics import TUNABLE
 from .schema import (
@@ -65,15 +67,31 @@ _SAFETENSORS_DTYPES = {
 }
 
 
+# weights files up to this size are read into memory; larger ones are mapped, and a file cut short
+# while mapped would kill the process with SIGBUS at the next page it reads
+READ_WHOLE = 64 << 20
+
+
 @dataclass
 class Bundle:
     path: Path
     meta: dict[str, Any]
     tensors: dict[str, np.ndarray]
+    mapped_file: BinaryIO | None = None  # the weights' open file, where they are mapped
 
     @property
     def labels(self) -> list[str]:
         return self.meta["labels"]
+
+    def check_intact(self) -> None:
+        """Raise ``BundleError`` if the mapped weights file was cut short since it was loaded:
+        long runs call it between batches, before a read past its new end kills the process.
+        (A file replaced by a rename, as classify writes, leaves the mapped one intact.)"""
+        if self.mapped_file is not None and os.fstat(self.mapped_file.fileno()).st_size < self.meta["weights"]["bytes"]:
+            raise BundleError(
+                f"{self.path}: the weights file was truncated while in use; a model must be replaced "
+                "by writing a new file and renaming it, never rewritten in place"
+            )
 
 
 def save_bundle(run_dir: Path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
@@ -278,31 +296,58 @@ def load_bundle(run_dir: Path, *, verify: bool = True) -> Bundle:
     meta = read_meta(run_dir)
     path = run_dir / Path(meta["weights"]["file"]).name
     try:
-        fh = open(path, "rb")
+        fh = open_regular(path)
     except FileNotFoundError:
         raise BundleError(f"{path} is missing") from None
-    with fh:
-        if os.fstat(fh.fileno()).st_size != meta["weights"]["bytes"]:
-            raise BundleError(f"{path}: checksum mismatch (size differs: modified or truncated)")
+    expected = meta["weights"]["bytes"]
+    if os.fstat(fh.fileno()).st_size != expected:
+        fh.close()
+        raise BundleError(f"{path}: checksum mismatch (size differs: modified or truncated)")
+    kept = None  # the open file of a mapped bundle, to see it cut short (Bundle.check_intact)
+    if expected <= READ_WHOLE:
+        with fh:
+            data: Any = fh.read()  # in memory: truncating the file later cannot pull pages from under it
+        if verify and hashlib.sha256(data).hexdigest() != meta["weights"]["sha256"]:
+            raise BundleError(f"{path}: checksum mismatch (modified or truncated)")
+    else:
+        kept = fh
         if verify:
             digest = hashlib.sha256()
             for chunk in iter(lambda: fh.read(1 << 20), b""):  # streamed: the file is mapped, not held
                 digest.update(chunk)
             if digest.hexdigest() != meta["weights"]["sha256"]:
                 raise BundleError(f"{path}: checksum mismatch (modified or truncated)")
-        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if meta["weights"]["bytes"] else b""
+        data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     if not verify:
-        size = int.from_bytes(mapped[:8], "little")
-        if hashlib.sha256(mapped[: 8 + size]).hexdigest() != meta["weights"].get("header_sha256"):
+        size = int.from_bytes(data[:8], "little")
+        if hashlib.sha256(data[: 8 + size]).hexdigest() != meta["weights"].get("header_sha256"):
             raise BundleError(f"{path}: checksum mismatch (header modified)")
-    tensors = map_safetensors(mapped, path)
+    tensors = map_safetensors(data, path)
     for name, (shape, dtype) in scoring_shapes(meta).items():
         got = (tuple(tensors[name].shape), str(tensors[name].dtype)) if name in tensors else "missing"
         if got != (shape, dtype):
             raise BundleError(f"{path}: tensor {name} is {got}, expected {(shape, dtype)}")
     if verify:
         _check_indices(tensors, meta["head"], path)
-    return Bundle(run_dir, meta, tensors)
+    _check_finite(tensors, path, whole=verify)
+    return Bundle(run_dir, meta, tensors, kept)
+
+
+def _check_finite(tensors: dict[str, np.ndarray], path: Path, whole: bool) -> None:
+    """No NaN or infinity in the weights, and no negative norm term (its square root is NaN): a
+    file whose checksums were recomputed after such an edit would print ``"probability": NaN``.
+    The bias always; the per-row tensors only with ``whole`` (``Head.logits`` checks what it
+    computes from them, for the loads that read only the rows a text touches)."""
+    ok = bool(np.isfinite(tensors["bias"]).all())
+    if whole:
+        norms, table = tensors["norm_terms"], tensors["scores"]
+        ok = ok and bool(np.isfinite(norms).all() and (norms >= 0).all())
+        ok = ok and bool("scale" not in tensors or np.isfinite(tensors["scale"]).all())
+        step = max(1, (1 << 22) // max(1, table.shape[1]))  # rows at a time: no table-sized temporary
+        for first in range(0, len(table) if table.dtype.kind == "f" else 0, step):
+            ok = ok and bool(np.isfinite(table[first : first + step]).all())
+    if not ok:
+        raise BundleError(f"{path}: the weights hold NaN or infinite values, or negative norms (modified?)")
 
 
 def _check_indices(tensors: dict[str, np.ndarray], head: dict[str, Any], path: Path) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import config_from_dict
 from .errors import BundleError
-from .fsutil import atomic_directory, atomic_write_bytes, atomic_write_json
+from .fsutil import atomic_directory, atomic_write_bytes, atomic_write_json, read_regular
 from .schema import COUNT, SHA256, Checked, Float, Int, Invalid, List, Map, Maybe, Obj, Str
 
 CHECKPOINT = "checkpoint"
@@ -100,7 +100,7 @@ def load_checkpoint(run_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray
     folder = Path(run_dir) / CHECKPOINT
     state = read_state(run_dir)
     try:
-        data = (folder / "tensors.safetensors").read_bytes()
+        data = read_regular(folder / "tensors.safetensors")
     except OSError as exc:
         raise BundleError(f"{folder}: unreadable checkpoint ({exc})") from None
     if hashlib.sha256(data).hexdigest() != state.get("tensors_sha256"):

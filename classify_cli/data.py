@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .config import SPLITS, PrepareConfig
+from .display import listed
 from .errors import InputError
 from .fsutil import check_replaceable, release_freed_memory, scratch_directory
 from .prepared import (
@@ -207,7 +208,7 @@ def _prepare(source: Source, out: Path, cfg: PrepareConfig, log: Log, tick, scra
         unknown = sorted({seen_labels[i] for i in np.unique(part.labels)} - label_index.keys())
         if unknown:
             hint = "not in classes.txt" if source.label_names else "not in the train split"
-            raise InputError(f"{split} split: label(s) {unknown[:5]} {hint}")
+            raise InputError(f"{split} split: label(s) {listed(unknown)} {hint}")
     if len(train_labels) < 2:
         raise InputError(f"only one class ({train_labels[0]!r}) in the train split: a classifier needs at least two")
 

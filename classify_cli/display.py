@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 
 
 def shown(value: object) -> str:
@@ -13,6 +14,14 @@ def shown(value: object) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def listed(items: Iterable[object], most: int = 5) -> str:
+    """Names from data for a message, escaped, at most ``most`` of them: 10,000 labels make a few
+    words rather than an 80 KB line ("a, b, c, d, e, … (9,995 more)")."""
+    items = list(items)
+    more = f", … ({len(items) - most:,} more)" if len(items) > most else ""
+    return ", ".join(shown(item) for item in items[:most]) + more
 
 
 NUMBER_WIDTH = 13

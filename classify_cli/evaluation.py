@@ -12,6 +12,7 @@ import numpy as np
 
 from .bundle import Bundle, load_bundle
 from .config import PrepareConfig
+from .display import listed
 from .errors import BundleError, InputError
 from .inference import Predictor, score_batches, softmax
 from .metrics import UNBOUNDED, classification_report
@@ -149,8 +150,8 @@ def evaluate(
             if all(name.isdigit() for name in unknown) and not any(name.isdigit() for name in labels):
                 hint = "; class indices (AG News layout) need a classes.txt naming them beside the file"
             raise InputError(
-                f"none of the labels in {data_path} are known to the model: data has {sorted(unknown)[:5]}, "
-                f"model knows {labels}{hint}"
+                f"none of the labels in {data_path} are known to the model: data has {listed(sorted(unknown))}; "
+                f"model knows {listed(labels)}{hint}"
             )
         raise InputError(f"{data_path}: no labeled rows to evaluate")
     probs = softmax(logits.astype(np.float64))

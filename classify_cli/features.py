@@ -282,7 +282,12 @@ class Features:
 
 
 def fit_features(
-    train: Split, vocab_size: int, cfg: ModelConfig, num_classes: int, alloc: Alloc = np.empty
+    train: Split,
+    vocab_size: int,
+    cfg: ModelConfig,
+    num_classes: int,
+    alloc: Alloc = np.empty,
+    fits: Callable[[int], None] = lambda num_rows: None,
 ) -> tuple[Features, FeatureSet]:
     """Learn from the train split which n-gram buckets occur and (for tfidf) each row's weight:
     its IDF, times how concentrated on one class its documents are (``class_focus``), times
@@ -291,12 +296,14 @@ def fit_features(
     Works through the documents in chunks and keeps one int32 array of features, which
     becomes the table rows in place: the temporaries of one chunk stay small, so memory grows
     with the corpus, not with a multiple of it. ``alloc(size, dtype)`` makes that array (a
-    file-backed one, for corpora whose features need not fit in memory).
+    file-backed one, for corpora whose features need not fit in memory). ``fits(num_rows)``
+    may refuse the table sizes once the rows are known, before anything of rows x classes.
     """
     spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, cfg.weighting)
     chunks = _doc_chunks(len(train))
     rows, offsets = _chunked_int32(train, chunks, lambda ids, offs: featurize(ids, offs, spec), spec.ngrams, alloc)
     row_map = RowMap.fit(spec, _chunk_values(rows, offsets, chunks))
+    fits(row_map.num_rows)
     for r in _chunk_values(rows, offsets, chunks):
         r[:] = row_map.to_rows(r)  # feature ids -> table rows, in place
     idf = None

@@ -17,7 +17,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import EnvironmentFailure, InputError
 
@@ -115,9 +115,34 @@ def write_output(path: Path, data: bytes) -> None:
     atomic_write_bytes(Path(os.path.realpath(path)) if path.is_symlink() else path, data)
 
 
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file (or a link to one). Anything else is
+    refused (exit 2) before a byte is read: a FIFO would block the command for ever, a directory
+    fail with EISDIR. Opened non-blocking, so that opening a FIFO returns at once; a missing
+    file raises ``FileNotFoundError`` for the caller to explain."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
+            kind = next((name for test, name in kinds.items() if test(mode)), "a device")
+            raise InputError(f"{path} is {kind}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of ``path``, a regular file (``open_regular``)."""
+    with open_regular(path) as fh:
+        return fh.read()
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import BundleError
 from .features import FeatureSpec, RowMap
 from .ragged import segment_sum
 from .text import ngram_orders
@@ -164,11 +165,17 @@ class Head:
         ids = self.known_ids(ids)
         n = len(offsets) - 1
         out = np.zeros((n, len(self.bias)), dtype=np.float32)
-        for first in range(0, n, CHUNK_DOCS):
-            last = min(first + CHUNK_DOCS, n)
-            chunk = offsets[first : last + 1]
-            out[first:last] = self._bag_logits(ids[chunk[0] : chunk[-1]], chunk - chunk[0])
-        return out + self.bias
+        with np.errstate(all="ignore"):  # what a tampered table yields is refused below, not warned about
+            for first in range(0, n, CHUNK_DOCS):
+                last = min(first + CHUNK_DOCS, n)
+                chunk = offsets[first : last + 1]
+                out[first:last] = self._bag_logits(ids[chunk[0] : chunk[-1]], chunk - chunk[0])
+            out += self.bias
+        if not np.isfinite(out).all():  # only a tampered table gets here: never print NaN as a probability
+            raise BundleError(
+                "the model's weights hold NaN or infinite values (modified?); `classify evaluate` checks it whole"
+            )
+        return out
 
     def _bag_logits(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """Σ scores[fᵢ] / norm per document, summed order by order (tokens, bigrams, ...)."""

@@ -47,6 +47,7 @@ class Predictor:
         self._normalize = make_normalizer(meta["tokenizer"])
         self.head = Head(bundle.tensors, meta["head"])
         self.unk_index = self.head.unk_index
+        self.check_intact = bundle.check_intact
 
     # -- text to ids ---------------------------------------------------------------------
     def encode(self, texts: Iterable[str]) -> Encoded:
@@ -80,7 +81,8 @@ class Predictor:
 
     def score(self, texts: Sequence[str], prints: bool = False) -> Scored:
         """Logits plus, per text, how many tokens it has and how many the model knows (and,
-        with ``prints``, its fingerprint: evaluate's check for training rows)."""
+        with ``prints``, its fingerprint: evaluate's check for training rows). Called once a batch."""
+        self.check_intact()
         enc = self.encode(texts)
         known = segment_sum((self.head.known_ids(enc.ids) != self.unk_index).astype(np.int64), enc.offsets)
         fingerprinted = fingerprints(enc.ids, enc.offsets) if prints else None

@@ -3,7 +3,9 @@
 Tokenizing and parsing are pure Python and hold the GIL, so processes are what uses more
 than one core. Workers are forked: the shared state (a model, a parser) is inherited, not
 pickled. At most two batches per worker are in flight, whatever the input size; an input of
-a single batch runs here without starting workers.
+a single batch runs here without starting workers. A worker that dies (the OOM killer,
+SIGKILL, SIGBUS) ends the command with one error within moments: ``concurrent.futures``
+notices a dead worker, where ``multiprocessing.Pool`` replaces it and waits forever for its batch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import Any, TypeVar
 
+from .errors import EnvironmentFailure
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -25,9 +29,10 @@ _worker: tuple[Callable[[Any, Any], Any], Any] | None = None  # (fn, state), set
 def _start(fn: Callable[[Any, Any], Any], state: Any) -> None:
     global _worker
     _worker = (fn, state)
-    # the pool ends its workers with SIGTERM: they must die quietly, not raise KeyboardInterrupt
-    # as the command's own handler would
+    # SIGTERM must end a worker quietly, not raise KeyboardInterrupt as the command's own handler
+    # would; Ctrl-C (sent to the whole process group) is the command's to handle: it stops the pool
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _call(item: Any) -> Any:
@@ -69,16 +74,27 @@ def parallel_map(
         for item in chain(head, it):
             yield item, fn(state, item)
         return
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_start, initargs=(fn, state)) as pool:
+    from concurrent.futures import ProcessPoolExecutor  # here: `predict TEXT` starts no pool
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), initializer=_start, initargs=(fn, state))
+    try:
         pending: deque = deque()
         for item in chain(head, it):
-            pending.append((item, pool.apply_async(_call, (item,))))
+            pending.append((item, pool.submit(_call, item)))
             if len(pending) >= 2 * workers:
                 done, result = pending.popleft()
-                yield done, result.get()
+                yield done, result.result()
         while pending:
             done, result = pending.popleft()
-            yield done, result.get()
+            yield done, result.result()
+    except BrokenProcessPool:
+        raise EnvironmentFailure(
+            "a worker process died (killed by the system: out of memory?); the command stopped there"
+        ) from None
+    finally:
+        # on an error or an early stop, batches not yet started are dropped, not worked through
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _END = object()

@@ -149,7 +149,7 @@ def json_objects(batch: Labeled, predictor: Predictor, opts: Options) -> list[st
     """Each record as one line of JSON (the fast column-wise path unless there are explanations)."""
     if not opts.explain:
         return json_rows(batch, predictor.labels)
-    return [json.dumps(r, ensure_ascii=False) for r in records_of(batch, predictor, opts)]
+    return [json.dumps(r, ensure_ascii=False, allow_nan=False) for r in records_of(batch, predictor, opts)]
 
 
 def table_rows(batch: Labeled, predictor: Predictor, opts: Options) -> str:

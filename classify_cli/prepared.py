@@ -18,7 +18,7 @@ import numpy as np
 from . import __version__
 from .config import SPLITS, section_schema
 from .errors import BundleError, InputError
-from .fsutil import atomic_directory, atomic_write_json, atomic_write_with, sha256_file
+from .fsutil import atomic_directory, atomic_write_json, atomic_write_with, open_regular, read_regular, sha256_file
 from .schema import (
     CHECKSUM,
     COUNT,
@@ -106,7 +106,7 @@ def is_prepared_data(path: Path) -> bool:
 
 def holds_prepared_manifest(path: Path) -> bool:
     try:
-        manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads(read_regular(Path(path) / MANIFEST).decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
     return isinstance(manifest, dict) and manifest.get("format") == DATA_FORMAT
@@ -232,7 +232,7 @@ def _verified_map(path: Path, manifest: dict[str, Any]):
     try:
         if expected is None or sha256_file(path) != expected:
             raise BundleError(f"{path}: checksum does not match the manifest (modified or truncated); prepare again")
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         raise BundleError(f"{path} is missing; prepare the data again") from None

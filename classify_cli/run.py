@@ -29,7 +29,7 @@ from .distributed import SINGLE, World, train_command
 from .errors import BundleError, DivergedError, InputError, Interrupted
 from .evaluation import training_reference
 from .features import TFIDF, fit_features, norm_of
-from .fsutil import DirectoryLock, check_replaceable, sha256_file, staged_file
+from .fsutil import DirectoryLock, check_replaceable, read_regular, sha256_file, staged_file
 from .head import describe, scoring_tensors
 from .model import SGD, TextClassifier, all_finite, class_table, export_tensors, import_tensors
 from .prepared import load_prepared, read_manifest
@@ -149,8 +149,8 @@ def is_run_dir(path: Path) -> bool:
     if {p.name for p in path.iterdir()} <= {".lock"} or (path / CHECKPOINT / "state.json").is_file():
         return True
     try:
-        meta = json.loads((path / META).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        meta = json.loads(read_regular(path / META).decode("utf-8"))
+    except (OSError, InputError, UnicodeDecodeError, json.JSONDecodeError):
         return False
     return isinstance(meta, dict) and meta.get("format") == MODEL_FORMAT
 
@@ -198,7 +198,7 @@ def _train_locked(
         device=device.type,
     )
     data, vocab, unk_index, vocab_sha, features, train_set, val_set = world.together(
-        lambda: _load(data_dir, cfg, state, work)
+        lambda: _load(data_dir, cfg, state, work, world.per_node)  # ranks that share a node each hold a table
     )
     seed = cfg.train.seed
     torch.manual_seed(seed)
@@ -206,8 +206,6 @@ def _train_locked(
     seen = row_map.seen_buckets
     train_cfg = resolve_batch(cfg.train, len(train_set))
     embed_dim = resolve_embed_dim(cfg.model.embed_dim, row_map.num_rows)
-    # ranks that share a node each hold a table
-    world.together(lambda: check_memory(row_map.num_rows, embed_dim, world.per_node))
     log(
         f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
         f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
@@ -270,8 +268,9 @@ def _train_locked(
     )
 
 
-def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None, work: WorkArrays):
-    """The prepared data and the features of its train and validation splits."""
+def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None, work: WorkArrays, copies: int):
+    """The prepared data and the features of its train and validation splits; refused before the
+    tables are made if they would not fit in memory with ``copies`` ranks on this machine."""
     data = load_prepared(Path(data_dir), ("train", "validation"))
     vocab_sha = sha256_file(data.path / "vocab.json")
     if state is not None and state["data"]["vocab_sha256"] != vocab_sha:
@@ -280,7 +279,12 @@ def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None, work: WorkA
     vocab_size, unk_index = len(data.vocab), data.vocab.unk_index
     vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(vocab_size), unk_index)
     data.vocab = None
-    features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, len(data.labels), work.empty)
+    classes, val_docs = len(data.labels), len(data.splits["validation"])
+
+    def fits(num_rows: int) -> None:  # once the rows are known, before any table of rows x classes
+        check_memory(num_rows, resolve_embed_dim(cfg.model.embed_dim, num_rows), classes, val_docs, copies)
+
+    features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, classes, work.empty, fits)
     val_set = features.make_set(data.splits["validation"], work.empty)
     return data, vocab, unk_index, vocab_sha, features, train_set, val_set
 
@@ -379,18 +383,28 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
     }
 
 
-def check_memory(num_rows: int, embed_dim: int, copies: int = 1) -> None:
-    """Refuse, before allocating them, ``copies`` embedding tables that would not fit in this
-    machine's memory."""
-    need = num_rows * embed_dim * 4 * copies
-    try:
-        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):  # not every system says
-        return
-    if need > 0.8 * have:
+def check_memory(num_rows: int, embed_dim: int, classes: int, val_docs: int, copies: int = 1) -> None:
+    """Refuse, before allocating them, tables that would not fit in 80% of this machine's memory:
+    per rank (``copies`` share the machine), the embedding table and a rows x classes table (the
+    class counts of tfidf's weighting, then the class scores); on the rank that saves, two more
+    class-score tables (the best epoch's and the bundle's) and each validation document's logits
+    and probabilities (float32 and twice float64 per class)."""
+    table = (num_rows + 1) * classes * 4
+    need = copies * (num_rows * embed_dim * 4 + table) + 2 * table + val_docs * classes * 20
+    have = machine_memory()
+    if have is not None and need > 0.8 * have:
         raise InputError(
-            f"an embedding table of {num_rows:,} rows x {embed_dim} (model.embed_dim)"
+            f"an embedding table of {num_rows:,} rows x {embed_dim} (model.embed_dim) and class-score tables "
+            f"of {num_rows:,} rows x {classes:,} classes"
             + (f", one per rank on this machine ({copies})," if copies > 1 else "")
-            + f" needs {need / 2**30:.1f} GiB; "
-            f"this machine has {have / 2**30:.1f} GiB: lower model.embed_dim or model.buckets"
+            + f" need {need / 2**30:.1f} GiB; this machine has {have / 2**30:.1f} GiB: "
+            "lower model.embed_dim or model.buckets, or use fewer classes"
         )
+
+
+def machine_memory() -> int | None:
+    """This machine's memory in bytes, where the system says."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, ClassifyError
+from .fsutil import read_regular
 
 CHECKSUM = "json_sha256"
 
@@ -52,7 +53,7 @@ def read_document(file: Path, fmt: str, version: int, schema: Obj, names: tuple[
     ``FileNotFoundError``, for the caller to say what that means."""
     kind, contents = names
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
+        document = json.loads(read_regular(file).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise BundleError(f"{file}: not valid JSON (corrupt or truncated)") from None
     if not isinstance(document, dict) or document.get("format") != fmt:

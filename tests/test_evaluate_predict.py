@@ -58,6 +58,26 @@ def test_evaluate_counts_unknown_labels(invoke, trained, tmp_path):
         assert "Weather" not in result.stdout.split("confusion")[0] or fmt == "json"
 
 
+@pytest.mark.parametrize(
+    "known, code, line",
+    [
+        (True, 0, "warning: skipped 1,000 rows whose label the model does not know: x0000 1, x0001 1, x0002 1, "),
+        (False, 2, "error: none of the labels in "),
+    ],
+    ids=["some-known", "none-known"],
+)
+def test_a_thousand_unknown_labels_make_a_short_message(invoke, trained, tmp_path, known, code, line):
+    """Every label listed made a line of many kilobytes: at most five, and how many more."""
+    _, _, run = trained
+    rows = [(f"x{i:04d}", "rain storm") for i in range(1000)] + ([("Sports", "coach match goal")] if known else [])
+    path = write_header_csv(tmp_path / "batch.csv", rows)
+    result = invoke("evaluate", "--model", run, "--data", path, "--format", "json")
+    assert result.exit_code == code, result.output
+    (message,) = [m for m in result.stderr.splitlines() if m.startswith(line)]
+    assert "x0004" in message and "x0005" not in message and "… (995 more)" in message
+    assert len(message) < 300, message
+
+
 def _ag_batch(path: Path, rows: list[list[str]], classes: bool) -> Path:
     path.mkdir()
     if classes:

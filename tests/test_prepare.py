@@ -301,3 +301,12 @@ def test_spilled_rows_are_the_rows_in_memory(tmp_path, monkeypatch):
         assert np.array_equal(got, remap[expected])
         assert sum(len(o) - 1 for _, o in blocks) == len(rows)
         assert np.array_equal(spilled.lengths(rows), np.diff(offsets))
+
+
+def test_prepare_of_many_labels_prints_a_few(invoke, tmp_path):
+    """The summary listed every label: 10,000 of them made a line of 80 KB."""
+    rows = [(f"label{c:04d}", f"word{c} common text") for c in range(1000) for _ in range(3)]
+    result = invoke("prepare", "--from", write_header_csv(tmp_path / "many.csv", rows), "--out", tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith("labels label0000, label0001, label0002, label0003, label0004, … (995 more)")
+    assert len(result.stdout) < 300

@@ -83,6 +83,78 @@ def test_tampered_bundles_are_refused(invoke, run_copy, tamper, message):
     assert not Path("PWNED").exists()
 
 
+def _poke(tensor: str, value: float):
+    """Set every element of a tensor of the weights to ``value``, checksums recomputed."""
+
+    def change(run: Path) -> None:
+        from classify_cli.bundle import map_safetensors
+
+        raw = bytearray(weights_path(run).read_bytes())
+        map_safetensors(raw, weights_path(run))[tensor][...] = value  # a view of raw: writable
+        weights_path(run).write_bytes(bytes(raw))
+        _rehash(run)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [_poke("scores", np.nan), _poke("bias", np.inf), _poke("norm_terms", -1.0)],
+    ids=["nan", "inf", "negative"],
+)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["predict", "--format", "json", "goal coach season"],
+        ["predict", "--format", "jsonl", "--file", "{texts}"],
+        ["evaluate", "--format", "json"],
+        ["compress", "--out", "{out}"],
+    ],
+    ids=["predict-text", "predict-file", "evaluate", "compress"],
+)
+def test_non_finite_weights_are_refused(invoke, run_copy, tmp_path, tamper, args):
+    """Checksums recomputed after the edit: every load check passed, predict printed
+    ``"probability": NaN`` (not JSON) and compress exited 70."""
+    _, run = run_copy
+    tamper(run)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("goal coach season\nshares profit market\n")
+    values = {"{texts}": str(texts), "{out}": str(tmp_path / "small")}
+    result = invoke(*args[:1], "--model", run, *[values.get(a, a) for a in args[1:]])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "NaN or infinite" in result.stderr, result.stderr
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+    assert not (tmp_path / "small").exists()
+
+
+@pytest.mark.parametrize(
+    "read_whole, expected",
+    [(None, "Sports"), (0, "error: the weights file was truncated while in use")],
+    ids=["read-into-memory", "mapped"],
+)
+def test_weights_truncated_after_load_never_kill_the_process(run_copy, read_whole, expected):
+    """A mapped weights file cut short under a running command killed it with SIGBUS: a model
+    of up to bundle.READ_WHOLE bytes is now read into memory (labeling goes on), a larger one
+    is checked between batches (one clear error)."""
+    _, run = run_copy
+    script = (
+        "import os, sys\n"
+        "from classify_cli import bundle\n"
+        "from classify_cli.errors import BundleError\n"
+        "from classify_cli.inference import Predictor\n"
+        + (f"bundle.READ_WHOLE = {read_whole}\n" if read_whole is not None else "")
+        + f"predictor = Predictor(bundle.load_bundle({str(run)!r}))\n"
+        f"os.truncate({str(weights_path(run))!r}, 0)\n"
+        "try:\n"
+        "    print(predictor.labels[predictor.score(['goal coach season']).logits.argmax()])\n"
+        "except BundleError as exc:\n"
+        "    print('error: ' + str(exc).split(': ', 1)[1])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert result.stdout.startswith(expected), result.stdout
+
+
 def test_weights_with_wrong_shapes_are_refused(run_copy):
     from safetensors.numpy import save
 
@@ -410,6 +482,95 @@ def test_pool_workers_end_quietly_on_a_long_file(trained, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 10_001 and "Traceback" not in result.stderr, result.stderr[:500]
+
+
+def _weights_name(run: Path) -> str:
+    return weights_path(run).name
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+@pytest.mark.parametrize(
+    "side, name",
+    [
+        ("run", lambda run: "model.json"),
+        ("run", _weights_name),
+        ("data", lambda data: "manifest.json"),
+        ("data", lambda data: "vocab.json"),
+        ("data", lambda data: "test.safetensors"),
+    ],
+    ids=["model.json", "weights", "manifest", "vocab", "split"],
+)
+def test_a_fifo_or_directory_in_place_of_a_file_is_refused(run_copy, tmp_path, kind, side, name):
+    """Opened, a FIFO would block the command for ever, and a directory gave exit 70."""
+    import shutil
+
+    data, run = run_copy
+    data = Path(shutil.copytree(data, tmp_path / "data"))
+    target = (run if side == "run" else data) / name(run if side == "run" else data)
+    target.unlink()
+    os.mkfifo(target) if kind == "fifo" else target.mkdir()
+    result = subprocess.run(
+        [*PYTHON, "evaluate", "--model", run, "--data", data, "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    what = "a FIFO" if kind == "fifo" else "a directory"
+    assert result.stderr == f"error: {target} is {what}, not a regular file\n"
+    assert result.stdout == ""
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _busy(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "R"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_a_worker_killed_mid_batch_ends_predict_with_one_error(trained, tmp_path):
+    """The OOM killer's SIGKILL to a worker at work: one error line and exit 3 within seconds
+    (multiprocessing.Pool waited forever for the batch the worker held)."""
+    _, _, run = trained
+    texts = tmp_path / "long.txt"
+    line = ("goal coach season " * 55_000).strip()
+    texts.write_text((line + "\n") * 48)  # 12 batches, each a second or so of --explain
+    proc = subprocess.Popen(
+        [*PYTHON, "predict", "--model", run, "--file", texts, "--format", "jsonl", "--explain"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        victim = None
+        while victim is None and time.monotonic() < deadline and proc.poll() is None:
+            busy = [pid for pid in _children(proc.pid) if _busy(pid)]
+            time.sleep(0.05)
+            victim = next((pid for pid in busy if _busy(pid)), None)  # at work twice in a row: it holds a batch
+        assert victim is not None, "no worker was seen at work"
+        os.kill(victim, signal.SIGKILL)
+        killed = time.monotonic()
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert time.monotonic() - killed < 15
+    assert proc.returncode == 3, stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error: a worker process died"), stderr
 
 
 def _set(*path_and_value):

@@ -7,7 +7,7 @@ import pytest
 from classify_cli.bundle import load_bundle
 from classify_cli.prepared import load_prepared
 
-from .conftest import write_ag_dir
+from .conftest import write_ag_dir, write_header_csv
 
 
 @pytest.fixture
@@ -136,9 +136,40 @@ def test_a_table_larger_than_memory_is_refused_before_allocating():
     from classify_cli.errors import InputError
     from classify_cli.run import check_memory
 
-    check_memory(1_000_000, 64)
-    with pytest.raises(InputError, match=r"needs \d+\.\d GiB"):
-        check_memory(10**9, 4096)
+    check_memory(1_000_000, 64, 4, 10_000)
+    with pytest.raises(InputError, match=r"need \d+\.\d GiB"):
+        check_memory(10**9, 4096, 4, 0)
+    with pytest.raises(InputError, match=r"x 100,000 classes need \d+\.\d GiB"):  # the classes alone
+        check_memory(1_000_000, 1, 100_000, 0)
+
+
+def many_labels(path: Path, labels: int, per_label: int = 3) -> Path:
+    """A CSV of ``labels`` classes, ``per_label`` short documents each (words shared by all)."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)]
+    rows = [(f"label{c:05d}", " ".join(rng.choice(words, 8))) for c in range(labels) for _ in range(per_label)]
+    return write_header_csv(path, rows)
+
+
+def test_many_labels_are_refused_before_their_tables_are_made(invoke, tmp_path, monkeypatch):
+    """500 labels on a machine of 4 MiB: the embedding table alone would fit (the check before
+    counted only it), the rows x classes tables do not, and nothing of them is allocated."""
+    import classify_cli.features
+    import classify_cli.run
+
+    corpus = many_labels(tmp_path / "many.csv", 500)
+    result = invoke("prepare", "--from", corpus, "--out", tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(classify_cli.run, "machine_memory", lambda: 4 << 20)
+    made = []
+    monkeypatch.setattr(classify_cli.features, "class_document_frequency", lambda *a, **k: made.append(1))
+    config = tmp_path / "c.toml"
+    config.write_text('[model]\nembed_dim = 16\nbuckets = 2000\n[train]\nepochs = 1\ndevice = "cpu"\n')
+    result = invoke("train", "--data", tmp_path / "data", "--out", tmp_path / "run", "--config", config)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: an embedding table of ") and "x 500 classes need " in line, line
+    assert not made and not (tmp_path / "run").exists()
 
 
 def test_features_on_disk_train_the_same_model(invoke, tmp_path, prepared, tiny_config, monkeypatch):

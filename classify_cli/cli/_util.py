@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from ..display import shown  # noqa: F401  (the commands' one way to print data)
+from ..display import listed, shown  # noqa: F401  (the commands' one way to print data)
 from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ClassifyError
 
 # Click's exceptions, from wherever this Typer keeps Click (its own copy, typer._click, since 0.2x)

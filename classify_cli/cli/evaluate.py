@@ -18,6 +18,7 @@ from ._util import (
     app,
     column_overrides,
     err,
+    listed,
     plain_console,
     run,
     shown,
@@ -143,7 +144,7 @@ def evaluate_cli(
     report, failed = run(evaluate, model, data, fail_under or [], fail_over or [], output, columns, debug=debug)
     unknown = report["unknown_labels"]
     if unknown["rows"]:
-        counts = ", ".join(f"{shown(label)} {n:,}" for label, n in unknown["labels"].items())
+        counts = listed(f"{label} {n:,}" for label, n in unknown["labels"].items())
         err(f"warning: skipped {unknown['rows']:,} rows whose label the model does not know: {counts}")
     overlap = report["train_overlap"]
     if overlap["rows"]:

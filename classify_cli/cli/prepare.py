@@ -15,6 +15,7 @@ from ._util import (
     TextFields,
     app,
     column_overrides,
+    listed,
     load_config_or_default,
     parse_overrides,
     run,
@@ -63,5 +64,4 @@ def prepare_cli(
     """
     manifest = run(prepare, source, out, config, overrides, column_overrides(text_fields, label_field), debug=debug)
     rows = ", ".join(f"{name} {info['rows']:,}" for name, info in manifest["splits"].items())
-    labels = ", ".join(map(shown, manifest["labels"]))
-    print(f"{shown(out)}: {rows} rows; vocabulary {manifest['vocab_size']:,}; labels {labels}")
+    print(f"{shown(out)}: {rows} rows; vocabulary {manifest['vocab_size']:,}; labels {listed(manifest['labels'])}")
