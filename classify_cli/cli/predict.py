@@ -40,6 +40,9 @@ def predict(
     from ..prediction import Options, label_stream, write_labels
     from ..sources import read_texts
 
+    if not file and (texts == ["-"] or (not texts and sys.stdin is not None and not sys.stdin.isatty())):
+        # `-`, or a pipe and no TEXT: stdin, one text per line, as `--file -` and Unix tools read it
+        texts, file = [], "-"
     if bool(texts) == bool(file):
         raise InputError("give either TEXT arguments or --file PATH (- for stdin)")
     if not 0.0 <= min_confidence <= 1.0:
@@ -117,13 +120,14 @@ def predict_cli(
 ) -> None:
     """Label text: the most likely label and its probability.
 
-    The top k with -k. A text with no known tokens, or below --min-confidence, gets no label
-    (abstains).
+    TEXT "-", or no TEXT with stdin a pipe, reads stdin (one text per line). The top k with
+    -k. A text with no known tokens, or below --min-confidence, gets no label (abstains).
 
     \b
     Examples:
       classify predict --model runs/ag_news "Stocks rally as the Fed holds rates"
       classify predict --file texts.txt --format jsonl > labels.jsonl
+      cut -f2 titles.tsv | classify predict --format csv
     """
     run(
         predict,
