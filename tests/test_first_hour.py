@@ -37,15 +37,49 @@ def test_version(invoke):
     assert result.exit_code == 0 and result.stdout == f"classify {__version__}\n"
 
 
+INFO_KEYS = {
+    "model": None,
+    "labels": None,
+    "vocabulary": None,
+    "features": {"words_kept", "ngram_buckets_kept", "ngrams", "weighting"},
+    "embed_dim": None,
+    "best_epoch": None,
+    "val_accuracy": None,
+    "val_loss": None,
+    "data": None,
+    "rows": None,
+    "train": {"lr", "batch_size", "ranks"},
+    "size": {"weights_bytes", "dtype"},
+    "compressed": None,
+    "tuned": None,
+    "created": None,
+    "classify_version": None,
+}
+
+
 def test_info_describes_the_model(invoke, trained):
     _, _, run = trained
     described = json.loads(invoke("info", run, "--format", "json").stdout)
+    assert set(described) == set(INFO_KEYS)  # the documented keys, all snake_case, for scripts
+    for key, nested in INFO_KEYS.items():
+        assert nested is None or set(described[key]) == nested, key
     meta = json.loads((run / "model.json").read_text())
     assert described["labels"] == meta["labels"] and described["vocabulary"] == meta["head"]["vocab_size"]
-    assert described["best epoch"] == meta["best"]["epoch"] and described["compressed"] is False
+    assert described["best_epoch"] == meta["best"]["epoch"] and described["compressed"] is False
     assert described["rows"] == meta["data"]["rows"] and "warning" not in described
     text = invoke("info", run).stdout
     assert text.startswith(f"model:            {run}\n") and "best epoch:" in text
+    assert "compressed:       no\n" in text and "tuned:            no\n" in text
+    assert not {"True", "False", "None"} & set(text.replace(",", " ").split())
+
+
+def test_info_keys_are_documented():
+    readme = (REPO / "README.md").read_text()
+    documented = readme.split("`info --format json` keys:")[1].split("\n\n")[0]
+    for key, nested in INFO_KEYS.items():
+        assert f"`{key}`" in documented, key
+        for inner in nested or ():
+            assert f"`{inner}`" in documented, inner
 
 
 def test_info_refuses_what_is_not_a_model(invoke, tmp_path):
