@@ -114,8 +114,9 @@ def test_predict_file_formats(invoke, trained, tmp_path):
     table = list(
         csv.reader(io.StringIO(invoke("predict", "--model", run, "-f", path, "--format", "csv", "-k", "2").stdout))
     )
-    assert table[0] == ["label", "probability", "label_2", "probability_2", "text"]
-    assert table[1][0] == "Sports" and table[2][0] == "" and len(table) == 5
+    assert table[0] == ["label", "probability", "label_2", "probability_2", "abstained", "text"]
+    assert len(table) == 5 and [row[0] for row in table[1:]] == [r["top"][0]["label"] for r in records]
+    assert [row[4] for row in table[1:]] == ["", "no known tokens", "", "no known tokens"]
 
 
 def test_predict_reads_csv_jsonl_and_stdin(invoke, trained, tmp_path):

@@ -232,7 +232,7 @@ def test_predict_carries_an_id_column_through(invoke, trained, tmp_path):
     rows = invoke(
         "predict", "--model", run, "--file", csv_in, "--id-field", "id", "--format", "csv"
     ).stdout.splitlines()
-    assert rows[0] == "id,label,probability,text" and rows[2].startswith("B2,")
+    assert rows[0] == "id,label,probability,abstained,text" and rows[2].startswith("B2,")
     from_json = invoke("predict", "--model", run, "--file", jsonl_in, "--id-field", "doc", "--format", "jsonl")
     assert [json.loads(x)["id"] for x in from_json.stdout.splitlines()] == ["7", "8"]
     lines = tmp_path / "in.txt"
