@@ -254,6 +254,30 @@ def test_a_missing_path_is_no_such_file_not_the_hub(invoke, monkeypatch, source)
     assert result.exit_code == 2 and result.stderr == f"error: no such file or directory: {source}\n"
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("text,label\ngoal match,A\nshares bank, A \n", "labels 'A' and ' A ' differ only by surrounding whitespace"),
+        ("text,label\ngoal match,B \nshares bank,B\n", "labels 'B ' and 'B' differ only by surrounding whitespace"),
+        ("text,text,label\ngoal,match,A\nshares,bank,B\n", "the header names column(s) ['text'] more than once"),
+        ("text,label,label\ngoal,A,A\nshares,B,B\n", "the header names column(s) ['label'] more than once"),
+    ],
+    ids=["padded-later", "padded-first", "text-twice", "label-twice"],
+)
+def test_prepare_refuses_ambiguous_labels_and_columns(invoke, tmp_path, content, message):
+    corpus = tmp_path / "corpus.csv"
+    corpus.write_text(content * 10)
+    result = invoke("prepare", "--from", corpus, "--out", tmp_path / "data")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.output
+    assert not (tmp_path / "data").exists()
+
+
+def test_prepare_accepts_repeated_columns_it_does_not_read(invoke, tmp_path):
+    corpus = tmp_path / "corpus.csv"
+    corpus.write_text("text,label,x,x\n" + "goal match,A,1,2\nshares bank,B,3,4\n" * 10)
+    assert invoke("prepare", "--from", corpus, "--out", tmp_path / "data").exit_code == 0
+
+
 def test_fingerprints_tell_rows_apart_exactly():
     from classify_cli.ragged import fingerprints, offsets_from_lengths
 

@@ -34,6 +34,7 @@ def predict(
     id_field: str | None = None,
 ) -> None:
     """Label the texts (arguments, or a file streamed in batches) and write them to stdout."""
+    from ..api import check_options
     from ..bundle import load_bundle
     from ..config import PrepareConfig
     from ..inference import Predictor
@@ -45,8 +46,10 @@ def predict(
         texts, file = [], "-"
     if bool(texts) == bool(file):
         raise InputError("give either TEXT arguments or --file PATH (- for stdin)")
-    if not 0.0 <= min_confidence <= 1.0:
-        raise InputError("--min-confidence must be between 0 and 1")
+    try:
+        check_options(k, min_confidence, ("-k", "--min-confidence"))
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
     if id_field is not None and not file:
         raise InputError("--id-field names a column of --file's input")
     if explain and not OUTPUTS[fmt.value].explains:
