@@ -12,7 +12,7 @@ from classify_cli import __version__
 from classify_cli.cli import app
 from classify_cli.config import Config, config_from_dict, load_config
 
-COMMANDS = ["prepare", "train", "evaluate", "predict", "compress", "report", "info", "config", "tune"]
+COMMANDS = ["prepare", "train", "evaluate", "predict", "compress", "report", "info", "config", "tune", "version"]
 REPO = Path(__file__).parents[1]
 
 
@@ -32,8 +32,9 @@ def test_every_command_help_has_an_example(runner, command):
     assert example.strip().startswith(f"classify {command}")
 
 
-def test_version(invoke):
-    result = invoke("--version")
+@pytest.mark.parametrize("args", [["--version"], ["-V"], ["version"]])
+def test_version(invoke, args):
+    result = invoke(*args)
     assert result.exit_code == 0 and result.stdout == f"classify {__version__}\n"
 
 

@@ -1,6 +1,6 @@
 """The ``classify`` command line: one module per command, all on one Typer app."""
 
-from . import compress, config, evaluate, info, predict, prepare, report, train, tune  # noqa: F401  (register the commands)
+from . import compress, config, evaluate, info, predict, prepare, report, train, tune, version  # noqa: F401  (register the commands)
 from ._util import app
 
 __all__ = ["app", "main"]

@@ -79,18 +79,24 @@ app = typer.Typer(
 )
 
 
+def print_version() -> None:
+    """`classify version`, `--version` and `-V`: one line on stdout."""
+    from .. import __version__
+
+    print(f"classify {__version__}")
+
+
 def _print_version(value: bool) -> None:
     if value:
-        from .. import __version__
-
-        print(f"classify {__version__}")
+        print_version()
         raise typer.Exit()
 
 
 @app.callback()
 def _top(
     version: Annotated[
-        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option("--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """Train, evaluate and serve news-topic classifiers (EmbeddingBag + Linear)."""
