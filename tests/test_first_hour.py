@@ -145,7 +145,7 @@ def test_hints_name_what_exists(invoke, tmp_path):
     assert listed.exit_code == 2 and 'expected a list, e.g. ["title", "body"]' in listed.stderr
 
 
-def _run_with_terminal_stderr(args: list) -> tuple[str, str]:
+def _run_with_terminal_stderr(args: list, columns: int = 100, no_color: bool = False) -> tuple[str, str]:
     """Run classify with stderr on a pseudo-terminal and stdout on a pipe: (stdout, what the terminal got)."""
     import os
     import pty
@@ -154,8 +154,10 @@ def _run_with_terminal_stderr(args: list) -> tuple[str, str]:
     import threading
 
     master, slave = pty.openpty()
-    env = {**os.environ, "TERM": "xterm", "COLUMNS": "100"}
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": str(columns)}
     env.pop("NO_COLOR", None)
+    if no_color:  # a terminal still, but no progress bar
+        env["NO_COLOR"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "classify_cli", *map(str, args)], stdout=subprocess.PIPE, stderr=slave, env=env
     )
@@ -200,6 +202,45 @@ def test_progress_shows_on_a_terminal_stderr_and_leaves_stdout_alone(trained, tm
         assert len(out.splitlines()) == 40_000 and json.loads(out.splitlines()[-1])["text"] == "goal coach season"
     elif command in ("evaluate", "train"):
         json.loads(out)
+
+
+@pytest.mark.parametrize("width", [20, 40, 60, 80])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "epoch   1/5  lr 0.5       train loss 1.2345  val loss 1.2345  val acc 0.8765     3.1s  *best",
+        "features: 2,000 train / 222 validation docs, vocabulary 12,345, 40,000 n-gram buckets seen, 1.2s; "
+        "device cpu; embedding 52,345 x 64, batch 32, lr 0.5",
+        "warning: a path with no separator at all: " + "/very/long" * 12,
+        "short",
+    ],
+    ids=["epoch", "features", "long-word", "short"],
+)
+def test_log_lines_fold_within_the_width(message, width):
+    from classify_cli.cli._util import fitted
+
+    lines = fitted(message, width).split("\n")
+    assert all(len(line) <= width for line in lines)
+    assert all(line.startswith("  ") for line in lines[1:])  # continuation lines stand out
+    assert "".join(message.split()) == "".join("".join(lines).split())  # nothing lost
+    assert len(lines) == 1 if len(message) <= width else len(lines) > 1
+
+
+@pytest.mark.parametrize("no_color", [False, True], ids=["bar", "no-bar"])
+def test_train_logs_fit_a_narrow_terminal(trained, tmp_path, no_color):
+    import re
+
+    _, data, _ = trained
+    args = ["train", "--data", data, "--out", tmp_path / "run", "--set", "train.device=cpu", "--format", "json"]
+    _, terminal = _run_with_terminal_stderr(args, columns=60, no_color=no_color)
+    # what the terminal shows, line by line: escape sequences out, each \r redraw a line of its own
+    shown = re.split(r"[\r\n]+", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal))
+    assert any(line.startswith("epoch ") for line in shown) and any(line.startswith("features: ") for line in shown)
+    assert max(map(len, shown)) <= 60, [line for line in shown if len(line) > 60]
+    # folded at separators, the rest indented under the line's start: not cut where the edge fell
+    for line in shown:
+        if "val acc" in line or "vocabulary" in line:
+            assert line.startswith(("epoch ", "features: ", "  ")), line
 
 
 def test_no_progress_when_stderr_is_not_a_terminal(invoke, trained, tmp_path):
