@@ -8,7 +8,6 @@ TORCH ?= torch==2.13.0
 # what `make demo` prepares: the AG News sample shipped in data/ (offline), or a Hub dataset
 # name (SOURCE=fancyzhx/ag_news for the full 120k) or a local file/directory
 SOURCE ?= $(or $(CLASSIFY_SOURCE),data/ag_news_sample)
-WORK ?= build/demo
 
 .PHONY: install test lint demo bench bench-scale clean
 
@@ -27,11 +26,13 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
+# into the commands' default paths (data/ag_news, runs/ag_news): `classify predict TEXT`,
+# `info` and `evaluate` then find the demo's model with no options
 demo: install
-	$(BIN)/classify prepare --from $(SOURCE) --out $(WORK)/data
-	$(BIN)/classify train --data $(WORK)/data --out $(WORK)/run
-	$(BIN)/classify evaluate --model $(WORK)/run --data $(WORK)/data
-	$(BIN)/classify predict --model $(WORK)/run -k 2 "Stocks rally as the Fed holds rates" "Late goal sends United into the final"
+	$(BIN)/classify prepare --from $(SOURCE)
+	$(BIN)/classify train
+	$(BIN)/classify evaluate
+	$(BIN)/classify predict -k 2 "Stocks rally as the Fed holds rates" "Late goal sends United into the final"
 
 bench: install
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[bench]'

@@ -392,7 +392,8 @@ def map_safetensors(buffer, path: Path) -> dict[str, np.ndarray]:
 
 
 def model_info(run_dir: Path) -> dict[str, Any]:
-    """What ``classify info`` shows: the model as its model.json describes it (checked whole)."""
+    """What ``classify info`` shows: the model as its model.json describes it (checked whole).
+    Its keys are snake_case and stable: ``info --format json`` prints them for scripts."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
     head, data, best = meta["head"], meta["data"], meta["best"]
@@ -402,15 +403,15 @@ def model_info(run_dir: Path) -> dict[str, Any]:
         "labels": meta["labels"],
         "vocabulary": head["vocab_size"],
         "features": {
-            "words kept": head["kept_words"],
-            "n-gram buckets kept": head["kept_buckets"],
+            "words_kept": head["kept_words"],
+            "ngram_buckets_kept": head["kept_buckets"],
             "ngrams": head["ngrams"],
             "weighting": meta["features"]["weighting"],
         },
         "embed_dim": meta["model_effective"]["embed_dim"],
-        "best epoch": best["epoch"],
-        "val accuracy": round(best["val_accuracy"], 4),
-        "val loss": round(best["val_loss"], 4),
+        "best_epoch": best["epoch"],
+        "val_accuracy": round(best["val_accuracy"], 4),
+        "val_loss": round(best["val_loss"], 4),
         "data": data["source"] or data["path"],
         "rows": data["rows"],
         "train": {
@@ -418,11 +419,11 @@ def model_info(run_dir: Path) -> dict[str, Any]:
             "batch_size": meta["train_effective"]["batch_size"],
             "ranks": meta.get("world_size", 1),
         },
-        "size": {"weights bytes": meta["weights"]["bytes"], "dtype": head["dtype"]},
+        "size": {"weights_bytes": meta["weights"]["bytes"], "dtype": head["dtype"]},
         "compressed": "compressed" in head,
         "tuned": meta.get("tuned", False),
         "created": meta["created"],
-        "classify version": meta["classify_version"],
+        "classify_version": meta["classify_version"],
     }
     if not weights.is_file():
         info["warning"] = f"{weights.name} is missing"

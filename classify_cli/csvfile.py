@@ -67,6 +67,9 @@ class CsvLayout:
         self.path, self.class_names, self.strict = path, class_names, strict
         wanted = [cfg.label_field, *cfg.text_fields] if labeled else list(cfg.text_fields)
         if all(col in first_row for col in wanted):
+            twice = sorted({col for col in wanted if first_row.count(col) > 1})
+            if twice:  # which of the columns is meant? csv.DictReader would take the last, silently
+                raise InputError(f"{path}: the header names column(s) {twice} more than once; rename them")
             self.header = first_row
             self.label_at = first_row.index(cfg.label_field) if cfg.label_field in first_row else None
             self.text_at = [first_row.index(col) for col in cfg.text_fields]

@@ -77,6 +77,7 @@ class _Numericalizer:
         self.index.default_factory = self.index.__len__
         self.label_index: defaultdict[str, int] = defaultdict()
         self.label_index.default_factory = self.label_index.__len__
+        self.written: dict[str, str] = {}  # label -> the first way it was written (surrounding spaces and all)
 
     @property
     def label_names(self) -> list[str]:
@@ -90,7 +91,7 @@ class _Numericalizer:
         return tokens
 
     def read(self, rows: Iterable[tuple[str, str]], split: str, spill: Path) -> _Part:
-        index, label_index, tokenize = self.index, self.label_index, self.tokenize
+        index, label_index, tokenize, written = self.index, self.label_index, self.tokenize, self.written
         sink = TokenSink(spill)
         labels = array("i")
         skipped = 0
@@ -100,9 +101,14 @@ class _Numericalizer:
                 if not tokens:
                     skipped += 1
                     continue
-                label = label.strip()
+                raw, label = label, label.strip()
                 if not label:
                     raise InputError(f"{split} split, row {n}: empty label")
+                if (first := written.setdefault(label, raw)) != raw:  # one label, or two? say, do not guess
+                    raise InputError(
+                        f"{split} split, row {n}: labels {first!r} and {raw!r} differ only by surrounding "
+                        "whitespace; write them alike"
+                    )
                 sink.add([index[t] for t in tokens])
                 labels.append(label_index[label])
         except BaseException:

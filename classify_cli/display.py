@@ -24,6 +24,19 @@ def listed(items: Iterable[object], most: int = 5) -> str:
     return ", ".join(shown(item) for item in items[:most]) + more
 
 
+def byte_sizes(*sizes: int) -> list[str]:
+    """Sizes in bytes, all in one unit (B, kB, MB, GB: powers of 1000, as --max-size reads them)
+    and with the same precision, so that they compare at a glance: the largest one's unit, or a
+    smaller one where the smallest size would read as less than 0.1 of it."""
+    units = [("GB", 1e9), ("MB", 1e6), ("kB", 1e3)]
+    top, least = max(sizes, default=0), min(sizes, default=0)
+    fitting = [(unit, scale) for unit, scale in units if top >= scale]
+    for unit, scale in fitting:
+        if least >= 0.1 * scale or (unit, scale) == fitting[-1]:
+            return [f"{n / scale:.2f} {unit}" for n in sizes]
+    return [f"{n} B" for n in sizes]
+
+
 NUMBER_WIDTH = 13
 
 

@@ -91,7 +91,9 @@ def evaluate(
     label_index = {name: i for i, name in enumerate(labels)}
     data_path = Path(data_path)
     if not data_path.exists():
-        raise InputError(f"no such file or directory: {data_path}")
+        from .sources import no_such_data
+
+        raise no_such_data(str(data_path), "evaluate")
 
     logits_parts, truth_parts, prints_parts = [], [], []
     unknown: Counter[str] = Counter()

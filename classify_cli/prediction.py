@@ -81,11 +81,13 @@ def records_of(batch: Labeled, predictor: Predictor, opts: Options) -> list[dict
 
 
 def csv_header(k: int, ids: bool = False) -> list[str]:
+    """``label`` is the most likely label even when the text abstains (as the table shows it);
+    ``abstained`` says why it is withheld, empty when it is not (JSON's ``label`` null)."""
     head = ["id"] if ids else []
     head += ["label", "probability"]
     for i in range(2, k + 1):
         head += [f"label_{i}", f"probability_{i}"]
-    return [*head, "text"]
+    return [*head, "abstained", "text"]
 
 
 def csv_field(value: str) -> str:
@@ -103,13 +105,11 @@ def csv_rows(batch: Labeled, labels: list[str]) -> str:
     import numpy as np
 
     names = np.array([csv_field(label) for label in labels], dtype=object)
-    first = names[batch.tops[:, 0]]
-    first[[why is not None for why in batch.abstained]] = ""
     columns = [map(csv_field, batch.ids)] if batch.ids is not None else []
-    columns += [first.tolist(), map(repr, batch.top_probs[:, 0].tolist())]
-    for j in range(1, batch.tops.shape[1]):
+    for j in range(batch.tops.shape[1]):
         columns += [names[batch.tops[:, j]].tolist(), map(repr, batch.top_probs[:, j].tolist())]
-    lines = map(",".join, zip(*columns, map(csv_field, batch.texts), strict=True))
+    abstained = (csv_field(why or "") for why in batch.abstained)
+    lines = map(",".join, zip(*columns, abstained, map(csv_field, batch.texts), strict=True))
     return "".join(line + "\n" for line in lines)
 
 

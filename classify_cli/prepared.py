@@ -210,7 +210,12 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"`classify prepare --from {path} --out data/{path.stem}`, then train with --data data/{path.stem}"
         )
     if not path.is_dir():
-        raise InputError(f"no prepared data at {path} (run `classify prepare --out {path}` first)")
+        from .sources import SAMPLE_HINT
+
+        raise InputError(
+            f"no prepared data at {path}: run `classify prepare --from SOURCE --out {path}` first "
+            f"(SOURCE: a CSV/JSONL/Parquet file, a directory or a Hub dataset; {SAMPLE_HINT})"
+        )
     try:
         manifest = read_document(
             file, DATA_FORMAT, DATA_VERSION, MANIFEST_SCHEMA, ("prepared-data manifest", "manifest"), "prepare again"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ SPLIT_NAMES = {
 }
 DEFAULT_HUB_DATASET = "fancyzhx/ag_news"
 SAMPLE = "data/ag_news_sample"  # shipped with the repository, for an offline first run
+SAMPLE_HINT = f"a clone of classify ships a 2,500-row AG News sample: --from {SAMPLE}"
 
 
 @dataclass
@@ -44,13 +46,29 @@ class Source:
         return self.splits[split]()  # type: ignore[operator]
 
 
+_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")  # ".csv", ".cvs"; not the ".5" of "OpenHermes-2.5"
+
+
 def looks_like_path(source: str) -> bool:
-    """Hub names are ``name`` or ``owner/name``; anything else that could be a path is one."""
+    """Hub names are ``name`` or ``owner/name``, with no extension; anything else is a path
+    (``./x``, ``a/b/c``, ``x.csv``, ``news.cvs``, ``~/x``, ``/abs/x``), whether it exists or not."""
     return (
         os.path.exists(source)
         or source.startswith((".", "/", "~"))
-        or source.lower().endswith(LABELED_SUFFIXES)
+        or "\\" in source
         or source.count("/") > 1
+        or "" in source.split("/")
+        or bool(_EXTENSION.search(source))
+    )
+
+
+def no_such_data(source: str, command: str) -> InputError:
+    """A missing local input; a name that could be a Hub dataset's is told how to fetch it."""
+    if looks_like_path(source):
+        return InputError(f"no such file or directory: {source}")
+    return InputError(
+        f"no such file or directory: {source} ({command} reads local data; "
+        f"for the Hub dataset, run `classify prepare --from {source}` first)"
     )
 
 
@@ -59,7 +77,7 @@ def open_source(source: str, cfg: PrepareConfig) -> Source:
     if looks_like_path(source):
         path = Path(source).expanduser()
         if not path.exists():
-            raise InputError(f"no such file or directory: {source}")
+            raise no_such_data(source, "prepare")
         return open_directory(path, cfg) if path.is_dir() else open_file(path, cfg)
     return open_hub(source, cfg)
 
@@ -151,7 +169,7 @@ def open_hub(name: str, cfg: PrepareConfig) -> Source:
             raise EnvironmentFailure(
                 f"cannot reach the Hugging Face Hub to download {name!r} (offline, not cached); "
                 "use --from PATH with local CSV/JSONL/Parquet files or an AG News directory "
-                f"(a clone of classify has a 3,000-row sample: --from {SAMPLE})"
+                f"({SAMPLE_HINT})"
             ) from None
         raise InputError(
             f"cannot load Hub dataset {name!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

@@ -25,6 +25,37 @@ def test_predict_gives_the_records_of_the_command_line(invoke, trained):
         model.predict("goal coach season")
 
 
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"min_confidence": float("nan")}, ValueError, "min_confidence must be between 0 and 1, not nan"),
+        ({"min_confidence": -1}, ValueError, "min_confidence must be between 0 and 1, not -1"),
+        ({"min_confidence": 2}, ValueError, "min_confidence must be between 0 and 1, not 2"),
+        ({"min_confidence": "0.5"}, TypeError, "min_confidence must be a number, not str '0.5'"),
+        ({"k": 0}, ValueError, "k must be at least 1, not 0"),
+        ({"k": -3}, ValueError, "k must be at least 1, not -3"),
+        ({"k": "2"}, TypeError, "k must be an integer, not str '2'"),
+        ({"k": 2.0}, TypeError, "k must be an integer, not float 2.0"),
+        ({"k": True}, TypeError, "k must be an integer, not bool True"),
+    ],
+)
+def test_predict_refuses_bad_options_with_a_clear_message(trained, options, error, message):
+    _, _, run = trained
+    model = classify_cli.load(run)
+    with pytest.raises(error) as raised:
+        model.predict(["goal coach season"], **options)
+    assert str(raised.value) == message
+
+
+def test_predict_takes_numpy_numbers_and_k_past_the_labels(trained):
+    import numpy as np
+
+    _, _, run = trained
+    model = classify_cli.load(run)
+    expected = model.predict(["goal coach season"], k=4, min_confidence=0.5)
+    assert model.predict(["goal coach season"], k=np.int64(9), min_confidence=np.float32(0.5)) == expected
+
+
 def test_one_model_serves_many_threads(trained):
     _, _, run = trained
     model = classify_cli.load(run)

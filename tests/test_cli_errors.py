@@ -61,6 +61,16 @@ def test_usage_errors_are_one_line(invoke, args, message):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"), [("nan", "nan"), ("-1", "-1.0"), ("2", "2.0"), ("inf", "inf")], ids=["nan", "-1", "2", "inf"]
+)
+def test_predict_refuses_a_min_confidence_outside_0_to_1(invoke, trained, value, shown):
+    _, _, run = trained
+    result = invoke("predict", "--model", run, "--min-confidence", value, "goal")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert one_error_line(result) == f"error: --min-confidence must be between 0 and 1, not {shown}"
+
+
 def test_usage_error_through_the_real_entry_point(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "classify_cli", "evaluate", "--fail-under"], capture_output=True, text=True

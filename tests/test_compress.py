@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from classify_cli.bundle import load_bundle
+from classify_cli.display import byte_sizes
 from classify_cli.inference import Predictor
 
 from .test_output_safety import assert_one_clean_error, snapshot
@@ -22,15 +23,17 @@ def compressed(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("compressed") / "small"
     result = CliRunner().invoke(app, ["compress", "--model", str(run), "--out", str(out), "--max-features", "60"])
     assert result.exit_code == 0, result.output
-    return out, json.loads(result.stdout)
+    return out, json.loads(result.stdout), result.stderr
 
 
 def test_compress_keeps_the_largest_rows_and_says_what_it_did(trained, compressed):
     _, _, run = trained
-    out, summary = compressed
+    out, summary, said = compressed
     assert summary["features"]["after"] == 60 < summary["features"]["before"]
     assert summary["bytes"]["after"] < summary["bytes"]["before"]
     assert set(summary["validation_accuracy"]) == {"before", "after"}
+    before, after = byte_sizes(summary["bytes"]["before"], summary["bytes"]["after"])
+    assert said.startswith(f"compressed {before} -> {after}, 60 features; validation accuracy ")
     small, full = load_bundle(out), load_bundle(run)
     assert small.tensors["scores"].dtype == np.int8 and len(small.tensors["scores"]) == 61  # and the shared row
     assert small.meta["head"]["compressed"]["max_features"] == 60
@@ -42,9 +45,24 @@ def test_compress_keeps_the_largest_rows_and_says_what_it_did(trained, compresse
     assert set(small_ids.tolist()) <= set(small.tensors["kept_words"].tolist())
 
 
+@pytest.mark.parametrize(
+    ("sizes", "shown"),
+    [
+        ((1_600_000, 1_290_000), ["1.60 MB", "1.29 MB"]),
+        ((1_600_000, 900_000), ["1.60 MB", "0.90 MB"]),
+        ((45_000, 1_234), ["45.00 kB", "1.23 kB"]),
+        ((999, 12), ["999 B", "12 B"]),
+        ((2_500_000_000, 3_000_000), ["2500.00 MB", "3.00 MB"]),
+        ((2_000_000, 40), ["2000.00 kB", "0.04 kB"]),
+    ],
+)
+def test_sizes_share_one_unit_and_precision(sizes, shown):
+    assert byte_sizes(*sizes) == shown
+
+
 def test_compressed_model_predicts_and_evaluates(invoke, trained, compressed):
     corpus, data, _ = trained
-    out, _ = compressed
+    out, _, _ = compressed
     result = invoke("predict", "--model", out, "--format", "json", "-k", "2", "--explain", "goal coach season")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
@@ -114,7 +132,7 @@ def test_compress_refuses_bad_input_and_writes_nothing(invoke, trained, compress
 
 
 def test_a_compressed_model_cannot_be_resumed(invoke, compressed):
-    out, _ = compressed
+    out, _, _ = compressed
     result = invoke("train", "--resume", out)
     assert_one_clean_error(result, 2, "compressed model")
 

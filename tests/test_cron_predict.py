@@ -114,8 +114,9 @@ def test_predict_file_formats(invoke, trained, tmp_path):
     table = list(
         csv.reader(io.StringIO(invoke("predict", "--model", run, "-f", path, "--format", "csv", "-k", "2").stdout))
     )
-    assert table[0] == ["label", "probability", "label_2", "probability_2", "text"]
-    assert table[1][0] == "Sports" and table[2][0] == "" and len(table) == 5
+    assert table[0] == ["label", "probability", "label_2", "probability_2", "abstained", "text"]
+    assert len(table) == 5 and [row[0] for row in table[1:]] == [r["top"][0]["label"] for r in records]
+    assert [row[4] for row in table[1:]] == ["", "no known tokens", "", "no known tokens"]
 
 
 def test_predict_reads_csv_jsonl_and_stdin(invoke, trained, tmp_path):
@@ -134,6 +135,36 @@ def test_predict_reads_csv_jsonl_and_stdin(invoke, trained, tmp_path):
         result = invoke("predict", "--model", run, "--format", "jsonl", *args, input=stdin)
         assert result.exit_code == 0, result.output
         assert [json.loads(x)["text"] for x in result.stdout.splitlines()] == expected
+
+
+@pytest.mark.parametrize("args", [["-"], []], ids=["dash", "no-text"])
+def test_predict_reads_a_piped_stdin_like_file_dash(invoke, trained, args):
+    _, _, run = trained
+    texts = ["goal coach season", "", "shares profit market"]
+    stdin = "".join(t + "\n" for t in texts)
+    result = invoke("predict", "--model", run, "--format", "jsonl", *args, input=stdin)
+    assert result.exit_code == 0, result.output
+    same = invoke("predict", "--model", run, "--format", "jsonl", "--file", "-", input=stdin)
+    assert result.stdout == same.stdout and [json.loads(x)["text"] for x in result.stdout.splitlines()] == texts
+
+
+def test_predict_with_no_text_on_a_terminal_stdin_is_refused(trained):
+    import pty
+
+    _, _, run = trained
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "classify_cli", "predict", "--model", str(run)],
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert done.returncode == 2 and done.stderr == "error: give either TEXT arguments or --file PATH (- for stdin)\n"
 
 
 def test_predict_streams_large_files(invoke, trained, tmp_path):

@@ -210,6 +210,23 @@ def test_predict_does_not_import_torch(trained):
     assert modules_imported_by(["predict", "--model", run, "--format", "json", "bank shares rally"], ("torch",)) == []
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            "fancyzhx/ag_news",
+            "evaluate reads local data; for the Hub dataset, run `classify prepare --from fancyzhx/ag_news` first",
+        ),
+        ("news.cvs", "no such file or directory: news.cvs\n"),
+    ],
+)
+def test_evaluate_tells_a_hub_name_from_a_missing_file(invoke, trained, data, message):
+    _, _, run = trained
+    result = invoke("evaluate", "--model", run, "--data", data)
+    assert result.exit_code == 2 and result.stderr.startswith("error: no such file or directory: ")
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
 def test_evaluate_defaults_to_the_training_data(invoke, trained):
     _, data, run = trained
     result = invoke("evaluate", "--model", run, "--format", "json")

@@ -12,7 +12,7 @@ from classify_cli import __version__
 from classify_cli.cli import app
 from classify_cli.config import Config, config_from_dict, load_config
 
-COMMANDS = ["prepare", "train", "evaluate", "predict", "compress", "report", "info", "config", "tune"]
+COMMANDS = ["prepare", "train", "evaluate", "predict", "compress", "report", "info", "config", "tune", "version"]
 REPO = Path(__file__).parents[1]
 
 
@@ -32,20 +32,55 @@ def test_every_command_help_has_an_example(runner, command):
     assert example.strip().startswith(f"classify {command}")
 
 
-def test_version(invoke):
-    result = invoke("--version")
+@pytest.mark.parametrize("args", [["--version"], ["-V"], ["version"]])
+def test_version(invoke, args):
+    result = invoke(*args)
     assert result.exit_code == 0 and result.stdout == f"classify {__version__}\n"
+
+
+INFO_KEYS = {
+    "model": None,
+    "labels": None,
+    "vocabulary": None,
+    "features": {"words_kept", "ngram_buckets_kept", "ngrams", "weighting"},
+    "embed_dim": None,
+    "best_epoch": None,
+    "val_accuracy": None,
+    "val_loss": None,
+    "data": None,
+    "rows": None,
+    "train": {"lr", "batch_size", "ranks"},
+    "size": {"weights_bytes", "dtype"},
+    "compressed": None,
+    "tuned": None,
+    "created": None,
+    "classify_version": None,
+}
 
 
 def test_info_describes_the_model(invoke, trained):
     _, _, run = trained
     described = json.loads(invoke("info", run, "--format", "json").stdout)
+    assert set(described) == set(INFO_KEYS)  # the documented keys, all snake_case, for scripts
+    for key, nested in INFO_KEYS.items():
+        assert nested is None or set(described[key]) == nested, key
     meta = json.loads((run / "model.json").read_text())
     assert described["labels"] == meta["labels"] and described["vocabulary"] == meta["head"]["vocab_size"]
-    assert described["best epoch"] == meta["best"]["epoch"] and described["compressed"] is False
+    assert described["best_epoch"] == meta["best"]["epoch"] and described["compressed"] is False
     assert described["rows"] == meta["data"]["rows"] and "warning" not in described
     text = invoke("info", run).stdout
     assert text.startswith(f"model:            {run}\n") and "best epoch:" in text
+    assert "compressed:       no\n" in text and "tuned:            no\n" in text
+    assert not {"True", "False", "None"} & set(text.replace(",", " ").split())
+
+
+def test_info_keys_are_documented():
+    readme = (REPO / "README.md").read_text()
+    documented = readme.split("`info --format json` keys:")[1].split("\n\n")[0]
+    for key, nested in INFO_KEYS.items():
+        assert f"`{key}`" in documented, key
+        for inner in nested or ():
+            assert f"`{inner}`" in documented, inner
 
 
 def test_info_refuses_what_is_not_a_model(invoke, tmp_path):
@@ -110,7 +145,7 @@ def test_hints_name_what_exists(invoke, tmp_path):
     assert listed.exit_code == 2 and 'expected a list, e.g. ["title", "body"]' in listed.stderr
 
 
-def _run_with_terminal_stderr(args: list) -> tuple[str, str]:
+def _run_with_terminal_stderr(args: list, columns: int = 100, no_color: bool = False) -> tuple[str, str]:
     """Run classify with stderr on a pseudo-terminal and stdout on a pipe: (stdout, what the terminal got)."""
     import os
     import pty
@@ -119,8 +154,10 @@ def _run_with_terminal_stderr(args: list) -> tuple[str, str]:
     import threading
 
     master, slave = pty.openpty()
-    env = {**os.environ, "TERM": "xterm", "COLUMNS": "100"}
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": str(columns)}
     env.pop("NO_COLOR", None)
+    if no_color:  # a terminal still, but no progress bar
+        env["NO_COLOR"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "classify_cli", *map(str, args)], stdout=subprocess.PIPE, stderr=slave, env=env
     )
@@ -167,6 +204,45 @@ def test_progress_shows_on_a_terminal_stderr_and_leaves_stdout_alone(trained, tm
         json.loads(out)
 
 
+@pytest.mark.parametrize("width", [20, 40, 60, 80])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "epoch   1/5  lr 0.5       train loss 1.2345  val loss 1.2345  val acc 0.8765     3.1s  *best",
+        "features: 2,000 train / 222 validation docs, vocabulary 12,345, 40,000 n-gram buckets seen, 1.2s; "
+        "device cpu; embedding 52,345 x 64, batch 32, lr 0.5",
+        "warning: a path with no separator at all: " + "/very/long" * 12,
+        "short",
+    ],
+    ids=["epoch", "features", "long-word", "short"],
+)
+def test_log_lines_fold_within_the_width(message, width):
+    from classify_cli.cli._util import fitted
+
+    lines = fitted(message, width).split("\n")
+    assert all(len(line) <= width for line in lines)
+    assert all(line.startswith("  ") for line in lines[1:])  # continuation lines stand out
+    assert "".join(message.split()) == "".join("".join(lines).split())  # nothing lost
+    assert len(lines) == 1 if len(message) <= width else len(lines) > 1
+
+
+@pytest.mark.parametrize("no_color", [False, True], ids=["bar", "no-bar"])
+def test_train_logs_fit_a_narrow_terminal(trained, tmp_path, no_color):
+    import re
+
+    _, data, _ = trained
+    args = ["train", "--data", data, "--out", tmp_path / "run", "--set", "train.device=cpu", "--format", "json"]
+    _, terminal = _run_with_terminal_stderr(args, columns=60, no_color=no_color)
+    # what the terminal shows, line by line: escape sequences out, each \r redraw a line of its own
+    shown = re.split(r"[\r\n]+", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal))
+    assert any(line.startswith("epoch ") for line in shown) and any(line.startswith("features: ") for line in shown)
+    assert max(map(len, shown)) <= 60, [line for line in shown if len(line) > 60]
+    # folded at separators, the rest indented under the line's start: not cut where the edge fell
+    for line in shown:
+        if "val acc" in line or "vocabulary" in line:
+            assert line.startswith(("epoch ", "features: ", "  ")), line
+
+
 def test_no_progress_when_stderr_is_not_a_terminal(invoke, trained, tmp_path):
     _, _, run = trained
     texts = tmp_path / "texts.txt"
@@ -198,7 +274,7 @@ def test_predict_carries_an_id_column_through(invoke, trained, tmp_path):
     rows = invoke(
         "predict", "--model", run, "--file", csv_in, "--id-field", "id", "--format", "csv"
     ).stdout.splitlines()
-    assert rows[0] == "id,label,probability,text" and rows[2].startswith("B2,")
+    assert rows[0] == "id,label,probability,abstained,text" and rows[2].startswith("B2,")
     from_json = invoke("predict", "--model", run, "--file", jsonl_in, "--id-field", "doc", "--format", "jsonl")
     assert [json.loads(x)["id"] for x in from_json.stdout.splitlines()] == ["7", "8"]
     lines = tmp_path / "in.txt"

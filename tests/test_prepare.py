@@ -1,4 +1,5 @@
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -185,17 +186,96 @@ def test_the_shipped_sample_is_what_its_readme_says():
         assert (len(data), hashlib.sha256(data).hexdigest()) == (int(size), digest), name
 
 
-def test_the_demo_runs_offline_on_the_shipped_sample(invoke, tmp_path):
-    """What `make demo` does, with no network: prepare, train, evaluate, predict."""
-    assert invoke("prepare", "--from", SAMPLE, "--out", tmp_path / "data").exit_code == 0
-    trained = invoke("train", "--data", tmp_path / "data", "--out", tmp_path / "run", "--set", "train.device=cpu")
-    assert trained.exit_code == 0, trained.output
-    report = invoke("evaluate", "--model", tmp_path / "run", "--data", tmp_path / "data", "--format", "json")
+def _demo_commands() -> list[list[str]]:
+    """The `classify` commands of `make demo`'s recipe, with the shipped sample as SOURCE."""
+    recipe = (SAMPLE.parents[1] / "Makefile").read_text().split("\ndemo:")[1].split("\n\n")[0]
+    lines = [line.strip() for line in recipe.splitlines()[1:] if line.startswith("\t")]
+    return [shlex.split(line.replace("$(SOURCE)", str(SAMPLE)))[1:] for line in lines]
+
+
+def test_the_demo_runs_offline_on_the_shipped_sample_into_the_default_paths(invoke):
+    """`make demo`'s own commands, with no network; then the commands find its model with no options."""
+    commands = _demo_commands()
+    assert [c[0] for c in commands] == ["prepare", "train", "evaluate", "predict"]
+    for command in commands:
+        result = invoke(*command)
+        assert result.exit_code == 0, (command, result.output)
+    assert invoke("info").exit_code == 0
+    report = invoke("evaluate", "--format", "json")
     assert report.exit_code == 0 and json.loads(report.stdout)["accuracy"] > 0.7, report.output
-    predicted = invoke(
-        "predict", "--model", tmp_path / "run", "--format", "json", "Late goal sends United into the final"
-    )
+    predicted = invoke("predict", "--format", "json", "Late goal sends United into the final")
     assert json.loads(predicted.stdout)["label"] == "Sports"
+
+
+def test_the_sample_hint_counts_the_sample_rows():
+    from classify_cli.sources import SAMPLE_HINT
+
+    rows = sum(len((SAMPLE / f"{split}.csv").read_text().splitlines()) for split in ("train", "test"))
+    assert f"{rows:,}-row" in SAMPLE_HINT and "--from data/ag_news_sample" in SAMPLE_HINT
+
+
+def test_train_without_data_names_the_shipped_sample(invoke):
+    result = invoke("train")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "classify prepare --from SOURCE --out data/ag_news" in result.stderr
+    assert "--from data/ag_news_sample" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "is_path"),
+    [
+        ("./x", True),
+        ("a/b/c", True),
+        ("x.csv", True),
+        ("news.cvs", True),
+        ("~/x", True),
+        ("/abs/x", True),
+        ("..", True),
+        ("owner/", True),
+        ("dir\\x", True),
+        ("owner/name.v2", True),
+        ("fancyzhx/ag_news", False),
+        ("ag_news", False),
+        ("teknium/OpenHermes-2.5", False),
+    ],
+)
+def test_paths_and_hub_names_are_told_apart(source, is_path):
+    from classify_cli.sources import looks_like_path
+
+    assert looks_like_path(source) is is_path
+
+
+@pytest.mark.parametrize("source", ["news.cvs", "a/b/c", "~/nowhere/x", "./x"])
+def test_a_missing_path_is_no_such_file_not_the_hub(invoke, monkeypatch, source):
+    from classify_cli import sources
+
+    monkeypatch.setattr(sources, "open_hub", lambda name, cfg: pytest.fail(f"{name} sent to the Hub"))
+    result = invoke("prepare", "--from", source, "--out", "data/x")
+    assert result.exit_code == 2 and result.stderr == f"error: no such file or directory: {source}\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("text,label\ngoal match,A\nshares bank, A \n", "labels 'A' and ' A ' differ only by surrounding whitespace"),
+        ("text,label\ngoal match,B \nshares bank,B\n", "labels 'B ' and 'B' differ only by surrounding whitespace"),
+        ("text,text,label\ngoal,match,A\nshares,bank,B\n", "the header names column(s) ['text'] more than once"),
+        ("text,label,label\ngoal,A,A\nshares,B,B\n", "the header names column(s) ['label'] more than once"),
+    ],
+    ids=["padded-later", "padded-first", "text-twice", "label-twice"],
+)
+def test_prepare_refuses_ambiguous_labels_and_columns(invoke, tmp_path, content, message):
+    corpus = tmp_path / "corpus.csv"
+    corpus.write_text(content * 10)
+    result = invoke("prepare", "--from", corpus, "--out", tmp_path / "data")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.output
+    assert not (tmp_path / "data").exists()
+
+
+def test_prepare_accepts_repeated_columns_it_does_not_read(invoke, tmp_path):
+    corpus = tmp_path / "corpus.csv"
+    corpus.write_text("text,label,x,x\n" + "goal match,A,1,2\nshares bank,B,3,4\n" * 10)
+    assert invoke("prepare", "--from", corpus, "--out", tmp_path / "data").exit_code == 0
 
 
 def test_fingerprints_tell_rows_apart_exactly():

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from classify_cli.bundle import load_bundle
 from classify_cli.config import PrepareConfig
+from classify_cli.display import NUMBER_WIDTH, FixedTable, shown
 from classify_cli.inference import Predictor
-from classify_cli.prediction import Labeled, Options, csv_field, json_rows, records_of
+from classify_cli.prediction import Labeled, Options, csv_field, json_rows, records_of, write_labels
 from classify_cli.sources import read_file
 from classify_cli.text import (
     UNK,
@@ -395,6 +396,62 @@ def test_json_rows_are_the_records_dumped(texts, labels, data):
     records = records_of(batch, SimpleNamespace(labels=labels), Options(k=k))
     assert json_rows(batch, labels) == [json.dumps(r, ensure_ascii=False) for r in records]
     assert [json.loads(row) for row in json_rows(batch, labels)] == records
+
+
+def _predicted(predictor, texts: list[str], opts: Options, fmt: str) -> str:
+    out = io.StringIO()
+    write_labels(predictor, texts, opts, fmt, out)
+    return out.getvalue()
+
+
+def _csv_records(out: str) -> list[dict]:
+    """predict's CSV read back into JSON records."""
+    records = []
+    for row in csv.DictReader(io.StringIO(out, newline="")):
+        ranks = ["", *(f"_{i}" for i in range(2, (len(row) - 1) // 2 + 1))]
+        top = [{"label": row[f"label{r}"], "probability": float(row[f"probability{r}"])} for r in ranks]
+        record = {"text": row["text"], "label": None if row["abstained"] else row["label"]}
+        record |= {"probability": top[0]["probability"], "top": top}
+        records.append(record | ({"abstained": row["abstained"]} if row["abstained"] else {}))
+    return records
+
+
+def _check_table(out: str, records: list[dict], table: FixedTable, k: int) -> None:
+    """predict's table against the records: k lines a text, its label (or "(label: abstained)")
+    and probability to 4 places, the text (escaped, cut to its column with "...")."""
+    lines = out.split("\n")[:-1]
+    assert lines[:2] == table.header().splitlines()
+    rows = lines[2:]
+    assert len(rows) == k * len(records)
+    for i, line in enumerate(rows):
+        record, rank = records[i // k], i % k
+        # from the right: probability, then the (ASCII) label column; the text column is what is left
+        rest, number = line[:-NUMBER_WIDTH].removesuffix("   "), line[-NUMBER_WIDTH:].strip()
+        text_cell, label_cell = rest[: -table.label_width].removesuffix("   "), rest[-table.label_width :].strip()
+        expected = record["top"][rank]
+        label = expected["label"] if rank or record["label"] is not None else f"({expected['label']}: abstained)"
+        assert label_cell == label and abs(float(number) - expected["probability"]) <= 5e-5
+        text = shown(record["text"]) if rank == 0 else ""
+        if text_cell.endswith("...") and text_cell.rstrip() != text.rstrip():
+            assert text.startswith(text_cell[:-3].rstrip())
+        else:
+            assert text_cell.rstrip() == text.rstrip()
+
+
+blankish = st.sampled_from(["", " ", "\t", "  \u3000 "])
+
+
+@FEW
+@given(st.lists(st.one_of(blankish, vocab_text, any_text), min_size=1, max_size=6), st.data())
+def test_every_output_format_reads_back_as_the_json_records(predictor, texts, data):
+    k = data.draw(st.integers(1, len(predictor.labels)))
+    opts = Options(k=k, min_confidence=data.draw(st.sampled_from([0.0, 0.3, 0.6, 1.0])))
+    records = json.loads(_predicted(predictor, texts, opts, "json"))
+    assert [r["text"] for r in records] == texts and all(len(r["top"]) == k for r in records)
+    jsonl = _predicted(predictor, texts, opts, "jsonl")  # "\n" ends a line; U+2028 may stand in a text
+    assert [json.loads(line) for line in jsonl.split("\n")[:-1]] == records
+    assert _csv_records(_predicted(predictor, texts, opts, "csv")) == records
+    _check_table(_predicted(predictor, texts, opts, "table"), records, FixedTable(predictor.labels, False), k)
 
 
 @FEW

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from . import compress, config, evaluate, info, predict, prepare, report, train, tune  # noqa: F401  (register the commands)
+from . import compress, config, evaluate, info, predict, prepare, report, train, tune, version  # noqa: F401  (register the commands)
 from ._util import app
 
 __all__ = ["app", "main"]

@@ -7,6 +7,7 @@ numpy, torch and datasets inside their functions.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -79,18 +80,24 @@ app = typer.Typer(
 )
 
 
+def print_version() -> None:
+    """`classify version`, `--version` and `-V`: one line on stdout."""
+    from .. import __version__
+
+    print(f"classify {__version__}")
+
+
 def _print_version(value: bool) -> None:
     if value:
-        from .. import __version__
-
-        print(f"classify {__version__}")
+        print_version()
         raise typer.Exit()
 
 
 @app.callback()
 def _top(
     version: Annotated[
-        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option("--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """Train, evaluate and serve news-topic classifiers (EmbeddingBag + Linear)."""
@@ -147,6 +154,39 @@ def plain_console():
     from rich.console import Console
 
     return Console(markup=False, highlight=False)
+
+
+def stderr_width() -> int:
+    """The terminal's columns for stderr's lines: $COLUMNS first (as shutil reads it), else
+    stderr's own terminal (stdout may be a pipe), else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        try:
+            columns = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            columns = 80
+    return max(columns, 20)
+
+
+_SEPARATORS = re.compile(r"(; |, |  +)")
+
+
+def fitted(message: str, width: int, indent: str = "  ") -> str:
+    """A log line folded into lines of at most ``width`` columns, at its separators ("; ", ", ",
+    two spaces) where it can, the later lines indented: the terminal would cut it anywhere."""
+    parts = _SEPARATORS.split(message)
+    lines, line = [], ""
+    for text, sep in zip(parts[::2], [*parts[1::2], ""], strict=True):
+        if line and len(line) + len(text) > width:
+            lines.append(line.rstrip())
+            line = indent
+        line += text
+        while len(line) > width:  # one piece longer than a line: cut it
+            lines.append(line[:width])
+            line = indent + line[width:]
+        line += sep
+    return "\n".join([*lines, line.rstrip()])
 
 
 def color_ok(stream=sys.stderr) -> bool:
@@ -213,6 +253,8 @@ class Bar:
                 self._progress.update(self._task, completed=completed, total=total)
 
     def log(self, message: str) -> None:
+        if sys.stderr.isatty():  # folded at separators, not wherever the terminal's edge falls
+            message = fitted(message, stderr_width())
         if self._progress is not None:
             self._progress.console.print(message)
         else:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..display import byte_sizes
 from ._util import DEFAULT_RUN, Debug, ModelDir, app, err, run
 
 DEFAULT_MAX_FEATURES = 75_000  # about 3.5 MB at int8, however large the vocabulary
@@ -48,7 +49,8 @@ def compress_cli(
     summary = run(compress, model, out, max_features, dtype.value, data, debug=debug)
     before, after = summary["bytes"]["before"], summary["bytes"]["after"]
     acc = summary.get("validation_accuracy")
-    line = f"compressed {before / 1e6:.1f} MB -> {after / 1e6:.2f} MB, {summary['features']['after']:,} features"
+    line = "compressed {} -> {}".format(*byte_sizes(before, after))
+    line += f", {summary['features']['after']:,} features"
     if acc:
         line += f"; validation accuracy {acc['before']:.4f} -> {acc['after']:.4f}"
     else:

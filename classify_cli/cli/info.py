@@ -24,11 +24,24 @@ def info(run_dir: Path, fmt: Format) -> None:
         print(json.dumps(described, ensure_ascii=False))
         return
     for key, value in described.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items())
-        elif isinstance(value, list):
-            value = ", ".join(map(str, value))
-        print(f"{key + ':':<18}{shown(value)}")
+        print(f"{_words(key) + ':':<18}{shown(_text(value))}")
+
+
+def _words(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def _text(value: object) -> str:
+    """A value as a person reads it: yes/no and -, not Python's True/False/None; lists and dicts as lists."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{_words(k)} {_text(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(_text, value))
+    return str(value)
 
 
 @app.command("info")

@@ -34,16 +34,22 @@ def predict(
     id_field: str | None = None,
 ) -> None:
     """Label the texts (arguments, or a file streamed in batches) and write them to stdout."""
+    from ..api import check_options
     from ..bundle import load_bundle
     from ..config import PrepareConfig
     from ..inference import Predictor
     from ..prediction import Options, label_stream, write_labels
     from ..sources import read_texts
 
+    if not file and (texts == ["-"] or (not texts and sys.stdin is not None and not sys.stdin.isatty())):
+        # `-`, or a pipe and no TEXT: stdin, one text per line, as `--file -` and Unix tools read it
+        texts, file = [], "-"
     if bool(texts) == bool(file):
         raise InputError("give either TEXT arguments or --file PATH (- for stdin)")
-    if not 0.0 <= min_confidence <= 1.0:
-        raise InputError("--min-confidence must be between 0 and 1")
+    try:
+        check_options(k, min_confidence, ("-k", "--min-confidence"))
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
     if id_field is not None and not file:
         raise InputError("--id-field names a column of --file's input")
     if explain and not OUTPUTS[fmt.value].explains:
@@ -117,13 +123,14 @@ def predict_cli(
 ) -> None:
     """Label text: the most likely label and its probability.
 
-    The top k with -k. A text with no known tokens, or below --min-confidence, gets no label
-    (abstains).
+    TEXT "-", or no TEXT with stdin a pipe, reads stdin (one text per line). The top k with
+    -k. A text with no known tokens, or below --min-confidence, gets no label (abstains).
 
     \b
     Examples:
       classify predict --model runs/ag_news "Stocks rally as the Fed holds rates"
       classify predict --file texts.txt --format jsonl > labels.jsonl
+      cut -f2 titles.tsv | classify predict --format csv
     """
     run(
         predict,
