@@ -39,8 +39,10 @@ def report_cli(
     ] = None,
     debug: Debug = False,
 ) -> None:
-    """Draw learning curves and a confusion matrix as PNGs, or evaluations over time.
+    """Draw PNGs of a run, or of evaluate reports over time.
 
+    A run's: learning curves and a confusion matrix. With --history: each metric of the
+    reports `evaluate --output` wrote, by day, failed days marked, and an HTML page of them.
     Needs matplotlib (pip install matplotlib).
 
     \b
