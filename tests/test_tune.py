@@ -121,7 +121,7 @@ def test_a_budget_trial_0_outlasts_still_gives_the_model_of_the_config_given(inv
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert [(t["trial"], t["state"]) for t in summary["trials"]] == [(0, "complete")]
-    assert summary["trials"][0]["seconds"] > 0.01  # the budget ran out during trial 0, which finished
+    assert summary["seconds"] > 0.01  # the budget ran out by the end of trial 0, which finished all the same
     assert "the budget allowed only the config given (trial 0 took" in summary["chosen_because"]
     assert load_bundle(run).meta["tuned"]["trial"] == 0 and (run / "tuned.toml").is_file()
     assert invoke("train", "--data", data, "--out", tmp_path / "given", "--config", config).exit_code == 0
