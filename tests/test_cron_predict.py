@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -251,3 +252,101 @@ def test_artifacts_follow_the_umask(trained):
     os.umask(mask)
     for path in [data / "manifest.json", run / "model.json"]:
         assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.fixture
+def daily_reports(invoke, trained, tmp_path):
+    """Three days of `evaluate --output` from cron, run for real on different data; the second
+    day's mean confidence missed its --fail-under. Returns the reports' directory and the file names
+    in the order of the days (not of their names)."""
+    corpus, data, run = trained
+    reports = tmp_path / "reports"
+    days = [  # (file, data, extra options, day of the month)
+        ("c.json", data, [], 3),
+        ("a.json", corpus / "train.csv", ["--fail-under", "mean_confidence=1.0"], 4),
+        ("b.json", corpus / "test.csv", ["--fail-under", "accuracy=0.1"], 5),
+    ]
+    for name, source, extra, day in days:
+        result = invoke("evaluate", "--model", run, "--data", source, "--output", reports / name, *extra)
+        assert result.exit_code == (1 if "mean_confidence=1.0" in extra else 0), result.output
+        report = json.loads((reports / name).read_text())
+        assert abs(datetime.fromisoformat(report["evaluated_at"]) - datetime.now(UTC)) < timedelta(minutes=5)
+        # cron runs them a day apart: move each report's time to its day
+        report["evaluated_at"] = f"2026-12-{day:02d}T06:00:00+00:00"
+        (reports / name).write_text(json.dumps(report))
+    assert [c["passed"] for c in json.loads((reports / "a.json").read_text())["thresholds"]] == [False]
+    return reports, ["c.json", "a.json", "b.json"]
+
+
+def _table_rows(page: str) -> list[str]:
+    return [row for row in page.split("<tr")[2:]]  # after the header row
+
+
+def test_report_history_draws_each_metric_and_marks_the_failed_day(invoke, daily_reports):
+    pytest.importorskip("matplotlib")
+    from classify_cli.report import HISTORY_METRICS, is_our_picture
+
+    reports, order = daily_reports
+    result = invoke("report", "--history", reports)
+    assert result.exit_code == 0, result.output
+    written = [Path(line) for line in result.stdout.splitlines()]
+    assert [p.name for p in written] == [*(f"history-{m}.png" for m in HISTORY_METRICS), "history.html"]
+    assert all(p.parent == reports.absolute() for p in written)  # default --out: beside the reports
+    assert all(is_our_picture(p) for p in written[:-1])
+    page = (reports / "history.html").read_text()
+    assert page.count('src="data:image/png;base64,') == len(HISTORY_METRICS)  # self-contained
+    rows = _table_rows(page)
+    assert [next(name for name in order if f"<td>{name}</td>" in row) for row in rows] == order  # by time
+    assert ["failed" in row.split(">")[0] for row in rows] == [False, True, False]
+    assert "FAILED: mean_confidence" in rows[1] and "2026-12-04T06:00:00+00:00" in rows[1]
+    assert "passed: accuracy" in rows[2]
+    again = invoke("report", "--history", str(reports / "*.json"), "--out", reports)  # a glob; its own files replaced
+    assert again.exit_code == 0, again.output
+
+
+def test_report_history_falls_back_to_file_times_and_skips_what_is_no_report(invoke, daily_reports, tmp_path):
+    pytest.importorskip("matplotlib")
+    reports, order = daily_reports
+    old = json.loads((reports / "b.json").read_text())
+    del old["evaluated_at"]  # written before evaluate recorded the time: its file's time counts
+    (reports / "b.json").write_text(json.dumps(old))
+    os.utime(reports / "b.json", (0, datetime(2026, 12, 1, tzinfo=UTC).timestamp()))
+    (reports / "notes.json").write_text('{"todo": "check the model"}')
+    result = invoke("report", "--history", reports, "--out", tmp_path / "site")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [f"warning: skipped {reports / 'notes.json'}: not a classify evaluate report"]
+    rows = _table_rows((tmp_path / "site" / "history.html").read_text())
+    assert [next(n for n in order if f"<td>{n}</td>" in row) for row in rows] == ["b.json", "c.json", "a.json"]
+
+
+@pytest.mark.parametrize(
+    "files, pattern, message",
+    [
+        ({}, "{dir}", "no files matched"),
+        ({}, "{dir}/*.json", "no files matched"),
+        ({"x.json": "[1, 2]", "y.json": "{not json"}, "{dir}", "none of the 2 files is a classify evaluate report"),
+    ],
+    ids=["empty directory", "empty glob", "no report"],
+)
+def test_report_history_without_reports_is_refused(invoke, tmp_path, files, pattern, message):
+    pytest.importorskip("matplotlib")
+    from .test_output_safety import assert_one_clean_error
+
+    (tmp_path / "r").mkdir()
+    for name, text in files.items():
+        (tmp_path / "r" / name).write_text(text)
+    result = invoke("report", "--history", pattern.format(dir=tmp_path / "r"), "--out", tmp_path / "out")
+    assert_one_clean_error(result, 2, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_history_keeps_a_page_it_did_not_write(invoke, daily_reports, trained):
+    pytest.importorskip("matplotlib")
+    from .test_output_safety import assert_one_clean_error
+
+    reports, _ = daily_reports
+    (reports / "history.html").write_text("<html>my own dashboard</html>")
+    assert_one_clean_error(invoke("report", "--history", reports), 2, "not written by classify report")
+    assert (reports / "history.html").read_text() == "<html>my own dashboard</html>"
+    assert not list(reports.glob("*.png"))
+    assert_one_clean_error(invoke("report", trained[2], "--history", reports), 2, "leave out RUN_DIR")

@@ -113,6 +113,64 @@ def test_stopping_keeps_the_best_so_far(tmp_path, prepared):
     assert (tmp_path / "run" / "model.json").is_file() and summary["best"]["loss"] > 0
 
 
+@pytest.mark.parametrize("folds", [["--folds", "1"], []], ids=["validation", "folds"])
+def test_a_budget_trial_0_outlasts_still_gives_the_model_of_the_config_given(invoke, tmp_path, prepared, folds):
+    data, config = prepared
+    run = tmp_path / "run"
+    result = invoke("tune", "--data", data, "--out", run, "--config", config, "--budget", "0.01", *folds)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert [(t["trial"], t["state"]) for t in summary["trials"]] == [(0, "complete")]
+    assert summary["seconds"] > 0.01  # the budget ran out by the end of trial 0, which finished all the same
+    assert "the budget allowed only the config given (trial 0 took" in summary["chosen_because"]
+    assert load_bundle(run).meta["tuned"]["trial"] == 0 and (run / "tuned.toml").is_file()
+    assert invoke("train", "--data", data, "--out", tmp_path / "given", "--config", config).exit_code == 0
+    tuned, given = load_bundle(run).tensors, load_bundle(tmp_path / "given").tensors
+    assert tuned.keys() == given.keys() and all((tuned[k] == given[k]).all() for k in given)
+    assert invoke("evaluate", "--model", run, "--data", data, "--format", "json").exit_code == 0
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["absent", "a run"])
+def test_ctrl_c_during_trial_0_exits_130_and_writes_nothing(invoke, tmp_path, existing):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = write_ag_dir(tmp_path / "corpus", n_train=400, n_test=10)
+    assert invoke("prepare", "--from", corpus, "--out", tmp_path / "data").exit_code == 0
+    run = tmp_path / "run"
+    if existing:
+        assert invoke("train", "--data", tmp_path / "data", "--out", run, "--set", "train.epochs=1").exit_code == 0
+
+    def files():
+        return {p.name: p.read_bytes() for p in run.iterdir()} if run.exists() else None
+
+    before = files()
+    # trial 0 long enough to be interrupted: many epochs, no early stop
+    args = ["--set", "train.epochs=500", "--set", "train.patience=500", "--folds", "1", "--budget", "0.01"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "classify_cli", "tune", "--data", tmp_path / "data", "--out", run, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 120
+    # trial 0's run directory, in tune's work directory beside --out: training is under way
+    while not list(tmp_path.glob("*/trial-0")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out == "" and err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err
+    assert files() == before  # absent, or the run as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "data", *(["run"] if existing else [])]
+
+
 def test_a_small_validation_split_hands_judging_to_folds_of_train(invoke, tmp_path, prepared, reads):
     data, config = prepared
     run = tmp_path / "run"
@@ -161,11 +219,9 @@ def test_folds_partition_train_and_build_their_own_vocabulary(tmp_path, prepared
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--budget", "0.5"], "--budget 0.5"),
-        (
-            ["--budget", "9", "--folds", "5"],
-            "judged by 5-fold cross-validation, with the final training, takes about 12 s",
-        ),
+        (["--budget", "0"], "--budget 0: give a positive number of seconds"),
+        (["--budget", "-5"], "--budget -5"),
+        (["--budget", "inf"], "--budget inf"),
         (["--folds", "200"], "--folds 200"),
         (["--metric", "f2"], "f2"),
         (["--trials", "0"], "--trials"),

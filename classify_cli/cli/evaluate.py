@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -85,6 +86,8 @@ def evaluate(
     with Bar("rows", "evaluating") as bar:
         report = evaluate_model(model, data if data is not None else default_data(model), columns, bar.advance)
     report["thresholds"] = check_thresholds(report, fail_under, fail_over)
+    # when it ran: `report --history` orders a cron job's daily reports by it
+    report["evaluated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     if output is not None:
         write_output(output, (dumps(report) + "\n").encode())
     return report, [c for c in report["thresholds"] if not c["passed"]]

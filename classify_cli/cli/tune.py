@@ -33,10 +33,12 @@ def tune(
 
     max_bytes = None if max_size is None else parse_size(max_size)
     cfg = load_config_or_default(config, overrides)
+    # until trial 0 (the config given) ends, Ctrl-C aborts at once (exit 130, nothing written);
+    # after it, Ctrl-C stops the trial under way and keeps the best so far
     with stop_on_signals() as (should_stop, signals), Bar("trials") as bar:
-        signals.started()  # Ctrl-C stops the trial under way and keeps the best so far
 
         def on_trial(row, best) -> None:
+            signals.started()
             shown = "-" if row[metric] is None else f"{row[metric]:.4f}"
             so_far = "-" if best is None else f"{best[metric]:.4f}"
             line = f"trial {row['trial']:>3}  {row['state']:<9} {metric} {shown}  best {so_far}  {row['seconds']:.1f}s"
@@ -63,7 +65,12 @@ def tune(
 def tune_cli(
     data: Annotated[Path, typer.Option("--data", help="Prepared data (its test split is never read).")] = DEFAULT_DATA,
     out: Annotated[Path, typer.Option("--out", help="Run directory for the chosen model.")] = DEFAULT_RUN,
-    budget: Annotated[float, typer.Option("--budget", help="Wall-time budget of the search, in seconds.")] = 300.0,
+    budget: Annotated[
+        float,
+        typer.Option(
+            "--budget", help="Wall-time budget of the search, in seconds (trial 0, the config given, always finishes)."
+        ),
+    ] = 300.0,
     trials: Annotated[
         int | None,
         typer.Option("--trials", help="Stop after this many trials [default: when the budget is spent].", min=1),
