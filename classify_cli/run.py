@@ -97,9 +97,10 @@ def _claim(
     """Lock and check the run directory (the lock stays in ``held``); when resuming, read the
     checkpoint (its tensors into ``checkpoint``). Returns what every rank trains by: the
     config, the data's path and the checkpoint's state."""
-    # the run directory and those of its parents this call will create, deepest first
-    created = [d for d in (out_dir, *out_dir.parents) if not os.path.lexists(d)]
     held.enter_context(DirectoryLock(out_dir, "train"))  # first: what is read next is then no one else's
+    # the run directory and those of its parents this call will create, deepest first (looked
+    # at once locked: taking the lock may put back a run directory a killed swap took away)
+    created = [d for d in (out_dir, *out_dir.parents) if not os.path.lexists(d)]
     held.enter_context(_removed_on_failure(created))
     if not resume:
         check_replaceable(out_dir, is_run_dir, "a classify run directory")
@@ -160,8 +161,8 @@ def is_run_dir(path: Path) -> bool:
 @contextlib.contextmanager
 def _removed_on_failure(created: list[Path]) -> Iterator[None]:
     """Remove the directories ``created`` for a run that then failed (the run directory, then
-    the parents made for it), so a diverged or refused run leaves no directory holding only
-    ``.lock``; directories that existed before are left as they were."""
+    the parents made for it; those made for the lock, the lock removes), so a diverged or
+    refused run leaves no empty directory; directories that existed before are left as they were."""
     try:
         yield
     except Interrupted:
