@@ -38,10 +38,14 @@ def _temp_affixes(kind: str, name: str) -> dict[str, str]:
     return {"prefix": f"{TMP_PREFIX}{kind}-", "suffix": f"-{name}"}
 
 
+# what earlier versions left: ".tmp-XXXXXXXX", ".tmp-NAME-XXXXXXXX", ".tmp-NAME-work-XXXXXXXX"
+_OLD_LEFTOVER = re.compile(r"\.tmp-(?:.+-)?[a-z0-9_]{8}", re.DOTALL)
+
+
 def is_leftover(name: str) -> bool:
     """Whether a directory entry is one of classify's own leftovers (a killed command's
-    temporaries, or an older version's lock file), which do not make an output non-empty."""
-    return name.startswith(TMP_PREFIX) or name == ".lock"
+    temporaries, or an earlier version's lock file), which do not make an output non-empty."""
+    return name == ".lock" or bool(_LEFTOVER.fullmatch(name) or _OLD_LEFTOVER.fullmatch(name))
 
 
 def through_link(path: Path) -> Path:

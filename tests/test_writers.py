@@ -192,6 +192,15 @@ def test_leftovers_are_removed_by_the_next_writer_and_count_as_empty(invoke, tra
     assert [n for n in leftovers(out) if n.startswith(".tmp-")] == []
 
 
+def test_a_users_own_dot_tmp_file_is_not_a_leftover(invoke, trained, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".tmp-notes").write_text("mine\n")
+    result = invoke(*writer_args("prepare", trained, out))
+    assert_one_clean_error(result, 2, "holds files that are not")
+    assert (out / ".tmp-notes").read_text() == "mine\n"
+
+
 def test_a_train_killed_in_its_first_checkpoint_leaves_a_run_directory_train_takes(invoke, trained, tmp_path):
     _, data, _ = trained
     run = tmp_path / "run"
