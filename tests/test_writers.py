@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from classify_cli import fsutil
 from classify_cli.bundle import load_bundle
-from classify_cli.fsutil import DirectoryLock, exchange
+from classify_cli.fsutil import DirectoryLock
 from classify_cli.prepared import load_prepared
 
 from .conftest import make_rows, write_header_csv
@@ -77,8 +78,6 @@ def test_a_writer_holds_the_lock_until_its_output_is_in_place(
     invoke, trained, tmp_path, monkeypatch, writer, needs_optuna
 ):
     """Another writer is refused even just after the swap (the lock did not move with it)."""
-    import classify_cli.fsutil as fsutil
-
     out = tmp_path / "out"
     refused = []
     real_swap = fsutil._swap
@@ -107,7 +106,7 @@ def test_exchange_swaps_two_directories_in_one_step(tmp_path):
     b.mkdir()
     (a / "new").write_text("new")
     (b / "old").write_text("old")
-    if not exchange(a, b):
+    if not fsutil.exchange(a, b):
         pytest.skip("this system or file system cannot exchange two entries")
     assert [p.name for p in a.iterdir()] == ["old"] and [p.name for p in b.iterdir()] == ["new"]
 
