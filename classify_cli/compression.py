@@ -21,7 +21,7 @@ import numpy as np
 from .bundle import META, MODEL_FILE, Bundle, is_compressed, load_bundle, read_meta, save_bundle
 from .errors import InputError
 from .evaluation import training_reference
-from .fsutil import atomic_directory, check_replaceable
+from .fsutil import DirectoryLock, atomic_directory, check_replaceable
 from .head import DTYPES, describe, spec_of, vocab_table
 from .inference import Predictor, softmax
 from .token_table import TokenTable
@@ -47,17 +47,19 @@ def compress(
     run_dir, out = Path(run_dir), Path(out)
     if out.resolve() == run_dir.resolve():
         raise InputError("--out must differ from --model: compress writes a new bundle beside the original")
-    check_replaceable(out, is_compressed_output, COMPRESSED_MODEL)
-    started = time.perf_counter()
-    bundle = load_bundle(run_dir)
-    if "compressed" in bundle.meta["head"]:
-        raise InputError(f"{run_dir} is already compressed; compress the full model it came from")
-    validation = _validation_split(bundle, data)
+    with DirectoryLock(out, "compress") as lock:  # from the check to the swap: no other writer meanwhile
+        out = lock.directory
+        check_replaceable(out, is_compressed_output, COMPRESSED_MODEL)
+        started = time.perf_counter()
+        bundle = load_bundle(run_dir)
+        if "compressed" in bundle.meta["head"]:
+            raise InputError(f"{run_dir} is already compressed; compress the full model it came from")
+        validation = _validation_split(bundle, data)
 
-    keep = feature_order(bundle)[:max_features]
-    tensors, meta = compressed(bundle, keep, dtype, validation, str(run_dir.resolve()), max_features)
-    with atomic_directory(out, is_compressed_output, COMPRESSED_MODEL) as tmp:
-        save_bundle(tmp, tensors, meta)
+        keep = feature_order(bundle)[:max_features]
+        tensors, meta = compressed(bundle, keep, dtype, validation, str(run_dir.resolve()), max_features)
+        with atomic_directory(out, is_compressed_output, COMPRESSED_MODEL) as tmp:
+            save_bundle(tmp, tensors, meta)
     sizes = {name: model_bytes(path) for name, path in (("before", run_dir), ("after", out))}
     summary = {
         "out": str(out),

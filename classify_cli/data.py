@@ -24,7 +24,7 @@ import numpy as np
 from .config import SPLITS, PrepareConfig
 from .display import listed
 from .errors import InputError
-from .fsutil import check_replaceable, release_freed_memory, scratch_directory
+from .fsutil import DirectoryLock, check_replaceable, release_freed_memory, scratch_directory
 from .prepared import (
     PREPARED_DATA,
     foreign_entries,
@@ -182,12 +182,22 @@ def _counted(rows: Iterable[tuple[str, str]], tick: Callable[[int], None], every
 
 
 def prepare_corpus(
-    source: Source, out: Path, cfg: PrepareConfig, log: Log = _stderr, tick: Callable[[int], None] = lambda n: None
+    source: Source | Callable[[], Source],
+    out: Path,
+    cfg: PrepareConfig,
+    log: Log = _stderr,
+    tick: Callable[[int], None] = lambda n: None,
 ) -> dict[str, Any]:
-    """Read ``source``, write prepared splits to ``out`` atomically, return the manifest."""
-    check_prepare_target(out)  # before reading a corpus that could not be written anyway
-    with scratch_directory(out) as scratch:  # token ids wait there until the vocabulary is known
-        return _prepare(source, out, cfg, log, tick, scratch)
+    """Read ``source`` (or the one it opens: called once ``out`` is locked and checked, as
+    opening may download a corpus), write prepared splits to ``out`` atomically, return the
+    manifest. ``out`` is locked throughout, as ``train`` locks its run."""
+    with DirectoryLock(out, "prepare") as lock:
+        out = lock.directory
+        check_prepare_target(out)  # before reading a corpus that could not be written anyway
+        if callable(source):
+            source = source()
+        with scratch_directory(out) as scratch:  # token ids wait there until the vocabulary is known
+            return _prepare(source, out, cfg, log, tick, scratch)
 
 
 def _prepare(source: Source, out: Path, cfg: PrepareConfig, log: Log, tick, scratch: Path) -> dict[str, Any]:

@@ -22,14 +22,14 @@ import numpy as np
 import torch
 
 from . import __version__
-from .bundle import META, MODEL_FORMAT, Bundle, is_compressed, save_bundle
-from .checkpoint import CHECKPOINT, load_checkpoint, read_state, remove_checkpoint, save_checkpoint
+from .bundle import META, MODEL_FILE, MODEL_FORMAT, Bundle, is_compressed, save_bundle
+from .checkpoint import CHECKPOINT, load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import Config, config_from_dict
 from .distributed import SINGLE, World, train_command
 from .errors import BundleError, DivergedError, InputError, Interrupted
 from .evaluation import training_reference
 from .features import TFIDF, fit_features, norm_of
-from .fsutil import DirectoryLock, check_replaceable, read_regular, sha256_file, staged_file
+from .fsutil import DirectoryLock, check_replaceable, read_regular, recover, sha256_file, staged_file, through_link
 from .head import describe, scoring_tensors
 from .model import SGD, TextClassifier, all_finite, class_table, export_tensors, import_tensors
 from .prepared import load_prepared, read_manifest
@@ -68,7 +68,7 @@ def train(
     removed again if training fails (not when interrupted: it then holds the checkpoint).
     With several ranks (``world``), rank 0 does all of that and the others write nothing there.
     """
-    out_dir = Path(out_dir)
+    out_dir = through_link(Path(out_dir))  # a symlink stays: the run goes into the directory it names
     started = time.perf_counter()
     if not world.is_main:  # one voice: rank 0 logs and reports (on_step also says training began)
         log, on_epoch = (lambda message: None), None
@@ -94,9 +94,17 @@ def _claim(
     held: contextlib.ExitStack,
     checkpoint: dict[str, np.ndarray],
 ) -> dict[str, Any]:
-    """Check and lock the run directory (the lock stays in ``held``); when resuming, read the
+    """Lock and check the run directory (the lock stays in ``held``); when resuming, read the
     checkpoint (its tensors into ``checkpoint``). Returns what every rank trains by: the
     config, the data's path and the checkpoint's state."""
+    held.enter_context(DirectoryLock(out_dir, "train"))  # first: what is read next is then no one else's
+    # the run directory and those of its parents this call will create, deepest first (looked
+    # at once locked: taking the lock may put back a run directory a killed swap took away)
+    created = [d for d in (out_dir, *out_dir.parents) if not os.path.lexists(d)]
+    held.enter_context(_removed_on_failure(created))
+    if not resume:
+        check_replaceable(out_dir, is_run_dir, "a classify run directory")
+    recover(out_dir, _run_file)  # a killed train's temporaries (a checkpoint half-written or swapped out)
     if resume:
         if not (out_dir / CHECKPOINT / "state.json").is_file() and is_compressed(out_dir):
             raise BundleError(
@@ -107,7 +115,7 @@ def _claim(
                 f"{out_dir} finished training: a finished run keeps its model, not the state to go on from; "
                 "train again with --epochs N"
             )
-        state = read_state(out_dir)  # for its config and data; read again once locked
+        state, tensors = load_checkpoint(out_dir)
         _check_world_size(out_dir, state, world)
         cfg = config_from_dict(state["config"])
         if epochs is not None:  # going on for longer (or shorter) than the run was started with
@@ -117,19 +125,14 @@ def _claim(
                 )
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
         data_dir = Path(state["data"]["path"])
-    else:
-        check_replaceable(out_dir, is_run_dir, "a classify run directory")
-    assert cfg is not None and data_dir is not None
-    # the run directory and those of its parents this call will create, deepest first
-    created = [d for d in (out_dir, *out_dir.parents) if not os.path.lexists(d)]
-    held.enter_context(DirectoryLock(out_dir, "train"))
-    held.enter_context(_removed_on_failure(created))
-    state = None
-    if resume:  # the checkpoint again, now that the run directory is ours
-        state, tensors = load_checkpoint(out_dir)
-        _check_world_size(out_dir, state, world)
         checkpoint.update(tensors)
-    return {"config": cfg.to_dict(), "data": str(data_dir), "state": state}
+    assert cfg is not None and data_dir is not None
+    return {"config": cfg.to_dict(), "data": str(data_dir), "state": state if resume else None}
+
+
+def _run_file(name: str) -> bool:
+    """Whether ``name`` is one of the files ``train`` writes in a run directory."""
+    return name in (CHECKPOINT, META, "metrics.jsonl") or MODEL_FILE.fullmatch(name) is not None
 
 
 def _check_world_size(out_dir: Path, state: dict[str, Any], world: World) -> None:
@@ -144,9 +147,9 @@ def _check_world_size(out_dir: Path, state: dict[str, Any], world: World) -> Non
 
 def is_run_dir(path: Path) -> bool:
     """Whether ``path`` is a run directory ``train`` wrote: a classify ``model.json`` (of any
-    version), a checkpoint, or only the lock of a run that wrote nothing else."""
+    version) or a checkpoint."""
     path = Path(path)
-    if {p.name for p in path.iterdir()} <= {".lock"} or (path / CHECKPOINT / "state.json").is_file():
+    if (path / CHECKPOINT / "state.json").is_file():
         return True
     try:
         meta = json.loads(read_regular(path / META).decode("utf-8"))
@@ -158,8 +161,8 @@ def is_run_dir(path: Path) -> bool:
 @contextlib.contextmanager
 def _removed_on_failure(created: list[Path]) -> Iterator[None]:
     """Remove the directories ``created`` for a run that then failed (the run directory, then
-    the parents made for it), so a diverged or refused run leaves no directory holding only
-    ``.lock``; directories that existed before are left as they were."""
+    the parents made for it; those made for the lock, the lock removes), so a diverged or
+    refused run leaves no empty directory; directories that existed before are left as they were."""
     try:
         yield
     except Interrupted:

@@ -24,7 +24,7 @@ from typing import Any
 
 from .config import Config, config_from_dict, to_toml
 from .errors import DivergedError, EnvironmentFailure, InputError, Interrupted
-from .fsutil import atomic_directory, atomic_write_bytes, check_replaceable, scratch_directory
+from .fsutil import DirectoryLock, atomic_directory, atomic_write_bytes, check_replaceable, scratch_directory
 from .metrics import METRICS, TUNABLE
 
 TUNED = "tuned.toml"
@@ -250,7 +250,8 @@ def tune(
     def validation_of(path: Path):
         return load_prepared(path, ("validation",)).splits["validation"]
 
-    with scratch_directory(out_dir) as work:
+    # locked from here to the commit (as train locks its run): no other writer can swap it meanwhile
+    with DirectoryLock(out_dir, "tune") as lock, scratch_directory(lock.directory) as work:
         validation = validation_of(Path(data_dir))  # read once: every trial is scored on it
         # each fold's directory, held-out train documents and validation split (those documents)
         folds_written = write_folds(data_dir, k, seed, work / "folds") if k > 1 else []

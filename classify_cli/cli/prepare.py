@@ -24,15 +24,14 @@ from ._util import (
 
 
 def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | None, columns: dict) -> dict:
-    from ..data import check_prepare_target, prepare_corpus
+    from ..data import prepare_corpus
     from ..sources import open_source
 
     cfg = load_config_or_default(
         config, {**parse_overrides(overrides), **{("prepare", k): v for k, v in columns.items()}}
     )
-    check_prepare_target(out)  # before opening the source: that may download a corpus
-    with Bar("rows", "reading") as bar:
-        return prepare_corpus(open_source(source, cfg.prepare), out, cfg.prepare, log=bar.log, tick=bar.advance)
+    with Bar("rows", "reading") as bar:  # the source is opened once out is locked and checked
+        return prepare_corpus(lambda: open_source(source, cfg.prepare), out, cfg.prepare, log=bar.log, tick=bar.advance)
 
 
 @app.command("prepare")
