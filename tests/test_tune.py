@@ -158,8 +158,8 @@ def test_ctrl_c_during_trial_0_exits_130_and_writes_nothing(invoke, tmp_path, ex
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + 120
-    # trial 0's run directory, in tune's work directory beside --out: training is under way
-    while not list(tmp_path.glob("*/trial-0")) and proc.poll() is None and time.monotonic() < deadline:
+    # the lock of trial 0, in tune's hidden work directory beside --out: training is under way
+    while not list(tmp_path.glob(".tmp-work-*/.trial-0.lock")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
     assert proc.poll() is None, proc.communicate()

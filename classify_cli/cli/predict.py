@@ -67,7 +67,7 @@ def predict(
         source = read_texts(file, input_format.value, PrepareConfig(**columns), id_field)
     if fmt is OutFormat.json and not file and len(texts) == 1:  # one text: one object, not a list
         _, (record,) = next(label_stream(predictor, source, opts))
-        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
         return
     try:
         with Bar("texts", "labeling", enabled=bool(file)) as bar:  # a few TEXT arguments need none
