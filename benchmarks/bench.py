@@ -211,7 +211,7 @@ def write_fasttext_file(source: Path, out: Path) -> Path:
 
 
 def worker_fasttext_file(config: dict[str, Any]) -> dict[str, Any]:
-    from classify_cli.text import basic_english, clean_text
+    from classify_cli.text.tokens import basic_english, clean_text
 
     rows = 0
     with Path(config["out"]).open("w", encoding="utf-8") as f:
@@ -410,8 +410,8 @@ def run_worker(kind: str, config: dict[str, Any]) -> tuple[dict[str, Any], float
 def worker_predictor(config: dict[str, Any]) -> dict[str, Any]:
     """Throughput of classify's numpy predictor, loaded once, on every core as the commands
     use it (batches of 4,096 texts tokenized in forked workers): texts in memory -> logits."""
-    from classify_cli.bundle import load_bundle
-    from classify_cli.inference import Predictor, score_batches
+    from classify_cli.model.bundle import load_bundle
+    from classify_cli.model.inference import Predictor, score_batches
 
     predictor = Predictor(load_bundle(Path(config["run"])))
     texts = [text for _, text in iter_agnews(Path(config["texts"]))]

@@ -322,7 +322,7 @@ def corpus_stats(path: Path, check_rows: int = 2_000) -> dict[str, float]:
     description) under the project's tokenizer. Counts on its bytes twin (make_normalizer),
     checked against make_tokenizer on the first check_rows rows."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's package, installed or not
-    from classify_cli.text import make_normalizer, make_tokenizer
+    from classify_cli.text.tokens import make_normalizer, make_tokenizer
 
     spec = {"name": "basic_english", "clean_text": True}
     tokenize, normalize = make_tokenizer(spec), make_normalizer(spec)

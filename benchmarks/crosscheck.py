@@ -47,11 +47,11 @@ def suite_folds(name: str, train: Rows) -> list[tuple[Rows, Rows]]:
 
 
 def classify_accuracy(source: Path, work: Path, overrides: dict) -> float:
-    from classify_cli.config import load_config
-    from classify_cli.data import prepare_corpus
-    from classify_cli.evaluation import evaluate
-    from classify_cli.run import train
-    from classify_cli.sources import open_source
+    from classify_cli.data.prepare import prepare_corpus
+    from classify_cli.inputs.sources import open_source
+    from classify_cli.serve.evaluation import evaluate
+    from classify_cli.train.run import train
+    from classify_cli.util.config import load_config
 
     cfg = load_config(REPO / "configs" / "agnews.toml", overrides | {("train", "device"): "cpu"})
     prepare_corpus(open_source(str(source), cfg.prepare), work / "data", cfg.prepare, log=lambda _: None)
@@ -79,7 +79,7 @@ def cell(accuracies: list[float]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     from bench import installed
 
-    from classify_cli.config import parse_override
+    from classify_cli.util.config import parse_override
 
     parser = argparse.ArgumentParser(prog="python benchmarks/crosscheck.py", description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=AGNEWS7K.parent, help="directory holding agnews7k/")

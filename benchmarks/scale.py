@@ -449,7 +449,7 @@ def fasttext_installed(python: str) -> bool:
 
 def write_fasttext_file(source: Path, out: Path) -> int:
     """``__label__K tok tok ...`` per row of an AG News CSV, tokenized as classify tokenizes."""
-    from classify_cli.text import make_tokenizer
+    from classify_cli.text.tokens import make_tokenizer
 
     tok = make_tokenizer({"name": "basic_english", "clean_text": True})
     rows = 0
@@ -482,7 +482,7 @@ def fasttext_rows(runner: Runner, python: str, corpus: Path, work: Path) -> list
     fit = json.loads(train.stdout)
     test = runner.run([python, "-c", FT_TEST, bin_path, test_file], "fasttext-test")
     tested = json.loads(test.stdout)
-    from classify_cli.text import make_tokenizer
+    from classify_cli.text.tokens import make_tokenizer
 
     query = " ".join(make_tokenizer({"name": "basic_english", "clean_text": True})(PREDICT_TEXT))
     cold = runner.cold_start([python, "-c", FT_PREDICT, bin_path, query], "fasttext-predict")

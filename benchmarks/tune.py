@@ -38,7 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the corpus builders are shared with the tests
-from classify_cli.compression import model_bytes  # noqa: E402
+from classify_cli.train.compress import model_bytes  # noqa: E402
 from tests.corpora import Rows, k_folds, long_documents, read_agnews, samples, write_agnews  # noqa: E402
 
 AGNEWS7K = REPO.parent / "shared" / "data" / "agnews7k"
@@ -98,7 +98,7 @@ def fasttext_accuracy(
 ) -> tuple[float, int]:
     import fasttext
 
-    from classify_cli.text import basic_english, clean_text
+    from classify_cli.text.tokens import basic_english, clean_text
 
     def write(rows: Rows, path: Path) -> Path:
         with path.open("w", encoding="utf-8") as fh:

@@ -81,7 +81,7 @@ def modules_imported_by(args: list, watched: tuple[str, ...]) -> list[str]:
 def edit_json(path: Path, change, *, reseal: bool = True) -> None:
     """Change a model.json or manifest.json in place, as a hand edit would; ``reseal`` then
     recomputes its checksum, as someone who meant it would, so the checks behind it are reached."""
-    from classify_cli.schema import sealed
+    from classify_cli.util.schema import sealed
 
     document = json.loads(Path(path).read_text())
     change(document)
@@ -154,7 +154,7 @@ def _history(run: Path) -> list[dict]:
 
 def assert_same_model(a: Path, b: Path) -> None:
     """Two runs gave the same model, bit for bit, by the same epochs."""
-    from classify_cli.bundle import load_bundle
+    from classify_cli.model.bundle import load_bundle
 
     ta, tb = load_bundle(a).tensors, load_bundle(b).tensors
     assert ta.keys() == tb.keys()

@@ -80,7 +80,7 @@ def test_loading_and_predicting_import_no_torch(trained):
 def test_a_tampered_model_is_refused(trained, tmp_path):
     import shutil
 
-    from classify_cli.errors import BundleError
+    from classify_cli.util.errors import BundleError
 
     _, _, run = trained
     shutil.copytree(run, tmp_path / "run")

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from classify_cli.bundle import load_bundle
-from classify_cli.display import byte_sizes
-from classify_cli.inference import Predictor
+from classify_cli.model.bundle import load_bundle
+from classify_cli.model.inference import Predictor
+from classify_cli.util.display import byte_sizes
 
 from .test_output_safety import assert_one_clean_error, snapshot
 
@@ -153,9 +153,9 @@ def test_compress_replaces_only_its_own_output(invoke, trained, tmp_path):
 
 
 def test_a_run_trained_over_a_compressed_model_resumes(trained, compressed, tmp_path):
-    from classify_cli.config import load_config
-    from classify_cli.errors import Interrupted
-    from classify_cli.run import train
+    from classify_cli.train.run import train
+    from classify_cli.util.config import load_config
+    from classify_cli.util.errors import Interrupted
 
     _, data, _ = trained
     out = tmp_path / "again"

@@ -1,8 +1,8 @@
 import pytest
 
-from classify_cli.config import load_config, parse_override
-from classify_cli.errors import ConfigError
-from classify_cli.training import resolve_batch
+from classify_cli.train.loop import resolve_batch
+from classify_cli.util.config import load_config, parse_override
+from classify_cli.util.errors import ConfigError
 
 
 def test_defaults_load_without_a_file():

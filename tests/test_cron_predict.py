@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify_cli.bundle import load_bundle
-from classify_cli.inference import Predictor
+from classify_cli.model.bundle import load_bundle
+from classify_cli.model.inference import Predictor
 
 from .conftest import make_rows, write_header_csv
 
@@ -284,7 +284,7 @@ def _table_rows(page: str) -> list[str]:
 
 def test_report_history_draws_each_metric_and_marks_the_failed_day(invoke, daily_reports):
     pytest.importorskip("matplotlib")
-    from classify_cli.report import HISTORY_METRICS, is_our_picture
+    from classify_cli.serve.report import HISTORY_METRICS, is_our_picture
 
     reports, order = daily_reports
     result = invoke("report", "--history", reports)

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-from classify_cli.config import load_config
-from classify_cli.distributed import World
-from classify_cli.features import fit_features
-from classify_cli.model import TextClassifier
-from classify_cli.prepared import load_prepared
-from classify_cli.training import batches, train_step
+from classify_cli.data.prepared import load_prepared
+from classify_cli.model.features import fit_features
+from classify_cli.train.distributed import World
+from classify_cli.train.loop import batches, train_step
+from classify_cli.train.net import TextClassifier
+from classify_cli.util.config import load_config
 
 from .conftest import SHARED_DATA, assert_same_model, make_rows, training_under_way, write_header_csv
 
@@ -280,7 +280,7 @@ def test_a_rank_that_dies_or_hangs_ends_the_run_and_keeps_the_model(prepared, tm
 # each rank, for 3 timeouts: rank 0 working alone (saving), then rank 1 late to a meeting (features)
 SOLO_WORK = """
 import sys, time
-from classify_cli.distributed import joined
+from classify_cli.train.distributed import joined
 with joined() as world:
     world.from_main(lambda: time.sleep(float(sys.argv[1])))
     world.together(lambda: time.sleep(float(sys.argv[1]) if world.rank == 1 else 0))

@@ -132,10 +132,10 @@ def test_predict_table(invoke, trained):
 
 def test_predict_table_streams_a_file_as_one_table(invoke, trained, tmp_path, monkeypatch):
     """Printed batch by batch (so a long file neither waits nor grows), one header, columns aligned."""
-    import classify_cli.prediction
+    import classify_cli.serve.prediction
 
     _, _, run = trained
-    monkeypatch.setattr(classify_cli.prediction, "BATCH", 7)
+    monkeypatch.setattr(classify_cli.serve.prediction, "BATCH", 7)
     texts = [f"goal coach season number {i}" for i in range(30)] + ["bank shares profit market"] * 5
     path = tmp_path / "texts.txt"
     path.write_text("\n".join(texts) + "\n")
@@ -165,13 +165,13 @@ def test_scoring_table_matches_torch_model(trained, weighting):
     """The numpy head over the scoring table gives the torch model's logits: IDF folded into
     the table, the norm per document, unseen n-grams on the shared zero row."""
     torch = pytest.importorskip("torch")
-    from classify_cli.config import ModelConfig
-    from classify_cli.features import fit_features, norm_of
-    from classify_cli.head import Head, describe, scoring_tensors
-    from classify_cli.model import TextClassifier, class_table
-    from classify_cli.prepared import load_prepared
-    from classify_cli.text import encode_token
-    from classify_cli.token_table import TokenTable
+    from classify_cli.data.prepared import load_prepared
+    from classify_cli.model.features import fit_features, norm_of
+    from classify_cli.model.head import Head, describe, scoring_tensors
+    from classify_cli.text.token_table import TokenTable
+    from classify_cli.text.tokens import encode_token
+    from classify_cli.train.net import TextClassifier, class_table
+    from classify_cli.util.config import ModelConfig
 
     _, data_dir, _ = trained
     data = load_prepared(data_dir)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from classify_cli.config import ModelConfig
-from classify_cli.features import class_document_frequency, class_focus, fit_features
-from classify_cli.prepared import Split
+from classify_cli.data.prepared import Split
+from classify_cli.model.features import class_document_frequency, class_focus, fit_features
+from classify_cli.util.config import ModelConfig
 
 
 def test_class_document_frequency_counts_documents_not_occurrences():

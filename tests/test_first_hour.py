@@ -10,7 +10,7 @@ import pytest
 
 from classify_cli import __version__
 from classify_cli.cli import app
-from classify_cli.config import Config, config_from_dict, load_config
+from classify_cli.util.config import Config, config_from_dict, load_config
 
 COMMANDS = ["prepare", "train", "evaluate", "predict", "compress", "report", "info", "config", "tune", "version"]
 REPO = Path(__file__).parents[1]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from classify_cli.metrics import classification_report, confusion_matrix, expected_calibration_error, log_loss
+from classify_cli.model.metrics import classification_report, confusion_matrix, expected_calibration_error, log_loss
 
 
 def test_report_on_a_hand_checked_example():

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from classify_cli.features import FeatureSet
-from classify_cli.model import SGD, TextClassifier, clip_grad_norm
-from classify_cli.training import batches, train_step
+from classify_cli.model.features import FeatureSet
+from classify_cli.train.loop import batches, train_step
+from classify_cli.train.net import SGD, TextClassifier, clip_grad_norm
 
 
 def _feature_set(seed: int, n_docs: int = 40, rows: int = 30) -> FeatureSet:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from classify_cli.bundle import load_bundle
-from classify_cli.fsutil import DirectoryLock
-from classify_cli.prepared import load_prepared
+from classify_cli.data.prepared import load_prepared
+from classify_cli.model.bundle import load_bundle
+from classify_cli.util.lock import DirectoryLock
 
 from .conftest import write_ag_dir
 
@@ -238,7 +238,7 @@ def test_prepare_again_replaces_its_own_output(invoke, tmp_path, tiny_config):
 def test_a_failed_save_keeps_the_old_metrics(invoke, trained, tmp_path, monkeypatch):
     import errno
 
-    import classify_cli.bundle
+    import classify_cli.model.bundle
 
     _, data, run = trained
     copy = tmp_path / "run"
@@ -248,7 +248,7 @@ def test_a_failed_save_keeps_the_old_metrics(invoke, trained, tmp_path, monkeypa
     def disk_full(path, write):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(classify_cli.bundle, "atomic_write_with", disk_full)
+    monkeypatch.setattr(classify_cli.model.bundle, "atomic_write_with", disk_full)
     result = invoke("train", "--data", data, "--out", copy, "--epochs", "2", "--device", "cpu", "--seed", "7")
     assert_one_clean_error(result, 3, "No space left on device")
     assert snapshot(copy) == before  # model.json and metrics.jsonl: the old run's, together

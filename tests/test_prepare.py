@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify_cli.data import stratified_split
-from classify_cli.prepared import load_prepared
+from classify_cli.data.prepare import stratified_split
+from classify_cli.data.prepared import load_prepared
 
 from .conftest import make_rows, write_ag_dir, write_header_csv, write_jsonl
 
@@ -136,7 +136,7 @@ def test_prepare_replaces_existing_output_atomically(invoke, tmp_path, tiny_conf
 def test_hub_dataset_path_with_class_names(invoke, monkeypatch, tiny_config):
     """The Hub path end to end, with datasets.load_dataset answering from memory (no network here)."""
     datasets = pytest.importorskip("datasets")
-    from classify_cli import sources
+    from classify_cli.inputs import sources
 
     rows = make_rows(15)
     names = ["World", "Sports", "Business", "Sci/Tech"]
@@ -208,7 +208,7 @@ def test_the_demo_runs_offline_on_the_shipped_sample_into_the_default_paths(invo
 
 
 def test_the_sample_hint_counts_the_sample_rows():
-    from classify_cli.sources import SAMPLE_HINT
+    from classify_cli.inputs.sources import SAMPLE_HINT
 
     rows = sum(len((SAMPLE / f"{split}.csv").read_text().splitlines()) for split in ("train", "test"))
     assert f"{rows:,}-row" in SAMPLE_HINT and "--from data/ag_news_sample" in SAMPLE_HINT
@@ -240,14 +240,14 @@ def test_train_without_data_names_the_shipped_sample(invoke):
     ],
 )
 def test_paths_and_hub_names_are_told_apart(source, is_path):
-    from classify_cli.sources import looks_like_path
+    from classify_cli.inputs.sources import looks_like_path
 
     assert looks_like_path(source) is is_path
 
 
 @pytest.mark.parametrize("source", ["news.cvs", "a/b/c", "~/nowhere/x", "./x"])
 def test_a_missing_path_is_no_such_file_not_the_hub(invoke, monkeypatch, source):
-    from classify_cli import sources
+    from classify_cli.inputs import sources
 
     monkeypatch.setattr(sources, "open_hub", lambda name, cfg: pytest.fail(f"{name} sent to the Hub"))
     result = invoke("prepare", "--from", source, "--out", "data/x")
@@ -279,7 +279,7 @@ def test_prepare_accepts_repeated_columns_it_does_not_read(invoke, tmp_path):
 
 
 def test_fingerprints_tell_rows_apart_exactly():
-    from classify_cli.ragged import fingerprints, offsets_from_lengths
+    from classify_cli.util.ragged import fingerprints, offsets_from_lengths
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(0, 6, 20_000)
@@ -306,7 +306,7 @@ def test_prepare_reports_or_drops_documents_train_also_holds(invoke, tmp_path, d
     assert f"{said} {overlap['validation']:,} validation and {overlap['test']:,} test documents" in result.stderr
     if drop:  # what is left of validation and test shares no document with train
         data = load_prepared(tmp_path / "data")
-        from classify_cli.ragged import fingerprints
+        from classify_cli.util.ragged import fingerprints
 
         train = fingerprints(data.splits["train"].ids, data.splits["train"].offsets)
         for name in ("validation", "test"):
@@ -326,8 +326,8 @@ def test_evaluate_warns_when_given_training_rows(invoke, trained, tmp_path):
 
 
 def test_prepare_keeps_the_train_fingerprints_evaluate_checks_against(trained):
-    from classify_cli.prepared import train_fingerprints
-    from classify_cli.ragged import fingerprints
+    from classify_cli.data.prepared import train_fingerprints
+    from classify_cli.util.ragged import fingerprints
 
     _, data, _ = trained
     train = load_prepared(data, ("train",)).splits["train"]
@@ -338,7 +338,7 @@ def test_prepare_keeps_the_train_fingerprints_evaluate_checks_against(trained):
 def test_prepare_streams_ids_through_disk_a_block_at_a_time(invoke, tmp_path, tiny_config, monkeypatch):
     """Blocks of a few ids (every document split across reads and flushes) give the same
     prepared data as one block, and no work file is left beside --out."""
-    import classify_cli.spill as spill
+    import classify_cli.data.spill as spill
 
     source = write_ag_dir(tmp_path / "ag", n_train=60, n_test=15)
     assert invoke("prepare", "--from", source, "--out", tmp_path / "whole", "--config", tiny_config).exit_code == 0
@@ -362,8 +362,8 @@ def test_a_failed_prepare_leaves_no_work_files(invoke, tmp_path, tiny_config):
 
 
 def test_spilled_rows_are_the_rows_in_memory(tmp_path, monkeypatch):
-    import classify_cli.spill as spill
-    from classify_cli.ragged import select_rows
+    import classify_cli.data.spill as spill
+    from classify_cli.util.ragged import select_rows
 
     monkeypatch.setattr(spill, "READ_TOKENS", 4)
     rng = np.random.default_rng(0)

@@ -20,13 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from classify_cli.bundle import load_bundle
-from classify_cli.config import PrepareConfig
-from classify_cli.display import NUMBER_WIDTH, FixedTable, shown
-from classify_cli.inference import Predictor
-from classify_cli.prediction import Labeled, Options, csv_field, json_rows, records_of, write_labels
-from classify_cli.sources import read_file
-from classify_cli.text import (
+from classify_cli.inputs.sources import read_file
+from classify_cli.model.bundle import load_bundle
+from classify_cli.model.inference import Predictor
+from classify_cli.serve.prediction import Labeled, Options, csv_field, json_rows, records_of, write_labels
+from classify_cli.text.token_table import TokenTable
+from classify_cli.text.tokens import (
     UNK,
     Vocab,
     basic_english,
@@ -37,7 +36,8 @@ from classify_cli.text import (
     ngram_ids,
     vocab_from_id_counts,
 )
-from classify_cli.token_table import TokenTable
+from classify_cli.util.config import PrepareConfig
+from classify_cli.util.display import NUMBER_WIDTH, FixedTable, shown
 
 from .conftest import FILLER, TOPICS
 from .test_text import naive_doc_ngram_ids, torchtext_basic_english
@@ -473,7 +473,7 @@ def test_many_texts_encode_as_each_one_alone(predictor, texts):
 )
 def test_select_rows_picks_the_rows_in_order(lengths, data, block, in_place):
     """Rows of a ragged array, in blocks of any size, copied or moved to the front in place."""
-    import classify_cli.ragged as ragged
+    import classify_cli.util.ragged as ragged
 
     rows = (
         sorted(data.draw(st.sets(st.integers(0, max(len(lengths) - 1, 0)), max_size=len(lengths)))) if lengths else []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from classify_cli.prepared import load_prepared
+from classify_cli.data.prepared import load_prepared
 
 from .conftest import make_rows, modules_imported_by, write_header_csv
 
@@ -260,10 +260,10 @@ def test_seeds_out_of_range_are_config_errors(invoke, tmp_path, key, value):
 
 @pytest.mark.parametrize("suffix", [".txt", ".csv", ".jsonl"])
 def test_an_endless_line_is_refused_in_bounded_memory(invoke, trained, tmp_path, monkeypatch, suffix):
-    import classify_cli.textio
+    import classify_cli.inputs.textio
 
     _, _, run = trained
-    monkeypatch.setattr(classify_cli.textio, "MAX_LINE_CHARS", 1000)  # the real bound is 16M characters
+    monkeypatch.setattr(classify_cli.inputs.textio, "MAX_LINE_CHARS", 1000)  # the real bound is 16M characters
     path = tmp_path / f"endless{suffix}"
     content = {
         ".csv": "text,label\n" + "x" * 5000 + ",a\n",
@@ -300,10 +300,10 @@ def test_a_quote_never_closed_is_refused_in_bounded_memory(invoke, trained, tmp_
     """A stray quote turns the rest of the file into one field; that record is bounded like a line."""
     import csv
 
-    import classify_cli.csvfile
+    import classify_cli.inputs.csvfile
 
     _, data, run = trained
-    monkeypatch.setattr(classify_cli.csvfile, "MAX_LINE_CHARS", 1000)  # the real bound is 16M characters
+    monkeypatch.setattr(classify_cli.inputs.csvfile, "MAX_LINE_CHARS", 1000)  # the real bound is 16M characters
     old_limit = csv.field_size_limit(1000)
     try:
         path = tmp_path / "train.csv"
@@ -321,11 +321,11 @@ def test_a_quote_never_closed_is_refused_in_bounded_memory(invoke, trained, tmp_
 
 
 def test_batches_close_on_a_count_or_on_characters(monkeypatch):
-    import classify_cli.parallel
-    from classify_cli.parallel import batches
+    import classify_cli.util.parallel
+    from classify_cli.util.parallel import batches
 
     assert [len(b) for b in batches(["ab"] * 5, 2)] == [2, 2, 1]
-    monkeypatch.setattr(classify_cli.parallel, "BATCH_CHARS", 5)
+    monkeypatch.setattr(classify_cli.util.parallel, "BATCH_CHARS", 5)
     assert list(batches(["abc", "abc", "abc", "a"], 10)) == [["abc", "abc"], ["abc", "a"]]
     assert list(batches([("abcdef", "x"), ("a", "y")], 10, lambda row: len(row[0]))) == [
         [("abcdef", "x")],
@@ -336,8 +336,8 @@ def test_batches_close_on_a_count_or_on_characters(monkeypatch):
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_small_batches_give_the_same_output(invoke, trained, tmp_path, monkeypatch, command):
     """Batches closed on characters (many, in the worker pool) change nothing in the output."""
-    import classify_cli.csvfile
-    import classify_cli.parallel
+    import classify_cli.inputs.csvfile
+    import classify_cli.util.parallel
 
     _, _, run = trained
     path = write_header_csv(tmp_path / "batch.csv", make_rows(30, seed=3))
@@ -346,8 +346,8 @@ def test_small_batches_give_the_same_output(invoke, trained, tmp_path, monkeypat
         "evaluate": ["evaluate", "--model", run, "--data", path, "--format", "json"],
     }[command]
     whole = invoke(*args)
-    monkeypatch.setattr(classify_cli.parallel, "BATCH_CHARS", 200)
-    monkeypatch.setattr(classify_cli.csvfile, "BATCH_CHARS", 200)
+    monkeypatch.setattr(classify_cli.util.parallel, "BATCH_CHARS", 200)
+    monkeypatch.setattr(classify_cli.inputs.csvfile, "BATCH_CHARS", 200)
     small = invoke(*args)
     assert whole.exit_code == small.exit_code == 0, small.output
     strip = (

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify_cli.bundle import load_bundle
-from classify_cli.config import load_config
-from classify_cli.errors import BundleError
-from classify_cli.fsutil import DirectoryLock
-from classify_cli.prepared import load_prepared
+from classify_cli.data.prepared import load_prepared
+from classify_cli.model.bundle import load_bundle
+from classify_cli.util.config import load_config
+from classify_cli.util.errors import BundleError
+from classify_cli.util.lock import DirectoryLock
 
 from .conftest import assert_same_model, edit_json, make_rows, training_under_way, write_ag_dir, write_header_csv
 
@@ -87,10 +87,10 @@ def _poke(tensor: str, value: float):
     """Set every element of a tensor of the weights to ``value``, checksums recomputed."""
 
     def change(run: Path) -> None:
-        from classify_cli.bundle import map_safetensors
+        from classify_cli.util import safetensors
 
         raw = bytearray(weights_path(run).read_bytes())
-        map_safetensors(raw, weights_path(run))[tensor][...] = value  # a view of raw: writable
+        safetensors.arrays(raw, weights_path(run))[tensor][...] = value  # a view of raw: writable
         weights_path(run).write_bytes(bytes(raw))
         _rehash(run)
 
@@ -139,9 +139,9 @@ def test_weights_truncated_after_load_never_kill_the_process(run_copy, read_whol
     _, run = run_copy
     script = (
         "import os, sys\n"
-        "from classify_cli import bundle\n"
-        "from classify_cli.errors import BundleError\n"
-        "from classify_cli.inference import Predictor\n"
+        "from classify_cli.train.net import bundle\n"
+        "from classify_cli.util.errors import BundleError\n"
+        "from classify_cli.model.inference import Predictor\n"
         + (f"bundle.READ_WHOLE = {read_whole}\n" if read_whole is not None else "")
         + f"predictor = Predictor(bundle.load_bundle({str(run)!r}))\n"
         f"os.truncate({str(weights_path(run))!r}, 0)\n"
@@ -251,8 +251,8 @@ def resumable(tmp_path):
 
 @pytest.mark.parametrize("stop_after", [1, 170, 300, 451])
 def test_resumed_run_equals_uninterrupted_run(resumable, tmp_path, stop_after):
-    from classify_cli.errors import Interrupted
-    from classify_cli.run import train
+    from classify_cli.train.run import train
+    from classify_cli.util.errors import Interrupted
 
     data, cfg, _ = resumable
     train(data, tmp_path / "full", cfg, log=lambda m: None)
@@ -269,7 +269,7 @@ def test_resumed_run_equals_uninterrupted_run(resumable, tmp_path, stop_after):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_checkpoint_and_resume_finishes(resumable, tmp_path, sig):
     data, cfg, cfg_path = resumable
-    from classify_cli.run import train
+    from classify_cli.train.run import train
 
     train(data, tmp_path / "full", cfg, log=lambda m: None)
     run = tmp_path / "run"
@@ -295,8 +295,8 @@ def test_resume_with_more_epochs_equals_a_longer_run(resumable, tmp_path, invoke
     """Interrupted in a 2-epoch run, resumed with --epochs 4: the same model as 4 epochs straight."""
     import dataclasses
 
-    from classify_cli.errors import Interrupted
-    from classify_cli.run import train
+    from classify_cli.train.run import train
+    from classify_cli.util.errors import Interrupted
 
     data, cfg, _ = resumable
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=2, patience=0))
@@ -705,8 +705,8 @@ def test_a_loss_that_explodes_is_divergence_too(invoke, trained, tmp_path):
     ids=["no-config", "epoch-not-a-number", "bad-config"],
 )
 def test_a_tampered_checkpoint_is_refused(invoke, trained, tmp_path, change, message):
-    from classify_cli.errors import Interrupted
-    from classify_cli.run import train
+    from classify_cli.train.run import train
+    from classify_cli.util.errors import Interrupted
 
     _, data, _ = trained
     cfg = load_config(None, {("train", "device"): "cpu", ("model", "buckets"): 5000, ("train", "batch_size"): 8})

@@ -5,7 +5,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from classify_cli.text import (
+from classify_cli.text.token_table import TokenTable
+from classify_cli.text.tokens import (
     STR_ONLY_WHITESPACE,
     UNK,
     Vocab,
@@ -18,7 +19,6 @@ from classify_cli.text import (
     ngram_orders,
     ngrams_iterator,
 )
-from classify_cli.token_table import TokenTable
 
 # torchtext 0.18's basic_english, verbatim: the reference our single-pass version must match
 _PATTERNS = [r"\'", r"\"", r"\.", r"<br \/>", r",", r"\(", r"\)", r"\!", r"\?", r"\;", r"\:", r"\s+"]
@@ -117,7 +117,7 @@ def test_ngram_ids_match_a_plain_loop(ngrams):
 
 def test_counter_is_not_mutated_beyond_specials():
     counter = Counter({"a": 2, UNK: 5})
-    from classify_cli.text import vocab_from_counts
+    from classify_cli.text.tokens import vocab_from_counts
 
     assert vocab_from_counts(counter).itos == [UNK, "a"]
 

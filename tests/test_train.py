@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify_cli.bundle import load_bundle
-from classify_cli.prepared import load_prepared
+from classify_cli.data.prepared import load_prepared
+from classify_cli.model.bundle import load_bundle
 
 from .conftest import write_ag_dir, write_header_csv
 
@@ -126,15 +126,15 @@ def test_model_file_is_plain_safetensors_of_the_scoring_tensors(trained):
 
 @pytest.mark.parametrize("rows, dim", [(74_654, 64), (588_000, 32), (1_725_301, 16), (50_000_000, 16)])
 def test_auto_embed_dim_keeps_the_table_near_128_mib(rows, dim):
-    from classify_cli.training import resolve_embed_dim
+    from classify_cli.train.loop import resolve_embed_dim
 
     assert resolve_embed_dim("auto", rows) == dim
     assert resolve_embed_dim(48, rows) == 48
 
 
 def test_a_table_larger_than_memory_is_refused_before_allocating():
-    from classify_cli.errors import InputError
-    from classify_cli.run import check_memory
+    from classify_cli.train.run import check_memory
+    from classify_cli.util.errors import InputError
 
     check_memory(1_000_000, 64, 4, 10_000)
     with pytest.raises(InputError, match=r"need \d+\.\d GiB"):
@@ -154,15 +154,15 @@ def many_labels(path: Path, labels: int, per_label: int = 3) -> Path:
 def test_many_labels_are_refused_before_their_tables_are_made(invoke, tmp_path, monkeypatch):
     """500 labels on a machine of 4 MiB: the embedding table alone would fit (the check before
     counted only it), the rows x classes tables do not, and nothing of them is allocated."""
-    import classify_cli.features
-    import classify_cli.run
+    import classify_cli.model.features
+    import classify_cli.train.run
 
     corpus = many_labels(tmp_path / "many.csv", 500)
     result = invoke("prepare", "--from", corpus, "--out", tmp_path / "data")
     assert result.exit_code == 0, result.output
-    monkeypatch.setattr(classify_cli.run, "machine_memory", lambda: 4 << 20)
+    monkeypatch.setattr(classify_cli.train.run, "machine_memory", lambda: 4 << 20)
     made = []
-    monkeypatch.setattr(classify_cli.features, "class_document_frequency", lambda *a, **k: made.append(1))
+    monkeypatch.setattr(classify_cli.model.features, "class_document_frequency", lambda *a, **k: made.append(1))
     config = tmp_path / "c.toml"
     config.write_text('[model]\nembed_dim = 16\nbuckets = 2000\n[train]\nepochs = 1\ndevice = "cpu"\n')
     result = invoke("train", "--data", tmp_path / "data", "--out", tmp_path / "run", "--config", config)
@@ -175,8 +175,8 @@ def test_many_labels_are_refused_before_their_tables_are_made(invoke, tmp_path, 
 def test_features_on_disk_train_the_same_model(invoke, tmp_path, prepared, tiny_config, monkeypatch):
     """Features in files beside the run (every array, however small) give the model features in
     memory give, and the work directory is gone afterwards."""
-    import classify_cli.spill as spill
-    import classify_cli.training as training
+    import classify_cli.data.spill as spill
+    import classify_cli.train.loop as training
 
     assert invoke("train", "--data", prepared, "--out", tmp_path / "memory", "--config", tiny_config).exit_code == 0
     mapped, dropped = [], []
@@ -201,7 +201,7 @@ def test_features_on_disk_train_the_same_model(invoke, tmp_path, prepared, tiny_
 
 
 def test_work_arrays_stay_in_memory_where_no_directory_can_be_made(tmp_path):
-    from classify_cli.spill import MAPPED_FROM, WorkArrays
+    from classify_cli.data.spill import MAPPED_FROM, WorkArrays
 
     with WorkArrays(Path("/proc/self/no/such/run")) as work:  # /proc takes no directories
         array = work.empty(MAPPED_FROM, np.int32)

@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from classify_cli.bundle import load_bundle
+from classify_cli.model.bundle import load_bundle
 
 from .conftest import write_ag_dir
 
@@ -34,7 +34,7 @@ def _trials(run) -> list[dict]:
 @pytest.fixture
 def reads(monkeypatch) -> list[tuple]:
     """Every (path, split, ...) that prepared data is loaded with, from now on."""
-    import classify_cli.prepared as prepared_module
+    import classify_cli.data.prepared as prepared_module
 
     read = []
     real = prepared_module.load_prepared
@@ -94,8 +94,8 @@ def test_a_diverging_trial_is_recorded_and_the_search_goes_on(invoke, tmp_path, 
 
 
 def test_stopping_keeps_the_best_so_far(tmp_path, prepared):
-    from classify_cli.config import load_config
-    from classify_cli.tuning import tune
+    from classify_cli.train.tune import tune
+    from classify_cli.util.config import load_config
 
     data, config = prepared
     calls = iter(range(10**6))
@@ -195,8 +195,8 @@ def test_a_small_validation_split_hands_judging_to_folds_of_train(invoke, tmp_pa
 def test_folds_partition_train_and_build_their_own_vocabulary(tmp_path, prepared):
     import numpy as np
 
-    from classify_cli.folds import stratified_folds, write_folds
-    from classify_cli.prepared import load_prepared
+    from classify_cli.data.folds import stratified_folds, write_folds
+    from classify_cli.data.prepared import load_prepared
 
     labels = np.array([0] * 7 + [1] * 3)
     fold = stratified_folds(labels, 3, seed=0)
@@ -243,7 +243,7 @@ def test_a_corpus_given_as_data_is_refused(invoke, tmp_path, prepared):
 def test_the_best_trial_must_beat_the_config_given_by_more_than_luck():
     import numpy as np
 
-    from classify_cli.tuning import _choose
+    from classify_cli.train.tune import _choose
 
     rng = np.random.default_rng(0)
     base = (rng.random(500) < 0.80).astype(float)  # trial 0: right on 80% of 500 documents
@@ -265,7 +265,7 @@ def test_the_best_trial_must_beat_the_config_given_by_more_than_luck():
 
 def test_max_size_tunes_for_a_model_that_fits(invoke, tmp_path, prepared):
     from classify_cli.cli.tune import describe_trials
-    from classify_cli.compression import model_bytes
+    from classify_cli.train.compress import model_bytes
 
     data, config = prepared
     full = tmp_path / "full"
@@ -301,15 +301,15 @@ def test_max_size_below_any_model_is_refused(invoke, tmp_path, prepared):
     "text, size", [("2000", 2000), ("500K", 500_000), ("2M", 2_000_000), ("1.5MB", 1_500_000), ("1KiB", 1024)]
 )
 def test_sizes_read_as_fasttext_reads_them(text, size):
-    from classify_cli.tuning import parse_size
+    from classify_cli.train.tune import parse_size
 
     assert parse_size(text) == size
 
 
 def test_compressed_to_fit_keeps_the_most_features_that_fit(tmp_path, prepared, invoke):
-    from classify_cli.bundle import bundle_bytes, save_bundle
-    from classify_cli.compression import compressed, compressed_to_fit, feature_order, features_of, model_bytes
-    from classify_cli.prepared import load_prepared
+    from classify_cli.data.prepared import load_prepared
+    from classify_cli.model.bundle import bundle_bytes, save_bundle
+    from classify_cli.train.compress import compressed, compressed_to_fit, feature_order, features_of, model_bytes
 
     data, config = prepared
     assert invoke("train", "--data", data, "--out", tmp_path / "full", "--config", config).exit_code == 0
@@ -325,8 +325,8 @@ def test_compressed_to_fit_keeps_the_most_features_that_fit(tmp_path, prepared, 
 
 
 def test_a_size_only_a_trial_shows_too_small_stops_at_the_first(invoke, tmp_path, prepared):
-    from classify_cli.compression import smallest_bytes
-    from classify_cli.tuning import TUNED_ROOM
+    from classify_cli.train.compress import smallest_bytes
+    from classify_cli.train.trials import TUNED_ROOM
 
     data, config = prepared
     floor = smallest_bytes(["class1", "class2", "class3", "class4"]) + TUNED_ROOM
@@ -338,8 +338,8 @@ def test_a_size_only_a_trial_shows_too_small_stops_at_the_first(invoke, tmp_path
 
 
 def test_a_chosen_config_that_diverges_on_all_of_train_gives_way_to_the_config_given(tmp_path, prepared):
-    from classify_cli.config import load_config
-    from classify_cli.tuning import _train_chosen
+    from classify_cli.train.tune import _train_chosen
+    from classify_cli.util.config import load_config
 
     data, config = prepared
     cfg = load_config(config)

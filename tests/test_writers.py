@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from classify_cli import fsutil
-from classify_cli.bundle import load_bundle
-from classify_cli.fsutil import DirectoryLock
-from classify_cli.prepared import load_prepared
+from classify_cli.data.prepared import load_prepared
+from classify_cli.model.bundle import load_bundle
+from classify_cli.util import swap
+from classify_cli.util.lock import DirectoryLock
 
 from .conftest import make_rows, write_header_csv
 from .test_output_safety import assert_one_clean_error, snapshot
@@ -80,14 +80,14 @@ def test_a_writer_holds_the_lock_until_its_output_is_in_place(
     """Another writer is refused even just after the swap (the lock did not move with it)."""
     out = tmp_path / "out"
     refused = []
-    real_swap = fsutil._swap
+    real_swap = swap._swap
 
     def swap_then_try_another(new, target):
         where = real_swap(new, target)
         refused.append(invoke(*writer_args("train", trained, out)))  # a train into what was just swapped in
         return where
 
-    monkeypatch.setattr(fsutil, "_swap", swap_then_try_another)
+    monkeypatch.setattr(swap, "_swap", swap_then_try_another)
     for _ in range(2):  # the second run swaps its output in over the first's
         result = invoke(*writer_args(writer, trained, out))
         assert result.exit_code == 0, result.output
@@ -106,7 +106,7 @@ def test_exchange_swaps_two_directories_in_one_step(tmp_path):
     b.mkdir()
     (a / "new").write_text("new")
     (b / "old").write_text("old")
-    if not fsutil.exchange(a, b):
+    if not swap.exchange(a, b):
         pytest.skip("this system or file system cannot exchange two entries")
     assert [p.name for p in a.iterdir()] == ["old"] and [p.name for p in b.iterdir()] == ["new"]
 
@@ -114,9 +114,9 @@ def test_exchange_swaps_two_directories_in_one_step(tmp_path):
 # a writer run in a fresh interpreter, killed by SIGKILL right after one step of its swap
 KILLED_SWAP = """
 import os, signal, sys
-import classify_cli.fsutil as fsutil
+import classify_cli.util.swap as swap
 mode = sys.argv[1]
-real_exchange, real_replace = fsutil.exchange, os.replace
+real_exchange, real_replace = swap.exchange, os.replace
 
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
@@ -134,7 +134,7 @@ def replace(src, dst):
     if os.path.basename(dst).startswith(".tmp-old-"):  # the old one moved aside, the new not yet in
         die()
 
-fsutil.exchange, os.replace = exchange, replace
+swap.exchange, os.replace = exchange, replace
 from classify_cli.cli import main
 sys.argv = ["classify", *sys.argv[2:]]
 main()
@@ -206,9 +206,9 @@ def test_a_train_killed_in_its_first_checkpoint_leaves_a_run_directory_train_tak
     code = (
         "import os, signal\n"
         "from pathlib import Path\n"
-        "import classify_cli.checkpoint as checkpoint\n"
-        "from classify_cli.config import load_config\n"
-        "from classify_cli.run import train\n"
+        "import classify_cli.train.checkpoint as checkpoint\n"
+        "from classify_cli.util.config import load_config\n"
+        "from classify_cli.train.run import train\n"
         "checkpoint.atomic_write_json = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"  # tensors written
         f"train(Path({str(data)!r}), Path({str(run)!r}), load_config({str(data.parent / 'tiny.toml')!r}), "
         "log=lambda m: None, should_stop=lambda: True)\n"

@@ -27,7 +27,7 @@ def _end_outside_a_broken_world(code: object) -> None:
     aborts the process): end here, output flushed, before the interpreter's exit tears it down."""
     if "torch.distributed" not in sys.modules:  # most commands never load it
         return
-    from ..distributed import left_up
+    from ..train.distributed import left_up
 
     if left_up():
         sys.stdout.flush()

@@ -18,8 +18,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from ..display import listed, shown  # noqa: F401  (the commands' one way to print data)
-from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ClassifyError
+from ..util.display import listed, shown  # noqa: F401  (the commands' one way to print data)
+from ..util.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ClassifyError
 
 # Click's exceptions, from wherever this Typer keeps Click (its own copy, typer._click, since 0.2x)
 _click_errors = sys.modules[typer.BadParameter.__module__]
@@ -82,7 +82,7 @@ app = typer.Typer(
 
 def print_version() -> None:
     """`classify version`, `--version` and `-V`: one line on stdout."""
-    from .. import __version__
+    from ..util.version import __version__
 
     print(f"classify {__version__}")
 
@@ -292,7 +292,7 @@ def run(fn: Callable[..., T], *args: Any, debug: bool = False, **kwargs: Any) ->
 
 
 def parse_overrides(items: list[str] | None) -> dict[tuple[str, str], Any]:
-    from ..config import parse_override
+    from ..util.config import parse_override
 
     out = {}
     for item in items or []:
@@ -306,7 +306,7 @@ DEFAULT_CONFIG = Path("configs/agnews.toml")
 
 def load_config_or_default(config: Path | None, overrides: dict):
     """The named config; else configs/agnews.toml when it exists here; else the built-in defaults."""
-    from ..config import load_config
+    from ..util.config import load_config
 
     if config is None and DEFAULT_CONFIG.is_file():
         config = DEFAULT_CONFIG

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..display import byte_sizes
+from ..util.display import byte_sizes
 from ._util import DEFAULT_RUN, Debug, ModelDir, app, err, run
 
 DEFAULT_MAX_FEATURES = 75_000  # about 3.5 MB at int8, however large the vocabulary
@@ -44,7 +44,7 @@ def compress_cli(
     Example:
       classify compress --model runs/ag_news --out runs/ag_news-small
     """
-    from ..compression import compress
+    from ..train.compress import compress
 
     summary = run(compress, model, out, max_features, dtype.value, data, debug=debug)
     before, after = summary["bytes"]["before"], summary["bytes"]["after"]

@@ -10,7 +10,7 @@ from ._util import Debug, Overrides, app, load_config_or_default, parse_override
 
 def config(path: Path | None, overrides: dict) -> None:
     """The effective config (defaults, the file, the overrides) as TOML."""
-    from ..config import to_toml
+    from ..util.config import to_toml
 
     print(to_toml(load_config_or_default(path, overrides)), end="")
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ..errors import EXIT_BELOW_THRESHOLD
-from ..metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, METRICS
+from ..model.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, METRICS
+from ..util.errors import EXIT_BELOW_THRESHOLD
 from ._util import (
     DEFAULT_RUN,
     Bar,
@@ -72,14 +72,14 @@ def evaluate(
     model: Path, data: Path | None, under: list[str], over: list[str], output: Path | None, columns: dict
 ) -> tuple[dict, list[dict]]:
     """Evaluate, check thresholds, write --output; returns the report and failed checks."""
-    from ..evaluation import (
+    from ..serve.evaluation import (
         check_thresholds,
         default_data,
         dumps,
         parse_threshold,
     )
-    from ..evaluation import evaluate as evaluate_model
-    from ..fsutil import write_output
+    from ..serve.evaluation import evaluate as evaluate_model
+    from ..util.fs import write_output
 
     fail_under = [parse_threshold(t, HIGHER_IS_BETTER, "--fail-under") for t in under]
     fail_over = [parse_threshold(t, LOWER_IS_BETTER, "--fail-over") for t in over]
@@ -141,7 +141,7 @@ def evaluate_cli(
       classify evaluate --model runs/ag_news --data data/ag_news
       classify evaluate --data new.csv --format json --fail-under accuracy=0.85
     """
-    from ..evaluation import dumps
+    from ..serve.evaluation import dumps
 
     columns = column_overrides(text_fields, label_field)
     report, failed = run(evaluate, model, data, fail_under or [], fail_over or [], output, columns, debug=debug)

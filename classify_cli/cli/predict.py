@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from ..errors import BundleError, InputError
-from ..prediction import OUTPUTS
-from ..readers import FORMATS
+from ..inputs.readers import FORMATS
+from ..serve.prediction import OUTPUTS
+from ..util.errors import BundleError, InputError
 from ._util import DEFAULT_RUN, Bar, Debug, ModelDir, TextFields, app, column_overrides, run
 
 # --format's choices: every output prediction.OUTPUTS has; --input-format's: auto, then readers.FORMATS
@@ -34,12 +34,12 @@ def predict(
     id_field: str | None = None,
 ) -> None:
     """Label the texts (arguments, or a file streamed in batches) and write them to stdout."""
-    from ..api import check_options
-    from ..bundle import load_bundle
-    from ..config import PrepareConfig
-    from ..inference import Predictor
-    from ..prediction import Options, label_stream, write_labels
-    from ..sources import read_texts
+    from ..inputs.sources import read_texts
+    from ..model.bundle import load_bundle
+    from ..model.inference import Predictor
+    from ..serve.api import check_options
+    from ..serve.prediction import Options, label_stream, write_labels
+    from ..util.config import PrepareConfig
 
     if not file and (texts == ["-"] or (not texts and sys.stdin is not None and not sys.stdin.isatty())):
         # `-`, or a pipe and no TEXT: stdin, one text per line, as `--file -` and Unix tools read it

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ..sources import DEFAULT_HUB_DATASET
+from ..inputs.sources import DEFAULT_HUB_DATASET
 from ._util import (
     DEFAULT_DATA,
     Bar,
@@ -24,8 +24,8 @@ from ._util import (
 
 
 def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | None, columns: dict) -> dict:
-    from ..data import prepare_corpus
-    from ..sources import open_source
+    from ..data.prepare import prepare_corpus
+    from ..inputs.sources import open_source
 
     cfg = load_config_or_default(
         config, {**parse_overrides(overrides), **{("prepare", k): v for k, v in columns.items()}}

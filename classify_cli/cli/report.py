@@ -50,7 +50,7 @@ def report_cli(
       classify report runs/ag_news --out runs/ag_news
       classify report --history /srv/reports --out /srv/www/classifier
     """
-    from ..report import write_pictures
+    from ..serve.report import write_pictures
 
     if run_dir is None and history is None:
         run_dir = DEFAULT_RUN

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ..distributed import BACKENDS
+from ..train.distributed import BACKENDS
 from ._util import (
     DEFAULT_DATA,
     DEFAULT_RUN,
@@ -82,7 +82,7 @@ def tensorboard_logger(log_dir: Path | None) -> Iterator[Callable[[object], None
     if log_dir is None:
         yield lambda result: None
         return
-    from ..errors import EnvironmentFailure
+    from ..util.errors import EnvironmentFailure
 
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -113,8 +113,8 @@ def train(
     data: Path, out: Path, config: Path | None, overrides: dict, resume: bool, tensorboard: Path | None, backend: str
 ) -> dict | None:
     """Train (as one rank of several under torchrun); the summary, on rank 0 only."""
-    from ..distributed import joined
-    from ..run import train as train_model
+    from ..train.distributed import joined
+    from ..train.run import train as train_model
 
     epochs = overrides.get(("train", "epochs")) if resume else None
     with (
@@ -155,7 +155,7 @@ def total_epochs(cfg, out: Path) -> int:
     """Epochs of the run (from the checkpoint's config when resuming)."""
     if cfg is not None:
         return cfg.train.epochs
-    from ..checkpoint import read_state
+    from ..train.checkpoint import read_state
 
     return read_state(out)["config"]["train"]["epochs"]
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ..metrics import TUNABLE
-from ..tuning import FOLDS, FOLDS_BELOW_VALIDATION, FOLDS_UP_TO_TRAIN
+from ..model.metrics import TUNABLE
+from ..train.tune import FOLDS, FOLDS_BELOW_VALIDATION, FOLDS_UP_TO_TRAIN
 from ._util import DEFAULT_DATA, DEFAULT_RUN, Bar, Debug, Overrides, app, load_config_or_default, parse_overrides, run
 from .train import Format, stop_on_signals
 
@@ -28,8 +28,8 @@ def tune(
     folds: int | None,
     max_size: str | None,
 ):
-    from ..tuning import parse_size
-    from ..tuning import tune as search
+    from ..train.tune import parse_size
+    from ..train.tune import tune as search
 
     max_bytes = None if max_size is None else parse_size(max_size)
     cfg = load_config_or_default(config, overrides)

@@ -1,0 +1,154 @@
+"""Token ids on disk while ``prepare`` works: written as they are made, read back a block of
+documents at a time, so memory holds a block and the per-document arrays, not the corpus."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import shutil
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..util.errors import EnvironmentFailure
+from ..util.ragged import offsets_from_lengths, select_rows
+
+FLUSH_TOKENS = 1 << 20  # int32 ids buffered before a write (4 MiB)
+READ_TOKENS = 1 << 22  # ids read back at a time (16 MiB, a few such temporaries at once)
+
+
+class TokenSink:
+    """Documents' int32 ids appended to ``path``; the documents' lengths kept in memory."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._file = open(self.path, "wb")  # noqa: SIM115 (closed by ``finish``)
+        self._buffer = array("i")
+        self._lengths = array("q")
+
+    def add(self, ids: list[int]) -> None:
+        self._buffer.extend(ids)
+        self._lengths.append(len(ids))
+        if len(self._buffer) >= FLUSH_TOKENS:
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            self._buffer.tofile(self._file)
+        except OSError as exc:  # a full disk, most likely
+            raise EnvironmentFailure(f"cannot write the work file {self.path}: {exc.strerror or exc}") from None
+        del self._buffer[:]
+
+    def finish(self) -> SpilledIds:
+        self._flush()
+        self._file.close()
+        lengths = np.frombuffer(self._lengths, dtype=np.int64) if len(self._lengths) else np.zeros(0, np.int64)
+        return SpilledIds(self.path, offsets_from_lengths(lengths))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class SpilledIds:
+    """A ragged array of int32 ids whose values are in a file and whose offsets are in memory."""
+
+    def __init__(self, path: Path, offsets: np.ndarray):
+        self.path, self.offsets = Path(path), offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def rows(self, rows: np.ndarray, remap: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Rows ``rows`` (ascending, distinct) as ragged blocks ``(ids, offsets)``, in order, with
+        every id looked up in ``remap`` when given; about ``READ_TOKENS`` ids read at a time."""
+        offsets = self.offsets
+        with open(self.path, "rb") as fh:
+            lo = 0
+            while lo < len(self):
+                # documents [lo, hi): at least one, and no more than READ_TOKENS ids past the first
+                hi = max(lo + 1, int(np.searchsorted(offsets, offsets[lo] + READ_TOKENS, side="right")) - 1)
+                hi = min(hi, len(self))
+                first, last = np.searchsorted(rows, [lo, hi])
+                if last > first:
+                    fh.seek(int(offsets[lo]) * 4)
+                    ids = np.fromfile(fh, dtype=np.int32, count=int(offsets[hi] - offsets[lo]))
+                    ids, local = select_rows(
+                        ids, offsets[lo : hi + 1] - offsets[lo], rows[first:last] - lo, in_place=True
+                    )
+                    if remap is not None:
+                        ids = remap[ids]
+                    yield ids, local
+                lo = hi
+
+    def lengths(self, rows: np.ndarray) -> np.ndarray:
+        return np.diff(self.offsets)[rows]
+
+
+# arrays from this size on go to a file: below it, memory is cheaper than a file and its page faults
+MAPPED_FROM = 16 << 20
+
+
+class WorkArrays:
+    """Large arrays backed by files in a work directory beside ``near`` instead of anonymous
+    memory: the kernel pages them in and out as they are used, so a corpus's features need
+    not fit in memory, and ``drop_resident`` lets go of the pages a pass has touched. The
+    directory is made for the first such array and removed by ``close``; where it cannot be
+    made, or the disk lacks the room, arrays stay in memory."""
+
+    def __init__(self, near: Path):
+        self.near, self.folder, self._count = Path(near), None, 0
+
+    def __enter__(self) -> WorkArrays:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def empty(self, size: int, dtype) -> np.ndarray:
+        nbytes = size * np.dtype(dtype).itemsize
+        if nbytes < MAPPED_FROM or (path := self._file(nbytes)) is None:
+            return np.empty(size, dtype=dtype)
+        array = np.memmap(path, dtype=dtype, mode="r+", shape=(max(size, 1),))
+        if hasattr(mmap, "MADV_RANDOM"):  # training reads documents in random order: no readahead
+            array._mmap.madvise(mmap.MADV_RANDOM)
+        return array[:size]
+
+    def _file(self, nbytes: int) -> Path | None:
+        """A file of ``nbytes`` with its disk space reserved (so a full disk is found here,
+        not as a crash when a page is written), or None where that cannot be."""
+        from ..util.lock import new_work_directory
+
+        path = None
+        try:
+            if self.folder is None:
+                self.folder = new_work_directory(self.near)
+            self._count += 1
+            path = self.folder / f"array-{self._count}.bin"
+            with open(path, "wb") as fh:
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(fh.fileno(), 0, nbytes)
+                else:
+                    fh.truncate(nbytes)
+            return path
+        except OSError:
+            if path is not None:
+                path.unlink(missing_ok=True)
+            return None
+
+
+def drop_resident(array: np.ndarray) -> None:
+    """Unmap the pages of a file-backed ``array`` (a ``WorkArrays`` one, or a view of a mapped
+    file) from this process: they stay in the page cache, written ones too, and come back on
+    the next touch, so the resident size stays a window instead of growing to the file's."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "_mmap", None) or getattr(base, "base", None)
+    if base is not None and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)

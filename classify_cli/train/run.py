@@ -1,0 +1,397 @@
+"""A training run: data in, model bundle out, with locking, checkpoints and resume.
+
+The math lives in ``training.py``; this module wires it to files: it loads prepared data,
+builds the model, runs ``train_while_improving``, keeps the best epoch's weights, saves a
+checkpoint when asked to stop, and commits the bundle only when training completes, so a
+failed or killed run never replaces a good model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.prepared import load_prepared, read_manifest
+from ..data.spill import WorkArrays
+from ..model.bundle import Bundle, is_compressed, save_bundle
+from ..model.features import TFIDF, fit_features, norm_of
+from ..model.head import describe, scoring_tensors
+from ..model.rundir import CHECKPOINT, META, METRICS_LOG, TRIALS, TUNED, is_run_dir, is_run_file
+from ..serve.evaluation import training_reference
+from ..text.token_table import TokenTable
+from ..text.tokens import encode_token
+from ..util.config import Config, config_from_dict
+from ..util.errors import BundleError, DivergedError, InputError, Interrupted
+from ..util.fs import sha256_file, staged_file, through_link
+from ..util.lock import DirectoryLock
+from ..util.swap import check_replaceable, recover
+from ..util.version import __version__
+from .checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from .distributed import SINGLE, World, train_command
+from .loop import (
+    EpochResult,
+    RunState,
+    StopRequested,
+    resolve_batch,
+    resolve_device,
+    resolve_embed_dim,
+    train_while_improving,
+)
+from .net import SGD, TextClassifier, all_finite, class_table, export_tensors, import_tensors
+
+
+def train(
+    data_dir: Path | None,
+    out_dir: Path,
+    cfg: Config | None,
+    *,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_step: Callable[[int, int, int], None] = lambda epoch, step, steps: None,
+    epochs: int | None = None,
+    world: World = SINGLE,
+) -> dict[str, Any]:
+    """Train on prepared data (or continue the checkpoint in ``out_dir`` when ``resume``).
+
+    Saves the best epoch's bundle and ``metrics.jsonl`` in ``out_dir``; returns a summary.
+    The run directory is checked and locked before any work; one this call created is
+    removed again if training fails (not when interrupted: it then holds the checkpoint).
+    With several ranks (``world``), rank 0 does all of that and the others write nothing there.
+    """
+    out_dir = through_link(Path(out_dir))  # a symlink stays: the run goes into the directory it names
+    started = time.perf_counter()
+    if not world.is_main:  # one voice: rank 0 logs and reports (on_step also says training began)
+        log, on_epoch = (lambda message: None), None
+    with contextlib.ExitStack() as held:
+        checkpoint: dict[str, np.ndarray] = {}
+        plan = world.from_main(lambda: _claim(out_dir, data_dir, cfg, resume, epochs, world, held, checkpoint))
+        if resume or cfg is None:
+            cfg = config_from_dict(plan["config"])
+        data_dir = Path(plan["data"]) if resume or data_dir is None else data_dir
+        work = held.enter_context(WorkArrays(out_dir))  # large features go to files beside the run
+        return _train_locked(
+            data_dir, out_dir, cfg, plan["state"], checkpoint, work, started, log, on_epoch, should_stop, on_step, world
+        )
+
+
+def _claim(
+    out_dir: Path,
+    data_dir: Path | None,
+    cfg: Config | None,
+    resume: bool,
+    epochs: int | None,
+    world: World,
+    held: contextlib.ExitStack,
+    checkpoint: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """Lock and check the run directory (the lock stays in ``held``); when resuming, read the
+    checkpoint (its tensors into ``checkpoint``). Returns what every rank trains by: the
+    config, the data's path and the checkpoint's state."""
+    held.enter_context(DirectoryLock(out_dir, "train"))  # first: what is read next is then no one else's
+    # the run directory and those of its parents this call will create, deepest first (looked
+    # at once locked: taking the lock may put back a run directory a killed swap took away)
+    created = [d for d in (out_dir, *out_dir.parents) if not os.path.lexists(d)]
+    held.enter_context(_removed_on_failure(created))
+    if not resume:
+        check_replaceable(out_dir, is_run_dir, "a classify run directory")
+    recover(out_dir, is_run_file)  # a killed train's temporaries (a checkpoint half-written or swapped out)
+    if resume:
+        if not (out_dir / CHECKPOINT / "state.json").is_file() and is_compressed(out_dir):
+            raise BundleError(
+                f"{out_dir} is a compressed model (classify compress): it keeps no training state to resume"
+            )
+        if not (out_dir / CHECKPOINT / "state.json").is_file() and (out_dir / META).is_file() and is_run_dir(out_dir):
+            raise InputError(
+                f"{out_dir} finished training: a finished run keeps its model, not the state to go on from; "
+                "train again with --epochs N"
+            )
+        state, tensors = load_checkpoint(out_dir)
+        _check_world_size(out_dir, state, world)
+        cfg = config_from_dict(state["config"])
+        if epochs is not None:  # going on for longer (or shorter) than the run was started with
+            if epochs < state["progress"]["epoch"]:
+                raise InputError(
+                    f"--epochs {epochs}: the run is already in epoch {state['progress']['epoch']}; give at least that"
+                )
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
+        data_dir = Path(state["data"]["path"])
+        checkpoint.update(tensors)
+    assert cfg is not None and data_dir is not None
+    return {"config": cfg.to_dict(), "data": str(data_dir), "state": state if resume else None}
+
+
+def _check_world_size(out_dir: Path, state: dict[str, Any], world: World) -> None:
+    ranks = state.get("world_size", 1)
+    if ranks != world.size:
+        how = train_command(dataclasses.replace(world, size=ranks))
+        raise InputError(
+            f"{out_dir} was trained by {ranks} rank(s), not {world.size}: a run resumes exactly only with "
+            f"the same number ({how} --resume {out_dir})"
+        )
+
+
+@contextlib.contextmanager
+def _removed_on_failure(created: list[Path]) -> Iterator[None]:
+    """Remove the directories ``created`` for a run that then failed (the run directory, then
+    the parents made for it; those made for the lock, the lock removes), so a diverged or
+    refused run leaves no empty directory; directories that existed before are left as they were."""
+    try:
+        yield
+    except Interrupted:
+        raise  # the checkpoint in the run directory is what --resume needs
+    except BaseException:
+        if created:
+            shutil.rmtree(created[0], ignore_errors=True)
+            for parent in created[1:]:
+                with contextlib.suppress(OSError):  # rmdir removes an empty directory only
+                    parent.rmdir()
+        raise
+
+
+def _train_locked(
+    data_dir: Path,
+    out_dir: Path,
+    cfg: Config,
+    state: dict[str, Any] | None,
+    checkpoint: dict[str, np.ndarray],
+    work: WorkArrays,
+    started: float,
+    log: Callable[[str], None],
+    on_epoch: Callable[[EpochResult], None] | None,
+    should_stop: Callable[[], bool],
+    on_step: Callable[[int, int, int], None],
+    world: World,
+) -> dict[str, Any]:
+    """The run itself, with ``out_dir`` locked (by rank 0)."""
+    # what every rank must agree on, checked before the work of building features
+    files = world.together(lambda: read_manifest(Path(data_dir))["files"])
+    device = world.together(lambda: _device(cfg.train.device, world))
+    world.check_same(
+        config=json.dumps(cfg.to_dict(), sort_keys=True),
+        data=json.dumps(files, sort_keys=True),
+        software=f"classify {__version__}, torch {torch.__version__}",
+        device=device.type,
+    )
+    data, vocab, unk_index, vocab_sha, features, train_set, val_set = world.together(
+        lambda: _load(data_dir, cfg, state, work, world.per_node)  # ranks that share a node each hold a table
+    )
+    seed = cfg.train.seed
+    torch.manual_seed(seed)
+    spec, row_map = features.spec, features.row_map
+    seen = row_map.seen_buckets
+    train_cfg = resolve_batch(cfg.train, len(train_set))
+    embed_dim = resolve_embed_dim(cfg.model.embed_dim, row_map.num_rows)
+    log(
+        f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
+        f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
+        + (f" x {world.size} ranks" if world.size > 1 else "")
+        + f"; embedding {row_map.num_rows:,} x {embed_dim}, batch {train_cfg.batch_size}, lr {train_cfg.lr:g}"
+    )
+
+    model = TextClassifier(row_map.num_rows, embed_dim, len(data.labels), sparse=device.type != "mps")
+    counts = np.bincount(train_set.labels, minlength=len(data.labels))
+    log_prior = torch.from_numpy(np.log((counts + 1) / (counts.sum() + len(counts)))).float()  # add-one smoothed
+    model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed), log_prior)
+    model.to(device)
+    optimizer = SGD(model.parameters(), lr=train_cfg.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train_cfg.step_size, gamma=train_cfg.gamma)
+    progress = RunState(epoch_rng=np.random.default_rng(seed).bit_generator.state)
+    best: dict[str, np.ndarray] | None = None
+
+    if state is not None:
+        if world.is_main:
+            import_tensors(model, {k: v for k, v in checkpoint.items() if not k.startswith("best.")}, row_map)
+            best = {k.removeprefix("best."): v for k, v in checkpoint.items() if k.startswith("best.")} or None
+        world.broadcast_([model.embedding.weight.data, model.fc.weight.data, model.fc.bias.data])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        progress = RunState(**state["progress"])
+        log(f"resuming at epoch {progress.epoch}, step {progress.step}")
+    try:
+        for result in train_while_improving(
+            model, train_set, val_set, train_cfg, optimizer, scheduler, progress, device, should_stop, on_step, world
+        ):
+            if result.is_best and world.is_main:
+                best = class_table(model, row_map)
+            if on_epoch is not None:
+                on_epoch(result)
+    except StopRequested:
+        world.from_main(
+            lambda: _save_checkpoint(
+                out_dir, cfg, data.path, vocab_sha, progress, optimizer, scheduler, model, row_map, best, world
+            )
+        )
+        raise Interrupted(
+            f"interrupted at epoch {progress.epoch}, step {progress.step}; checkpoint saved. Resume with: "
+            + f"{train_command(world)} --resume {out_dir}"
+        ) from None
+    return world.from_main(
+        lambda: _save_model(
+            out_dir,
+            data,
+            features,
+            cfg,
+            (vocab, unk_index),
+            vocab_sha,
+            train_cfg,
+            embed_dim,
+            progress,
+            best,
+            started,
+            world,
+        )
+    )
+
+
+def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None, work: WorkArrays, copies: int):
+    """The prepared data and the features of its train and validation splits; refused before the
+    tables are made if they would not fit in memory with ``copies`` ranks on this machine."""
+    data = load_prepared(Path(data_dir), ("train", "validation"))
+    vocab_sha = sha256_file(data.path / "vocab.json")
+    if state is not None and state["data"]["vocab_sha256"] != vocab_sha:
+        raise BundleError(f"the prepared data at {data.path} changed since the checkpoint was saved; cannot resume")
+    # the vocabulary as the bundle keeps it, built now so the list of tokens can go before training
+    vocab_size, unk_index = len(data.vocab), data.vocab.unk_index
+    vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(vocab_size), unk_index)
+    data.vocab = None
+    classes, val_docs = len(data.labels), len(data.splits["validation"])
+
+    def fits(num_rows: int) -> None:  # once the rows are known, before any table of rows x classes
+        check_memory(num_rows, resolve_embed_dim(cfg.model.embed_dim, num_rows), classes, val_docs, copies)
+
+    features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, classes, work.empty, fits)
+    val_set = features.make_set(data.splits["validation"], work.empty)
+    return data, vocab, unk_index, vocab_sha, features, train_set, val_set
+
+
+def _device(name: str, world: World) -> torch.device:
+    device = resolve_device(name)
+    if world.size > 1 and device.type == "mps":
+        raise InputError("--device mps trains in one process only (gloo cannot sum MPS tensors)")
+    if world.backend == "nccl" and device.type != "cuda":
+        raise InputError(f"--backend nccl moves CUDA tensors only; this run is on {device.type} (use gloo or auto)")
+    if device.type == "cuda" and world.size > 1:  # one GPU per rank on its node
+        device = torch.device("cuda", world.local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    return device
+
+
+def _save_checkpoint(out_dir, cfg, data_path, vocab_sha, progress, optimizer, scheduler, model, row_map, best, world):
+    tensors = export_tensors(model, row_map)
+    if best is not None:
+        tensors |= {f"best.{k}": v for k, v in best.items()}
+    save_checkpoint(
+        out_dir,
+        {
+            "config": cfg.to_dict(),
+            "data": {"path": str(data_path.resolve()), "vocab_sha256": vocab_sha},
+            "progress": dataclasses.asdict(progress),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "world_size": world.size,
+        },
+        tensors,
+    )
+
+
+def _save_model(
+    out_dir, data, features, cfg, vocabulary, vocab_sha, train_cfg, embed_dim, progress, best, started, world
+):
+    """The best epoch's bundle and the run's metrics, committed together; the run's summary."""
+    if best is None or not all_finite(best):
+        raise DivergedError("training produced no finite model; lower train.lr")
+    spec, seen = features.spec, features.row_map.seen_buckets
+    vocab, unk_index = vocabulary
+    history = progress.history
+    best_row = min(history, key=lambda r: r["val_loss"])
+    tensors = scoring_tensors(best["table"], best["bias"], seen, features.idf, norm_of(spec.weighting), vocab)
+    meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
+    meta["head"] = describe(tensors, spec, unk_index, norm_of(spec.weighting))
+    meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
+    meta["world_size"] = world.size  # ranks that trained it (torchrun); a global batch is split among them
+    meta["model_effective"] = {"embed_dim": embed_dim}
+    meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", "val_accuracy")}
+    meta["reference"] = training_reference(Bundle(out_dir, meta, tensors), data.splits["validation"], data.labels)
+    metrics = "".join(json.dumps(r) + "\n" for r in history).encode()
+    # metrics.jsonl changes with the model or not at all: written first, renamed after the commit
+    with staged_file(out_dir / METRICS_LOG, lambda tmp: tmp.write_bytes(metrics)):
+        save_bundle(out_dir, tensors, meta)
+    remove_checkpoint(out_dir)
+    for name in (TUNED, TRIALS):  # a tuned run's: they described the model just replaced
+        (out_dir / name).unlink(missing_ok=True)
+    return {
+        "best_epoch": best_row["epoch"],
+        "val_accuracy": best_row["val_accuracy"],
+        "val_loss": best_row["val_loss"],
+        "epochs_run": len(history),
+        "epochs": cfg.train.epochs,
+        "seconds": round(time.perf_counter() - started, 3),
+        "out": str(out_dir),
+    }
+
+
+def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) -> dict[str, Any]:
+    """Everything but the weights that predicting with the model needs, and where it came from."""
+    spec = features.spec
+    return {
+        "labels": data.labels,
+        "tokenizer": data.tokenizer,
+        "features": {
+            "ngrams": spec.ngrams,
+            "buckets": spec.buckets,
+            "weighting": spec.weighting,
+            "kept_buckets": kept_buckets,
+            "unseen_idf": features.unseen_idf(),
+            "supervised_weight": cfg.model.supervised_weight if spec.weighting in TFIDF else 0.0,
+            "n_train_docs": features.n_train_docs,
+        },
+        "model": dataclasses.asdict(cfg.model),
+        "train": dataclasses.asdict(cfg.train),
+        "prepare": data.manifest.get("config", {}).get("prepare"),
+        "data": {
+            "path": str(data.path.resolve()),
+            "source": data.manifest.get("source"),
+            "vocab_sha256": vocab_sha,
+            "rows": {s: v["rows"] for s, v in data.manifest["splits"].items()},
+            "per_class": data.manifest["splits"]["train"]["per_class"],
+        },
+    }
+
+
+def check_memory(num_rows: int, embed_dim: int, classes: int, val_docs: int, copies: int = 1) -> None:
+    """Refuse, before allocating them, tables that would not fit in 80% of this machine's memory:
+    per rank (``copies`` share the machine), the embedding table and a rows x classes table (the
+    class counts of tfidf's weighting, then the class scores); on the rank that saves, two more
+    class-score tables (the best epoch's and the bundle's) and each validation document's logits
+    and probabilities (float32 and twice float64 per class)."""
+    table = (num_rows + 1) * classes * 4
+    need = copies * (num_rows * embed_dim * 4 + table) + 2 * table + val_docs * classes * 20
+    have = machine_memory()
+    if have is not None and need > 0.8 * have:
+        raise InputError(
+            f"an embedding table of {num_rows:,} rows x {embed_dim} (model.embed_dim) and class-score tables "
+            f"of {num_rows:,} rows x {classes:,} classes"
+            + (f", one per rank on this machine ({copies})," if copies > 1 else "")
+            + f" need {need / 2**30:.1f} GiB; this machine has {have / 2**30:.1f} GiB: "
+            "lower model.embed_dim or model.buckets, or use fewer classes"
+        )
+
+
+def machine_memory() -> int | None:
+    """This machine's memory in bytes, where the system says."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None

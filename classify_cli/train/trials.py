@@ -1,0 +1,106 @@
+"""One trial of ``tune``: the search space a trial's config comes from, and how a trained trial
+is judged (its probabilities on held-out documents, scored) and made small enough to deliver."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ..model.metrics import METRICS, TUNABLE
+from ..util.config import Config
+
+# model.json's "tuned" entry takes about 300 bytes
+TUNED_ROOM = 512
+
+
+def suggest(trial, base: Config) -> Config:
+    """``base`` with the settings that matter drawn by ``trial`` (names as in a config file)."""
+    model = {
+        "embed_dim": trial.suggest_categorical("model.embed_dim", [16, 32, 64, 128]),
+        "ngrams": trial.suggest_int("model.ngrams", 1, 3),
+        "weighting": trial.suggest_categorical("model.weighting", ["mean", "tfidf", "tfidf-l2"]),
+        "supervised_weight": trial.suggest_float("model.supervised_weight", 0.0, 8.0),
+        "ngram_weight": trial.suggest_float("model.ngram_weight", 0.25, 1.0),
+    }
+    train = {
+        "lr": trial.suggest_float("train.lr", 0.25, 32.0, log=True),
+        "batch_size": trial.suggest_categorical("train.batch_size", ["auto", 16, 32, 64, 128, 256, 512]),
+        "gamma": trial.suggest_float("train.gamma", 0.5, 1.0),
+        "patience": trial.suggest_int("train.patience", 1, 3),
+    }
+    return dataclasses.replace(
+        base,
+        model=dataclasses.replace(base.model, **model),
+        train=dataclasses.replace(base.train, **train),
+    )
+
+
+def as_params(cfg: Config) -> dict[str, Any]:
+    """``cfg``'s values of the searched settings, under their trial names (the first trial's)."""
+    model, train = dataclasses.asdict(cfg.model), dataclasses.asdict(cfg.train)
+    params = {f"model.{k}": model[k] for k in ("ngrams", "weighting", "supervised_weight", "ngram_weight")}
+    params |= {f"train.{k}": train[k] for k in ("lr", "batch_size", "gamma", "patience")}
+    # "auto" is no choice of the search's: the first trial starts from 64 dimensions
+    params["model.embed_dim"] = model["embed_dim"] if model["embed_dim"] in (16, 32, 64, 128) else 64
+    return params
+
+
+class TooLarge(Exception):
+    """A trial's model does not fit in ``--max-size``, even with one feature (``smallest``
+    bytes, the ``tuned`` entry's room included)."""
+
+    def __init__(self, smallest: int) -> None:
+        super().__init__(smallest)
+        self.smallest = smallest
+
+
+def delivered(run_dir: Path, validation, max_bytes: int | None) -> Path:
+    """The trial's model as ``tune`` would deliver it: ``run_dir`` when it fits in ``max_bytes``,
+    else compressed (``compress``) into ``run_dir/small`` with the most features that fit
+    (``validation``, its data's validation split, gives the compressed model's reference)."""
+    if max_bytes is None:
+        return run_dir
+    from ..model.bundle import bundle_bytes, load_bundle, save_bundle
+    from .compress import compressed, compressed_to_fit, feature_order, model_bytes
+
+    room = max_bytes - TUNED_ROOM  # model.json gains the "tuned" entry at the end
+    if model_bytes(run_dir) <= room:
+        return run_dir
+    bundle = load_bundle(run_dir)
+    small = compressed_to_fit(bundle, room, validation, "classify tune (--max-size)")
+    if small is None:
+        one = compressed(bundle, feature_order(bundle)[:1], "int8", validation, "classify tune (--max-size)")
+        raise TooLarge(bundle_bytes(*one) + TUNED_ROOM)
+    save_bundle(run_dir / "small", *small)
+    return run_dir / "small"
+
+
+def validation_probs(run_dir: Path, split):
+    """The trial's model's class probabilities for the documents of ``split`` (its data's
+    validation split), and their labels."""
+    from ..model.bundle import load_bundle
+    from ..model.inference import Predictor, softmax
+
+    predictor = Predictor(load_bundle(run_dir))
+    logits = predictor.logits_from_ids(split.ids.astype("int64"), split.offsets)
+    return softmax(logits.astype("float64")), split.labels
+
+
+def scores_of(probs, labels, n_classes: int) -> dict[str, Any]:
+    """The metrics ``tune`` may optimize, of ``probs`` against ``labels``."""
+    import numpy as np
+
+    from ..model.metrics import Outcome
+
+    scores: dict[str, Any] = {name: METRICS[name].fn(Outcome.of(probs, labels, n_classes)) for name in TUNABLE}
+    # each document's part, for comparing two trials document by document (``_choose``):
+    # correct or not (accuracy, and macro F1's nearest per-document stand-in), its loss
+    docs = np.arange(len(labels))
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64) if len(docs) else np.zeros(0)
+    scores["per_doc"] = {
+        "accuracy": correct,
+        "macro_f1": correct,
+        "loss": -np.log(np.maximum(probs[docs, labels], 1e-15)),
+    }
+    return scores
