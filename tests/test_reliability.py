@@ -139,7 +139,7 @@ def test_weights_truncated_after_load_never_kill_the_process(run_copy, read_whol
     _, run = run_copy
     script = (
         "import os, sys\n"
-        "from classify_cli.train.net import bundle\n"
+        "from classify_cli.model import bundle\n"
         "from classify_cli.util.errors import BundleError\n"
         "from classify_cli.model.inference import Predictor\n"
         + (f"bundle.READ_WHOLE = {read_whole}\n" if read_whole is not None else "")
