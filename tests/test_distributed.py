@@ -238,7 +238,7 @@ def test_world_size_without_a_rank_is_a_usage_error(prepared, tmp_path):
 
 
 def test_a_signal_before_the_first_step_stops_at_once_and_after_it_at_a_step():
-    from classify_cli.cli.train import stop_on_signals
+    from classify_cli.cli._signals import stop_on_signals
 
     with stop_on_signals(quiet=True) as (should_stop, signals):
         with pytest.raises(KeyboardInterrupt):  # features being built: nothing to save

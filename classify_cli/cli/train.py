@@ -4,7 +4,6 @@ import contextlib
 import functools
 import json
 import shlex
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from enum import StrEnum
@@ -14,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ..train.distributed import BACKENDS
+from ._signals import Format, stop_on_signals
 from ._util import (
     DEFAULT_DATA,
     DEFAULT_RUN,
@@ -27,45 +27,7 @@ from ._util import (
     run,
 )
 
-
-class Format(StrEnum):
-    text = "text"
-    json = "json"
-
-
 Backend = StrEnum("Backend", {name: name for name in BACKENDS})
-
-
-class StopSignals:
-    """Ctrl-C and SIGTERM during training: the first asks it to stop at the next step (and save
-    a checkpoint), a second Ctrl-C stops at once. Before the first step (``started`` not yet
-    called) there is nothing to save, and either stops at once."""
-
-    def __init__(self) -> None:
-        self.running = False
-
-    def started(self) -> None:
-        self.running = True
-
-
-@contextlib.contextmanager
-def stop_on_signals(quiet: bool = False) -> Iterator[tuple[Callable[[], bool], StopSignals]]:
-    requested = []
-    signals = StopSignals()
-
-    def handler(signum, frame):
-        if not signals.running or (requested and signum == signal.SIGINT):
-            raise KeyboardInterrupt
-        if not requested and not quiet:
-            err("stopping at the next step boundary (Ctrl-C again to abort without a checkpoint)")
-        requested.append(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield (lambda: bool(requested)), signals
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def format_epoch(r, total: int) -> str:

@@ -10,8 +10,8 @@ import typer
 
 from ..model.metrics import TUNABLE
 from ..train.tune import FOLDS, FOLDS_BELOW_VALIDATION, FOLDS_UP_TO_TRAIN
+from ._signals import Format, stop_on_signals
 from ._util import DEFAULT_DATA, DEFAULT_RUN, Bar, Debug, Overrides, app, load_config_or_default, parse_overrides, run
-from .train import Format, stop_on_signals
 
 Metric = StrEnum("Metric", {name: name for name in TUNABLE})
 

@@ -99,6 +99,15 @@ class PreparedData:
 BLOCK_TOKENS = 1 << 22
 
 
+def vocab_matches(path: Path, vocab_sha256: str | None) -> bool:
+    """Whether the prepared data at ``path`` has the vocabulary a model records (model.json's
+    ``data.vocab_sha256``): only then do its token ids mean the words the model learned."""
+    try:
+        return vocab_sha256 is not None and sha256_file(Path(path) / VOCAB) == vocab_sha256
+    except OSError:
+        return False
+
+
 def is_prepared_data(path: Path) -> bool:
     """Whether ``path`` holds data ``prepare`` wrote (of any format version: it may be
     replaced by a newer one) and nothing else: a folder with other files in it is not ours

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 from ..util.config import PrepareConfig
 from ..util.errors import EnvironmentFailure, InputError
+from .csvfile import CsvLayout
 from .readers import FORMATS, LABELED_SUFFIXES, format_of, label_text, read_rows
 from .textio import ENCODING, STDIN
 
@@ -44,6 +45,36 @@ class Source:
 
     def rows(self, split: str) -> Iterator[tuple[str, str]]:
         return self.splits[split]()  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Labeled rows of a split, read by ``labeled_chunks``: raw records that the process
+    holding the chunk parses (``layout``: a worker, in parallel) or rows already read."""
+
+    records: list
+    first_line: int = 0
+    layout: CsvLayout | None = None
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(text, label) pairs, labels stripped."""
+        rows = self.layout.parse_lines(self.first_line, self.records) if self.layout else self.records
+        return [(text, label.strip()) for text, label in rows]
+
+
+def labeled_chunks(source: Source, split: str, cfg: PrepareConfig, records: int) -> Iterator[Chunk]:
+    """The one way to read a split's labeled rows in chunks of at most ``records``: a file in a
+    format that splits into raw records (CSV) is split without parsing, so that workers parse
+    it; any other source is read here. Rows whose label is not one the reader knows are kept
+    (the caller counts them)."""
+    from ..util.parallel import batches  # here: multiprocessing is no import of a predict
+
+    file = source.files.get(split)
+    chunker = FORMATS[fmt].chunks if file is not None and (fmt := format_of(file)) else None
+    if chunker is not None:
+        layout, raw = chunker(Path(file), cfg, source.label_names, records, strict=False)
+        return (Chunk(lines, first, layout) for first, lines in raw)
+    return (Chunk(rows) for rows in batches(source.rows(split), records, lambda row: len(row[0])))
 
 
 _EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]*$")  # ".csv", ".cvs"; not the ".5" of "OpenHermes-2.5"

@@ -10,14 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from ..inputs.readers import FORMATS, format_of
 from ..model.bundle import Bundle, load_bundle
-from ..model.inference import Predictor, score_batches, softmax
+from ..model.inference import Predictor, softmax
 from ..model.metrics import UNBOUNDED, classification_report
 from ..util.config import PrepareConfig
 from ..util.display import listed
 from ..util.errors import BundleError, InputError
-from ..util.parallel import batches, parallel_map
+from ..util.parallel import parallel_map
 from ..util.ragged import fingerprints
 
 CHUNK_ROWS = 4096  # rows read, tokenized and scored at a time: bounded memory, fast numpy
@@ -41,11 +40,9 @@ def default_data(model: Path) -> Path:
 
 def _prepared_rows(predictor: Predictor, meta: dict[str, Any], path: Path):
     """The test split of prepared data, as (ids, offsets, label names); vocabularies must match."""
-    from ..data.prepared import load_prepared
-    from ..util.fs import sha256_file
+    from ..data.prepared import load_prepared, vocab_matches
 
-    expected = meta.get("data", {}).get("vocab_sha256")
-    if expected != sha256_file(path / "vocab.json"):
+    if not vocab_matches(path, meta.get("data", {}).get("vocab_sha256")):
         raise BundleError(
             f"the prepared data at {path} has another vocabulary than the model was trained with; "
             "evaluate on the raw labeled files instead (--data FILE)"
@@ -61,10 +58,9 @@ def _prepare_config(meta: dict[str, Any], columns: dict[str, Any] | None = None)
     return PrepareConfig(**{**(meta.get("prepare") or {}), **(columns or {})})
 
 
-def _parse_and_score(state, chunk: tuple[int, list[str]]):
-    layout, predictor = state
-    rows = layout.parse_lines(*chunk)
-    return [label.strip() for _, label in rows], predictor.score([text for text, _ in rows], prints=True)
+def _parse_and_score(predictor: Predictor, chunk):
+    rows = chunk.rows()  # in the worker: parsing CSV is as slow as scoring
+    return [label for _, label in rows], predictor.score([text for text, _ in rows], prints=True)
 
 
 def _raw_source(path: Path, meta: dict[str, Any], columns: dict[str, Any] | None):
@@ -120,29 +116,14 @@ def evaluate(
         consume(predictor.logits_from_ids(ids, offsets), len(ids), n_unknown, names, fingerprints(ids, offsets))
         description = f"{data_path} (prepared, test split)"
     else:
+        from ..inputs.sources import labeled_chunks
+
         source, split = _raw_source(data_path, bundle.meta, columns)
-        file = source.files.get(split)
-        description = file or source.description
-        chunker = FORMATS[fmt].chunks if file is not None and (fmt := format_of(file)) else None
-        if chunker is not None:
-            # a format that splits into raw records: the workers parse as well as score
-            layout, chunks = chunker(
-                Path(file), _prepare_config(bundle.meta, columns), source.label_names, CHUNK_ROWS, strict=False
-            )
-            for _, (names, scored) in parallel_map(_parse_and_score, (layout, predictor), chunks):
-                consume(
-                    scored.logits,
-                    int(scored.tokens.sum()),
-                    int((scored.tokens - scored.known).sum()),
-                    names,
-                    scored.prints,
-                )
-        else:
-            chunks = batches(source.rows(split), CHUNK_ROWS, lambda row: len(row[0]))
-            for rows, scored in score_batches(predictor, chunks, lambda rows: [text for text, _ in rows], prints=True):
-                n_unknown = int((scored.tokens - scored.known).sum())
-                names = [label.strip() for _, label in rows]
-                consume(scored.logits, int(scored.tokens.sum()), n_unknown, names, scored.prints)
+        description = source.files.get(split) or source.description
+        chunks = labeled_chunks(source, split, _prepare_config(bundle.meta, columns), CHUNK_ROWS)
+        for _, (names, scored) in parallel_map(_parse_and_score, predictor, chunks):
+            n_unknown = int((scored.tokens - scored.known).sum())
+            consume(scored.logits, int(scored.tokens.sum()), n_unknown, names, scored.prints)
 
     logits = np.concatenate(logits_parts) if logits_parts else np.zeros((0, len(labels)), np.float32)
     truth = np.concatenate(truth_parts) if truth_parts else np.zeros(0, np.int64)
@@ -171,12 +152,11 @@ def train_overlap(meta: dict[str, Any], prints: np.ndarray) -> dict[str, Any]:
     """How many evaluated rows are documents of the model's train split (the same tokens, by
     fingerprint): a model scored on what it learned looks better than it is. Needs the
     prepared data it was trained on; without it, says so."""
-    from ..data.prepared import train_fingerprints
-    from ..util.fs import sha256_file
+    from ..data.prepared import train_fingerprints, vocab_matches
 
     path = Path(meta["data"]["path"])
     try:
-        if sha256_file(path / "vocab.json") != meta["data"]["vocab_sha256"]:
+        if not vocab_matches(path, meta["data"]["vocab_sha256"]):
             raise BundleError("another vocabulary")
         train = train_fingerprints(path)
     except (BundleError, InputError, OSError):

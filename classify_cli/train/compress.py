@@ -197,16 +197,13 @@ def compress_tensors(bundle: Bundle, keep: np.ndarray, dtype: str) -> dict[str, 
 
 def _validation_split(bundle: Bundle, data: Path | None):
     """The validation split of the model's prepared data (or ``data``), or None when it is gone."""
-    from ..data.prepared import load_prepared
-    from ..util.fs import sha256_file
+    from ..data.prepared import MANIFEST, load_prepared, vocab_matches
 
     path = Path(data) if data is not None else Path((bundle.meta.get("data") or {}).get("path") or "")
-    ours = (path / "vocab.json").is_file() and sha256_file(path / "vocab.json") == bundle.meta["data"].get(
-        "vocab_sha256"
-    )
+    ours = vocab_matches(path, bundle.meta["data"].get("vocab_sha256"))
     if data is None and not ours:  # the recorded data is gone or was prepared again
         return None
-    if not (path / "manifest.json").is_file():
+    if not (path / MANIFEST).is_file():
         raise InputError(f"--data {data} is not prepared data")
     if not ours:
         raise InputError(f"the prepared data at {path} has another vocabulary than the model")

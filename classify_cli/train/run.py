@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.prepared import load_prepared, read_manifest
+from ..data.prepared import VOCAB, load_prepared, read_manifest
 from ..data.spill import WorkArrays
 from ..model.bundle import Bundle, is_compressed, save_bundle
 from ..model.features import TFIDF, fit_features, norm_of
@@ -259,7 +259,7 @@ def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None, work: WorkA
     """The prepared data and the features of its train and validation splits; refused before the
     tables are made if they would not fit in memory with ``copies`` ranks on this machine."""
     data = load_prepared(Path(data_dir), ("train", "validation"))
-    vocab_sha = sha256_file(data.path / "vocab.json")
+    vocab_sha = sha256_file(data.path / VOCAB)
     if state is not None and state["data"]["vocab_sha256"] != vocab_sha:
         raise BundleError(f"the prepared data at {data.path} changed since the checkpoint was saved; cannot resume")
     # the vocabulary as the bundle keeps it, built now so the list of tokens can go before training
