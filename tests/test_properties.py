@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from classify_cli.inputs.sources import read_file
 from classify_cli.model.bundle import load_bundle
 from classify_cli.model.inference import Predictor
+from classify_cli.model.task import TASKS
 from classify_cli.serve.prediction import Labeled, Options, csv_field, json_rows, records_of, write_labels
 from classify_cli.text.token_table import TokenTable
 from classify_cli.text.tokens import (
@@ -393,7 +394,7 @@ def test_json_rows_are_the_records_dumped(texts, labels, data):
     )
     why = [data.draw(st.sampled_from([None, "no known tokens", "confidence below 0.5"])) for _ in texts]
     batch = Labeled(texts, tops, probs, why)
-    records = records_of(batch, SimpleNamespace(labels=labels), Options(k=k))
+    records = records_of(batch, SimpleNamespace(labels=labels, task=TASKS["single_label"]), Options(k=k))
     assert json_rows(batch, labels) == [json.dumps(r, ensure_ascii=False) for r in records]
     assert [json.loads(row) for row in json_rows(batch, labels)] == records
 

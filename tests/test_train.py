@@ -133,7 +133,7 @@ def test_auto_embed_dim_keeps_the_table_near_128_mib(rows, dim):
 
 
 def test_a_table_larger_than_memory_is_refused_before_allocating():
-    from classify_cli.train.run import check_memory
+    from classify_cli.train.net import check_memory
     from classify_cli.util.errors import InputError
 
     check_memory(1_000_000, 64, 4, 10_000)
@@ -155,12 +155,12 @@ def test_many_labels_are_refused_before_their_tables_are_made(invoke, tmp_path, 
     """500 labels on a machine of 4 MiB: the embedding table alone would fit (the check before
     counted only it), the rows x classes tables do not, and nothing of them is allocated."""
     import classify_cli.model.features
-    import classify_cli.train.run
+    import classify_cli.train.net
 
     corpus = many_labels(tmp_path / "many.csv", 500)
     result = invoke("prepare", "--from", corpus, "--out", tmp_path / "data")
     assert result.exit_code == 0, result.output
-    monkeypatch.setattr(classify_cli.train.run, "machine_memory", lambda: 4 << 20)
+    monkeypatch.setattr(classify_cli.train.net, "machine_memory", lambda: 4 << 20)
     made = []
     monkeypatch.setattr(classify_cli.model.features, "class_document_frequency", lambda *a, **k: made.append(1))
     config = tmp_path / "c.toml"

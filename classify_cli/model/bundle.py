@@ -38,6 +38,7 @@ from ..util.schema import (
     LABELS,
     SHA256,
     TIMESTAMP,
+    Checked,
     Float,
     Int,
     Map,
@@ -51,6 +52,7 @@ from ..util.version import __version__
 from .head import DTYPES, scoring_shapes
 from .metrics import TUNABLE
 from .rundir import META, MODEL_FILE, MODEL_FORMAT
+from .task import check_task
 
 MODEL_VERSION = 3  # 3: model.json checked against a schema and sealed with its checksum
 
@@ -220,6 +222,7 @@ MODEL_SCHEMA = Obj(
         CHECKSUM: SHA256,
     },
     {
+        "task": Checked(check_task),  # what it answers (model/task.py); models made before it was kept lack it
         "world_size": Int(1),  # ranks that trained it (torchrun); models made before it was kept lack it
         "tuned": Obj(  # classify tune chose its config: by what, on which split, from how many trials
             {

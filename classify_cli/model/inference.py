@@ -17,17 +17,12 @@ from ..text.tokens import encode_token, make_normalizer, make_tokenizer
 from ..util.ragged import fingerprints, offsets_from_lengths, segment_sum
 from .bundle import Bundle
 from .head import Head, Scored
+from .task import task_of
 
 T = TypeVar("T")
 
 # joins many texts into one string for tokenizing; not whitespace, so it survives as a token
 _SEPARATOR = "\x00"
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 @dataclass
@@ -42,6 +37,7 @@ class Encoded:
 class Predictor:
     def __init__(self, bundle: Bundle):
         meta = bundle.meta
+        self.task = task_of(meta)  # what the logits mean: probabilities, decisions, records
         self.labels: list[str] = list(meta["labels"])
         self.tokenize = make_tokenizer(meta["tokenizer"])
         self._normalize = make_normalizer(meta["tokenizer"])
@@ -89,7 +85,7 @@ class Predictor:
         return Scored(self.logits_from_ids(enc.ids, enc.offsets), np.diff(enc.offsets), known, fingerprinted)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        return softmax(self.logits(texts))
+        return self.task.probabilities(self.logits(texts))
 
     def explain(self, text: str, top: int = 5) -> list[tuple[str, float]]:
         """Features that pushed the predicted class most: (feature, contribution to its logit)."""

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from ..model.bundle import Bundle, load_bundle
-from ..model.inference import Predictor, softmax
-from ..model.metrics import UNBOUNDED, classification_report
+from ..model.inference import Predictor
+from ..model.metrics import UNBOUNDED
 from ..util.config import PrepareConfig
 from ..util.display import listed
 from ..util.errors import BundleError, InputError
@@ -137,8 +137,8 @@ def evaluate(
                 f"model knows {listed(labels)}{hint}"
             )
         raise InputError(f"{data_path}: no labeled rows to evaluate")
-    probs = softmax(logits.astype(np.float64))
-    report = classification_report(probs, truth, labels)
+    probs = predictor.task.probabilities(logits)
+    report = predictor.task.report(probs, truth, labels)
     report["model"] = str(model_dir)
     report["data"] = description
     report["unknown_labels"] = {"rows": int(sum(unknown.values())), "labels": dict(unknown.most_common())}
@@ -251,7 +251,7 @@ def dumps(report: dict[str, Any]) -> str:
 def training_reference(bundle: Bundle, validation, labels: list[str]) -> dict[str, Any]:
     """What `evaluate` compares new batches with: validation OOV rate and confidence, train label mix."""
     predictor = Predictor(bundle)
-    probs = softmax(predictor.logits_from_ids(validation.ids.astype(np.int64), validation.offsets).astype(np.float64))
+    probs = predictor.task.probabilities(predictor.logits_from_ids(validation.ids.astype(np.int64), validation.offsets))
     per_class = bundle.meta["data"]["per_class"]
     total = sum(per_class.values())
     return {

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING
 
+from ..model.task import NO_KNOWN_TOKENS
 from ..util.display import FixedTable
 from ..util.parallel import batches, parallel_map
 
@@ -17,7 +18,6 @@ if TYPE_CHECKING:  # numpy where it is used: predict's --help lists OUTPUTS with
 
     from ..model.inference import Predictor
 
-NO_KNOWN_TOKENS = "no known tokens"
 BATCH = 4096  # texts read, scored and written at a time: memory stays bounded for any input size
 
 
@@ -41,21 +41,12 @@ class Labeled:
 
 
 def label_columns(predictor: Predictor, texts: list[str], opts: Options) -> Labeled:
-    import numpy as np
-
-    from ..model.inference import softmax
-
-    k = max(1, min(opts.k, len(predictor.labels)))
+    """The texts' labels as the model's task decides them."""
     scored = predictor.score(texts)
-    probs = softmax(scored.logits.astype(np.float64))
-    tops = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    top_probs = np.round(np.take_along_axis(probs, tops, axis=1), 6)
-    below = f"confidence below {opts.min_confidence:g}"
-    abstained = [
-        NO_KNOWN_TOKENS if known == 0 else below if best < opts.min_confidence else None
-        for known, best in zip(scored.known.tolist(), top_probs[:, 0].tolist(), strict=True)
-    ]
-    return Labeled(texts, tops, top_probs, abstained)
+    decision = predictor.task.decide(
+        predictor.task.probabilities(scored.logits), scored.known, opts.k, opts.min_confidence
+    )
+    return Labeled(texts, decision.tops, decision.top_probs, decision.abstained)
 
 
 def records_of(batch: Labeled, predictor: Predictor, opts: Options) -> list[dict]:
@@ -67,12 +58,8 @@ def records_of(batch: Labeled, predictor: Predictor, opts: Options) -> list[dict
         record = {
             **({"id": batch.ids[len(records)]} if batch.ids is not None else {}),
             "text": text,
-            "label": labels[top[0]] if why is None else None,
-            "probability": probs[0],
-            "top": [{"label": labels[j], "probability": p} for j, p in zip(top, probs, strict=True)],
+            **predictor.task.record(labels, top, probs, why),
         }
-        if why is not None:
-            record["abstained"] = why
         if opts.explain:  # nothing to explain where no feature is known: the bias alone decided
             reasons = [] if why == NO_KNOWN_TOKENS else predictor.explain(text, top=5)
             record["explain"] = [{"feature": f, "contribution": round(c, 6)} for f, c in reasons]

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..model.bundle import Bundle, is_compressed, load_bundle, read_meta, save_bundle
 from ..model.head import DTYPES, describe, spec_of, vocab_table
-from ..model.inference import Predictor, softmax
+from ..model.inference import Predictor
 from ..model.rundir import META, MODEL_FILE
 from ..serve.evaluation import training_reference
 from ..text.token_table import TokenTable
@@ -212,10 +212,11 @@ def _validation_split(bundle: Bundle, data: Path | None):
 
 def _accuracy(predictor: Predictor, split) -> tuple[float, float]:
     """Accuracy and mean top probability on ``split``."""
-    probs = softmax(predictor.logits_from_ids(split.ids.astype(np.int64), split.offsets).astype(np.float64))
     if not len(split):
         return 0.0, 0.0
-    return float((probs.argmax(axis=1) == split.labels).mean()), float(probs.max(axis=1).mean())
+    probs = predictor.task.probabilities(predictor.logits_from_ids(split.ids.astype(np.int64), split.offsets))
+    report = predictor.task.report(probs, split.labels, predictor.labels)
+    return report["accuracy"], report["mean_confidence"]
 
 
 def model_bytes(run_dir: Path) -> int:

@@ -1,4 +1,4 @@
-"""Training: gradient descent on the mean cross-entropy, one short loop.
+"""Training: gradient descent on the mean of the task's loss (cross-entropy), one short loop.
 
 For every batch: ``zero_grad`` → forward (logits) → loss → ``backward`` (∇L) → clip the
 gradient norm → ``step`` (θ ← θ − η∇L). ``StepLR`` shrinks η once per epoch. The
@@ -19,10 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data.spill import drop_resident
 from ..model.features import FeatureSet
+from ..model.task import TASKS, Task
 from ..util.config import TrainConfig
 from ..util.errors import DivergedError
 from ..util.ragged import take_rows
@@ -32,6 +32,7 @@ from .net import Grouping, TextClassifier, clip_grad_norm
 BASE_BATCH = 64
 AUTO_BATCHES = ((16_000, 64), (32_000, 128), (64_000, 256))
 AUTO_BATCH_MAX = 512
+SINGLE_LABEL = TASKS["single_label"]
 
 
 def resolve_batch(cfg: TrainConfig, n_train_docs: int) -> TrainConfig:
@@ -153,20 +154,21 @@ def train_step(
     world: World = SINGLE,
     batch_docs: int = 0,
     stop: bool = False,
+    task: Task = SINGLE_LABEL,
 ) -> tuple[float, bool]:
     """One step of gradient descent on one batch; returns the batch's mean loss, and whether
     any rank asked to stop (``stop`` is this rank's wish)."""
     optimizer.zero_grad()
     if world.size == 1:
         logits = model(batch.feats, batch.offsets, batch.weights, batch.grouping)
-        # the batch mean of the cross-entropy is a Monte Carlo estimate of the expected loss
-        loss = F.cross_entropy(logits, batch.labels)
+        # the batch mean of the loss is a Monte Carlo estimate of the expected loss
+        loss = task.loss(logits, batch.labels)
         loss.backward()  # ∇L
         value = loss.item()
     else:
         if batch_docs < 1:
             raise ValueError("with several ranks, train_step needs the global batch's size (batch_docs)")
-        value, stop = _distributed_backward(model, batch, world, batch_docs, stop)
+        value, stop = _distributed_backward(model, batch, world, batch_docs, stop, task)
     model.flag_row_summed_gradient(batch.grouping)
     clip_grad_norm(list(model.parameters()), clip_norm)
     optimizer.step()  # θ ← θ − η∇L
@@ -178,13 +180,13 @@ def train_step(
 
 
 def _distributed_backward(
-    model: TextClassifier, batch: Batch, world: World, batch_docs: int, stop: bool
+    model: TextClassifier, batch: Batch, world: World, batch_docs: int, stop: bool, task: Task
 ) -> tuple[float, bool]:
     """∇L of the global batch on every rank: each rank's documents' share of the batch mean
     (their summed loss over the whole batch's size), then summed over the ranks."""
     if len(batch.labels):
         logits = model(batch.feats, batch.offsets, batch.weights, batch.grouping)
-        loss = F.cross_entropy(logits, batch.labels, reduction="sum") / batch_docs
+        loss = task.loss(logits, batch.labels, reduction="sum") / batch_docs
         loss.backward()
         mine = loss.item()
     else:  # fewer documents left in the batch than ranks: this rank adds zeros
@@ -206,14 +208,16 @@ def _distributed_backward(
 
 
 @torch.no_grad()
-def evaluate_loss(model: TextClassifier, data: Iterator[Batch], world: World = SINGLE) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (of every rank's share of the data together)."""
+def evaluate_loss(
+    model: TextClassifier, data: Iterator[Batch], world: World = SINGLE, task: Task = SINGLE_LABEL
+) -> tuple[float, float]:
+    """Mean loss and accuracy (of every rank's share of the data together)."""
     model.eval()
     total, correct, count = 0.0, 0, 0
     for feats, offsets, weights, labels, *_ in data:
         logits = model(feats, offsets, weights)
-        total += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct += (logits.argmax(1) == labels).sum().item()
+        total += task.loss(logits, labels, reduction="sum").item()
+        correct += task.hits(logits, labels).item()
         count += len(labels)
     if world.size > 1:
         total, correct, count = world.sum_values([total, correct, count])
@@ -266,6 +270,7 @@ def train_while_improving(
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[int, int, int], None] = lambda epoch, step, steps: None,
     world: World = SINGLE,
+    task: Task = SINGLE_LABEL,
 ) -> Iterator[EpochResult]:
     """Run the remaining epochs, yielding each one's numbers; the caller keeps the best model.
 
@@ -283,7 +288,7 @@ def train_while_improving(
         shared = batches(train_set, cfg.batch_size, device, order, progress.step, for_training=True, world=world)
         for batch in shared:
             batch_docs = min(cfg.batch_size, len(order) - progress.step * cfg.batch_size)
-            loss, stop = train_step(model, batch, optimizer, cfg.clip_norm, world, batch_docs, should_stop())
+            loss, stop = train_step(model, batch, optimizer, cfg.clip_norm, world, batch_docs, should_stop(), task)
             progress.loss_sum += loss * batch_docs
             progress.seen += batch_docs
             progress.step += 1
@@ -294,8 +299,10 @@ def train_while_improving(
                 progress.seconds = time.perf_counter() - started
                 raise StopRequested
         lr = optimizer.param_groups[0]["lr"]
-        val_loss, val_acc = evaluate_loss(model, batches(val_set, 4096, device, world.share_of(len(val_set))), world)
-        uniform = math.log(model.fc.out_features)  # the loss of guessing every class alike
+        val_loss, val_acc = evaluate_loss(
+            model, batches(val_set, 4096, device, world.share_of(len(val_set))), world, task
+        )
+        uniform = task.guess_loss(model.fc.out_features)  # the loss of guessing every class alike
         if not math.isfinite(val_loss) or val_loss > EXPLODED * uniform:
             raise DivergedError(
                 f"training diverged (validation loss {val_loss:.4g}, over {EXPLODED}x the {uniform:.3f} of a "

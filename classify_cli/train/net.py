@@ -11,6 +11,7 @@ cross-entropy against the true class is the loss (``F.cross_entropy`` does both 
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -20,6 +21,7 @@ from torch import nn
 
 from ..model.features import RowMap
 from ..model.head import TRAINING
+from ..util.errors import InputError
 
 
 class Grouping(NamedTuple):
@@ -184,3 +186,30 @@ def class_table(model: TextClassifier, row_map: RowMap) -> dict[str, np.ndarray]
 
 def all_finite(tensors: dict[str, np.ndarray]) -> bool:
     return all(np.isfinite(t).all() for t in tensors.values() if t.dtype.kind == "f")
+
+
+def check_memory(num_rows: int, embed_dim: int, classes: int, val_docs: int, copies: int = 1) -> None:
+    """Refuse, before allocating them, tables that would not fit in 80% of this machine's memory:
+    per rank (``copies`` share the machine), the embedding table and a rows x classes table (the
+    class counts of tfidf's weighting, then the class scores); on the rank that saves, two more
+    class-score tables (the best epoch's and the bundle's) and each validation document's logits
+    and probabilities (float32 and twice float64 per class)."""
+    table = (num_rows + 1) * classes * 4
+    need = copies * (num_rows * embed_dim * 4 + table) + 2 * table + val_docs * classes * 20
+    have = machine_memory()
+    if have is not None and need > 0.8 * have:
+        raise InputError(
+            f"an embedding table of {num_rows:,} rows x {embed_dim} (model.embed_dim) and class-score tables "
+            f"of {num_rows:,} rows x {classes:,} classes"
+            + (f", one per rank on this machine ({copies})," if copies > 1 else "")
+            + f" need {need / 2**30:.1f} GiB; this machine has {have / 2**30:.1f} GiB: "
+            "lower model.embed_dim or model.buckets, or use fewer classes"
+        )
+
+
+def machine_memory() -> int | None:
+    """This machine's memory in bytes, where the system says."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None

@@ -27,6 +27,7 @@ from ..model.bundle import Bundle, is_compressed, save_bundle
 from ..model.features import TFIDF, fit_features, norm_of
 from ..model.head import describe, scoring_tensors
 from ..model.rundir import CHECKPOINT, META, METRICS_LOG, TRIALS, TUNED, is_run_dir, is_run_file
+from ..model.task import task_of
 from ..serve.evaluation import training_reference
 from ..text.token_table import TokenTable
 from ..text.tokens import encode_token
@@ -47,7 +48,7 @@ from .loop import (
     resolve_embed_dim,
     train_while_improving,
 )
-from .net import SGD, TextClassifier, all_finite, class_table, export_tensors, import_tensors
+from .net import SGD, TextClassifier, all_finite, check_memory, class_table, export_tensors, import_tensors
 
 
 def train(
@@ -221,7 +222,18 @@ def _train_locked(
         log(f"resuming at epoch {progress.epoch}, step {progress.step}")
     try:
         for result in train_while_improving(
-            model, train_set, val_set, train_cfg, optimizer, scheduler, progress, device, should_stop, on_step, world
+            model,
+            train_set,
+            val_set,
+            train_cfg,
+            optimizer,
+            scheduler,
+            progress,
+            device,
+            should_stop,
+            on_step,
+            world,
+            task_of(data.manifest),  # the data says what is asked of each text
         ):
             if result.is_best and world.is_main:
                 best = class_table(model, row_map)
@@ -346,6 +358,7 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
     """Everything but the weights that predicting with the model needs, and where it came from."""
     spec = features.spec
     return {
+        "task": task_of(data.manifest).name,
         "labels": data.labels,
         "tokenizer": data.tokenizer,
         "features": {
@@ -368,30 +381,3 @@ def bundle_meta(data, features, cfg: Config, vocab_sha: str, kept_buckets: int) 
             "per_class": data.manifest["splits"]["train"]["per_class"],
         },
     }
-
-
-def check_memory(num_rows: int, embed_dim: int, classes: int, val_docs: int, copies: int = 1) -> None:
-    """Refuse, before allocating them, tables that would not fit in 80% of this machine's memory:
-    per rank (``copies`` share the machine), the embedding table and a rows x classes table (the
-    class counts of tfidf's weighting, then the class scores); on the rank that saves, two more
-    class-score tables (the best epoch's and the bundle's) and each validation document's logits
-    and probabilities (float32 and twice float64 per class)."""
-    table = (num_rows + 1) * classes * 4
-    need = copies * (num_rows * embed_dim * 4 + table) + 2 * table + val_docs * classes * 20
-    have = machine_memory()
-    if have is not None and need > 0.8 * have:
-        raise InputError(
-            f"an embedding table of {num_rows:,} rows x {embed_dim} (model.embed_dim) and class-score tables "
-            f"of {num_rows:,} rows x {classes:,} classes"
-            + (f", one per rank on this machine ({copies})," if copies > 1 else "")
-            + f" need {need / 2**30:.1f} GiB; this machine has {have / 2**30:.1f} GiB: "
-            "lower model.embed_dim or model.buckets, or use fewer classes"
-        )
-
-
-def machine_memory() -> int | None:
-    """This machine's memory in bytes, where the system says."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return None

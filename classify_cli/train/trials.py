@@ -7,7 +7,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..model.metrics import METRICS, TUNABLE
 from ..util.config import Config
 
 # model.json's "tuned" entry takes about 300 bytes
@@ -77,30 +76,11 @@ def delivered(run_dir: Path, validation, max_bytes: int | None) -> Path:
 
 
 def validation_probs(run_dir: Path, split):
-    """The trial's model's class probabilities for the documents of ``split`` (its data's
-    validation split), and their labels."""
+    """The trial's model's probabilities for the documents of ``split`` (its data's validation
+    split, or a fold's held-out part), and their labels."""
     from ..model.bundle import load_bundle
-    from ..model.inference import Predictor, softmax
+    from ..model.inference import Predictor
 
     predictor = Predictor(load_bundle(run_dir))
     logits = predictor.logits_from_ids(split.ids.astype("int64"), split.offsets)
-    return softmax(logits.astype("float64")), split.labels
-
-
-def scores_of(probs, labels, n_classes: int) -> dict[str, Any]:
-    """The metrics ``tune`` may optimize, of ``probs`` against ``labels``."""
-    import numpy as np
-
-    from ..model.metrics import Outcome
-
-    scores: dict[str, Any] = {name: METRICS[name].fn(Outcome.of(probs, labels, n_classes)) for name in TUNABLE}
-    # each document's part, for comparing two trials document by document (``_choose``):
-    # correct or not (accuracy, and macro F1's nearest per-document stand-in), its loss
-    docs = np.arange(len(labels))
-    correct = (probs.argmax(axis=1) == labels).astype(np.float64) if len(docs) else np.zeros(0)
-    scores["per_doc"] = {
-        "accuracy": correct,
-        "macro_f1": correct,
-        "loss": -np.log(np.maximum(probs[docs, labels], 1e-15)),
-    }
-    return scores
+    return predictor.task.probabilities(logits), split.labels

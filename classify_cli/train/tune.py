@@ -22,14 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..model.metrics import METRICS, TUNABLE
+from ..model.metrics import TUNABLE
 from ..model.rundir import META, METRICS_LOG, TRIALS, TUNED, is_run_dir
+from ..model.task import task_of
 from ..util.config import Config, config_from_dict, to_toml
 from ..util.errors import DivergedError, EnvironmentFailure, InputError, Interrupted
 from ..util.fs import atomic_write_bytes
 from ..util.lock import DirectoryLock, scratch_directory
 from ..util.swap import atomic_directory, check_replaceable
-from .trials import TUNED_ROOM, TooLarge, as_params, delivered, scores_of, suggest, validation_probs
+from .trials import TUNED_ROOM, TooLarge, as_params, delivered, suggest, validation_probs
 
 # below this many validation documents, one split cannot tell configs apart (a document is
 # over 0.3% of accuracy): judge by k-fold cross-validation of train, where train is small
@@ -131,9 +132,10 @@ def tune(
     out_dir = Path(out_dir)
     manifest, k = check_tune_inputs(data_dir, out_dir, budget, metric, folds, max_bytes)
     n_train, n_classes = manifest["splits"]["train"]["rows"], len(manifest["labels"])
+    task = task_of(manifest)  # how a trial is scored
     judged = "on validation" if k == 1 else f"in {k}-fold cross-validation"
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    direction = "maximize" if METRICS[metric].higher_is_better else "minimize"
+    direction = "maximize" if task.metrics[metric].higher_is_better else "minimize"
     study = optuna.create_study(
         direction=direction,
         sampler=optuna.samplers.TPESampler(seed=seed),
@@ -175,7 +177,7 @@ def tune(
             if k == 1:
                 train(data_dir, run_dir, cfg, log=quiet, on_epoch=on_epoch, should_stop=stop)
                 model = delivered(run_dir, validation, max_bytes)
-                return {**scores_of(*validation_probs(model, validation), n_classes), "bytes": model_bytes(model)}
+                return {**task.scores(*validation_probs(model, validation), n_classes), "bytes": model_bytes(model)}
             probs, labels = np.zeros((n_train, n_classes)), np.zeros(n_train, dtype=np.int64)
             sizes = []
             for f, (fold_dir, held, fold_validation) in enumerate(fold_data):
@@ -186,7 +188,7 @@ def tune(
                 probs[held], labels[held] = validation_probs(model, fold_validation)
                 sizes.append(model_bytes(model))
                 shutil.rmtree(fold_run, ignore_errors=True)
-            return {**scores_of(probs, labels, n_classes), "bytes": max(sizes)}
+            return {**task.scores(probs, labels, n_classes), "bytes": max(sizes)}
 
         def objective(trial) -> float:
             nonlocal best
