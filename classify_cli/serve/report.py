@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..model.metrics import METRICS
 from ..model.rundir import METRICS_LOG
 from ..util.errors import EnvironmentFailure, InputError
 from ..util.fs import atomic_write_bytes
@@ -136,7 +137,7 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
 
 
 # `report --history`: each metric of `evaluate --output` reports over time
-HISTORY_METRICS = ("accuracy", "macro_f1", "weighted_f1", "mean_confidence", "loss", "ece", "oov_rate")
+HISTORY_METRICS = (*METRICS, "oov_rate")  # evaluate's metrics, and the OOV rate it adds
 HISTORY_HTML = "history.html"
 # the tag that says an HTML page is ours, as the PNG text chunk says a picture is
 HTML_TAG = f'<meta name="generator" content="{SOFTWARE}">'
