@@ -27,10 +27,10 @@ import numpy as np
 
 from ..util import safetensors
 from ..util.errors import BundleError
-from ..util.fs import atomic_write_json, atomic_write_with, json_text, open_regular
+from ..util.fs import atomic_write_json, atomic_write_with, json_text
 from ..util.schema import sealed
 from ..util.version import __version__
-from .meta import MODEL_VERSION, read_meta, scoring_shapes
+from .meta import MODEL_VERSION, check_header, check_shapes, open_weights, read_meta
 from .rundir import META, MODEL_FORMAT
 
 # weights files up to this size are read into memory; larger ones are mapped, and a file cut short
@@ -115,15 +115,8 @@ def load_bundle(run_dir: Path, *, verify: bool = True) -> Bundle:
     costs what they touch, not a read of the whole table."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
-    path = run_dir / Path(meta["weights"]["file"]).name
-    try:
-        fh = open_regular(path)
-    except FileNotFoundError:
-        raise BundleError(f"{path} is missing") from None
+    path, fh = open_weights(run_dir, meta)
     expected = meta["weights"]["bytes"]
-    if os.fstat(fh.fileno()).st_size != expected:
-        fh.close()
-        raise BundleError(f"{path}: checksum mismatch (size differs: modified or truncated)")
     kept = None  # the open file of a mapped bundle, to see it cut short (Bundle.check_intact)
     if expected <= READ_WHOLE:
         with fh:
@@ -140,14 +133,9 @@ def load_bundle(run_dir: Path, *, verify: bool = True) -> Bundle:
                 raise BundleError(f"{path}: checksum mismatch (modified or truncated)")
         data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     if not verify:
-        size = int.from_bytes(data[:8], "little")
-        if hashlib.sha256(data[: 8 + size]).hexdigest() != meta["weights"].get("header_sha256"):
-            raise BundleError(f"{path}: checksum mismatch (header modified)")
+        check_header(data[: 8 + int.from_bytes(data[:8], "little")], meta, path)
     tensors = safetensors.arrays(data, path)
-    for name, (shape, dtype) in scoring_shapes(meta).items():
-        got = (tuple(tensors[name].shape), str(tensors[name].dtype)) if name in tensors else "missing"
-        if got != (shape, dtype):
-            raise BundleError(f"{path}: tensor {name} is {got}, expected {(shape, dtype)}")
+    check_shapes(meta, {name: (tuple(t.shape), str(t.dtype)) for name, t in tensors.items()}, path)
     if verify:
         _check_indices(tensors, meta["head"], path)
     _check_finite(tensors, path, whole=verify)

@@ -5,12 +5,15 @@ read a model through this module alone.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..text.tokens import TOKENIZER
 from ..util.config import MAX_BUCKETS, MAX_EMBED_DIM, SPLITS, WEIGHTINGS, section_schema
 from ..util.errors import BundleError
+from ..util.fs import open_regular
 from ..util.schema import (
     CHECKSUM,
     COUNT,
@@ -178,6 +181,33 @@ def scoring_shapes(meta: dict) -> dict[str, tuple[tuple[int, ...], str]]:
     if h["dtype"] == "int8":
         shapes["scale"] = ((rows,), "float32")
     return shapes
+
+
+def open_weights(run_dir: Path, meta: dict[str, Any]) -> tuple[Path, BinaryIO]:
+    """The weights file ``model.json`` names, opened, once its size is the one recorded."""
+    path = Path(run_dir) / Path(meta["weights"]["file"]).name
+    try:
+        fh = open_regular(path)
+    except FileNotFoundError:
+        raise BundleError(f"{path} is missing") from None
+    if os.fstat(fh.fileno()).st_size != meta["weights"]["bytes"]:
+        fh.close()
+        raise BundleError(f"{path}: checksum mismatch (size differs: modified or truncated)")
+    return path, fh
+
+
+def check_header(head: bytes, meta: dict[str, Any], path: Path) -> None:
+    """``head`` (the weights file's first 8 bytes and the header they measure) is the one recorded."""
+    if hashlib.sha256(head).hexdigest() != meta["weights"].get("header_sha256"):
+        raise BundleError(f"{path}: checksum mismatch (header modified)")
+
+
+def check_shapes(meta: dict[str, Any], found: dict[str, tuple[tuple[int, ...], str]], path: Path) -> None:
+    """The tensors ``found`` in the weights file (name -> shape, dtype) are those ``model.json`` describes."""
+    for name, expected in scoring_shapes(meta).items():
+        got = found.get(name, "missing")
+        if got != expected:
+            raise BundleError(f"{path}: tensor {name} is {got}, expected {expected}")
 
 
 def model_info(run_dir: Path) -> dict[str, Any]:
