@@ -159,3 +159,17 @@ def test_token_keys_and_slots_are_the_tables():
         slots = _slots(first, second, bits)
         for token, f, s, slot in zip(tokens, first.tolist(), second.tolist(), slots.tolist(), strict=True):
             assert key_of(token) == (f, s) and slot_of(f, s, bits) == slot
+
+
+def test_weights_cut_short_after_loading_are_one_error(models, tmp_path):
+    import json
+    import os
+    import shutil
+
+    from classify_cli.util.errors import BundleError
+
+    run = shutil.copytree(models["float32"], tmp_path / "run")
+    plain = PlainHead(run)
+    os.truncate(run / json.loads((run / "model.json").read_text())["weights"]["file"], 100)
+    with pytest.raises(BundleError, match="truncated while in use"):
+        plain.score(["goal coach season"])

@@ -145,9 +145,8 @@ class PlainHead:
         self.keys, self.ids, self.bits = t["vocab.keys"], t["vocab.ids"], h["vocab_bits"]
         self._long_tokens, self._long_ids = t["vocab.long_tokens"], t["vocab.long_ids"]
         self._long: dict[bytes, int] | None = None
-        self.unseen_row = (self.vocab_size if self.words_kept is None else len(self.words_kept)) + len(
-            self.buckets_kept
-        )
+        words = self.vocab_size if self.words_kept is None else len(self.words_kept)
+        self.unseen_row = words + len(self.buckets_kept)  # the row shared by every feature without one
 
     # -- text to ids (``inference.Predictor.encode``, ``token_table.TokenTable.lookup``) ----------
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
@@ -231,8 +230,8 @@ class PlainHead:
             total = [f32(t + segment_sum([r[c] for r in table])) for c, t in enumerate(total)]
             mass = f32(mass + segment_sum([self.norm_terms[r] for r in rows]))
         if self.norm == "l2":
-            mass = f32(math.sqrt(mass)) if mass >= 0 or math.isnan(mass) else math.nan
-        norm = mass if math.isnan(mass) else max(mass, TINY)
+            mass = f32(math.sqrt(mass)) if not mass < 0 else math.nan  # np.sqrt: NaN below 0, and of NaN
+        norm = mass if math.isnan(mass) else max(mass, TINY)  # np.maximum keeps a NaN
         out = [f32(f32(t / norm) + b) for t, b in zip(total, self.bias, strict=True)]
         if not all(math.isfinite(x) for x in out):  # only a tampered table gets here
             raise BundleError(
