@@ -17,7 +17,9 @@ What runs: every command once untimed (the page cache, and the bytecode caches b
 ``--runs`` rounds of every command, each round in another order, so that a slow moment of the
 machine falls on all of them alike. A run is ``time.perf_counter()`` around ``subprocess.run`` of
 the whole child (interpreter, imports, loading, the text, printing): what a shell user waits for.
-The table gives each command's median, and each target's ratio of medians.
+The table gives each command's median, and each target's ratio of medians; the last line, the CPU
+time other processes took meanwhile (on 2 cores, anything beyond a few tenths of a second a
+minute skews the numbers: rerun).
 
 Bytecode: children run with ``PYTHONPYCACHEPREFIX`` (a folder under the system's temporary one)
 and without ``PYTHONDONTWRITEBYTECODE``, so every module, classify's included, starts from
@@ -95,6 +97,24 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     return wall, proc.stdout
 
 
+def other_cpu_s(since: tuple[float, float, float]) -> tuple[float, float]:
+    """Wall seconds since ``since`` (``mark()``), and the CPU seconds processes other than this
+    one and its children used meanwhile (from /proc/stat): a busy machine voids the timings."""
+    wall, busy, ours = mark()
+    return wall - since[0], max(0.0, (busy - since[1]) - (ours - since[2]))
+
+
+def mark() -> tuple[float, float, float]:
+    """(now, the machine's busy CPU seconds, this process's and its children's CPU seconds)."""
+    import resource
+
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    busy = (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return time.perf_counter(), busy, sum(u.ru_utime + u.ru_stime for u in usage)
+
+
 def measure(found: dict[str, list[str]], runs: int, env: dict[str, str]) -> dict[str, list[float]]:
     for name, argv in found.items():  # untimed: page cache and bytecode caches
         _, out = run_once(argv, env)
@@ -139,16 +159,20 @@ def main() -> None:
     parser.add_argument("--baseline-classify", type=Path, help="another classify to time beside this one")
     args = parser.parse_args()
     found = commands(args.scale_dirs, args.baseline_classify)
+    start = mark()
     walls = measure(found, args.runs, child_env(args.as_is))
+    elapsed, others = other_cpu_s(start)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     mode = "as this environment runs it" if args.as_is else "bytecode cached for every module"
     print(table(walls) + "\n\n" + targets(walls) + "\n")
     print(
         f"{when} · {os.cpu_count()} cores ({platform.machine()}) · Python {platform.python_version()} · "
-        f"{mode} · medians of {args.runs} runs, rounds interleaved"
+        f"{mode} · medians of {args.runs} runs, rounds interleaved · other processes used {others:.1f} "
+        f"CPU-seconds in these {elapsed:.0f} s"
     )
     if args.json:
-        args.json.write_text(json.dumps({"when": when, "mode": mode, "commands": found, "walls_s": walls}, indent=1))
+        record = {"when": when, "mode": mode, "other_cpu_s": others, "commands": found, "walls_s": walls}
+        args.json.write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":
