@@ -1,9 +1,8 @@
-"""The ``classify`` command line: one module per command, all on one Typer app."""
+"""The ``classify`` command line: one module per command, each imported only when it runs."""
 
 import os
 import sys
 
-from . import compress, config, evaluate, info, predict, prepare, report, train, tune, version  # noqa: F401  (register the commands)
 from ._util import app
 
 __all__ = ["app", "main"]

@@ -10,13 +10,14 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from typer.core import TyperGroup
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 from ..util.display import listed, shown  # noqa: F401  (the commands' one way to print data)
 from ..util.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ClassifyError
@@ -27,12 +28,65 @@ _click_errors = sys.modules[typer.BadParameter.__module__]
 _SHOWS_HELP = getattr(_click_errors, "NoArgsIsHelpError", ())
 
 
+# name -> (its module in this package, the first paragraph of its help): `classify --help` lists
+# the commands from here and imports only the one that runs (tests/test_start.py checks they agree)
+COMMANDS = {
+    "compress": ("compress", "Write a small copy of a model, for deployment."),
+    "config": ("config", "Print the config prepare and train would use, as TOML."),
+    "evaluate": ("evaluate", "Measure a model on labeled data: accuracy, F1, drift."),
+    "info": ("info", "Describe a trained model."),
+    "predict": ("predict", "Label text: the most likely label and its probability."),
+    "prepare": ("prepare", "Split and tokenize a labeled corpus for training."),
+    "report": ("report", "Draw PNGs of a run, or of evaluate reports over time."),
+    "train": ("train", "Train the classifier on prepared data."),
+    "tune": ("tune", "Search for the best config within a time budget."),
+    "version": ("version", "Print the version (as --version and -V do)."),
+}
+
+
+class LazyCommands(Mapping[str, Any]):
+    """The subcommands by name, in ``COMMANDS`` order: a command's module is imported the first
+    time Click asks for the command (to run it, show its help or complete it), not to list them."""
+
+    def __init__(self, built: Mapping[str, Any]):
+        self._built = dict(built)  # those whose modules were imported before the group was made
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in COMMANDS:
+            raise KeyError(name)
+        if name not in self._built:
+            import importlib
+
+            importlib.import_module(f"{__package__}.{COMMANDS[name][0]}")  # its @app.command registers it
+            (info,) = (c for c in app.registered_commands if c.name == name)
+            self._built[name] = typer.main.get_command_from_info(
+                info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=app.rich_markup_mode
+            )
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
 class OneLineErrors(TyperGroup):
     """The top-level command: Click's usage errors in any subcommand become one `error:` line.
 
     Click would print the usage, a hint and the message over four or more lines (Typer: in a
     boxed panel); scripts and cron mail want the one line every other failure gives.
+    Its commands are ``LazyCommands``.
     """
+
+    def __init__(self, *, commands: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = LazyCommands(commands or {})  # type: ignore[assignment]
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        # Click's list, made from stand-ins that carry COMMANDS' help: the real commands would be imported
+        stand_ins = [TyperCommand(name=name, help=text) for name, (_, text) in COMMANDS.items()]
+        TyperGroup(commands=stand_ins).format_commands(ctx, formatter)
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         with _one_line_errors(None):  # options of `classify` itself

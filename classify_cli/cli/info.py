@@ -17,7 +17,7 @@ class Format(StrEnum):
 
 def info(run_dir: Path, fmt: Format) -> None:
     """What a model is, from its model.json: printed as lines or as one JSON object."""
-    from ..model.bundle import model_info
+    from ..model.meta import model_info
 
     described = model_info(run_dir)
     if fmt is Format.json:

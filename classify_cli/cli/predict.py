@@ -34,12 +34,8 @@ def predict(
     id_field: str | None = None,
 ) -> None:
     """Label the texts (arguments, or a file streamed in batches) and write them to stdout."""
-    from ..inputs.sources import read_texts
-    from ..model.bundle import load_bundle
-    from ..model.inference import Predictor
+    from ..serve import plain_labels
     from ..serve.api import check_options
-    from ..serve.prediction import Options, label_stream, write_labels
-    from ..util.config import PrepareConfig
 
     if not file and (texts == ["-"] or (not texts and sys.stdin is not None and not sys.stdin.isatty())):
         # `-`, or a pipe and no TEXT: stdin, one text per line, as `--file -` and Unix tools read it
@@ -55,6 +51,17 @@ def predict(
     if explain and not OUTPUTS[fmt.value].explains:
         shown_in = ", ".join(name for name, o in OUTPUTS.items() if o.explains)
         raise InputError(f"--explain is shown in {shown_in} output; {fmt.value} has no place for it")
+    if not file and plain_labels.applies(texts, fmt.value, explain):
+        # a few texts as a table or one object: plain Python reads their rows, no numpy to import
+        try:
+            plain_labels.write_few(model, texts, k, min_confidence, fmt.value, sys.stdout)
+        except (IndexError, ValueError) as exc:
+            raise inconsistent(model) from exc
+        return
+    from ..model.bundle import load_bundle
+    from ..model.inference import Predictor
+    from ..serve.prediction import Options, label_stream, write_labels
+
     # a few texts touch a few rows: reading the whole file for its checksum would cost more
     bundle = load_bundle(model, verify=bool(file))
     predictor = Predictor(bundle)
@@ -63,6 +70,9 @@ def predict(
     )
     source: Iterable[str] = texts
     if file:
+        from ..inputs.sources import read_texts
+        from ..util.config import PrepareConfig
+
         columns = {**(bundle.meta.get("prepare") or {}), **column_overrides(text_fields, None)}
         source = read_texts(file, input_format.value, PrepareConfig(**columns), id_field)
     if fmt is OutFormat.json and not file and len(texts) == 1:  # one text: one object, not a list
@@ -73,9 +83,11 @@ def predict(
         with Bar("texts", "labeling", enabled=bool(file)) as bar:  # a few TEXT arguments need none
             write_labels(predictor, source, opts, fmt.value, sys.stdout, bar.advance)
     except (IndexError, ValueError) as exc:  # only an unverified (TEXT) load gets here with such a file
-        raise BundleError(
-            f"{model}: the model file's data is inconsistent (modified?); `classify evaluate` verifies it"
-        ) from exc
+        raise inconsistent(model) from exc
+
+
+def inconsistent(model: Path) -> BundleError:
+    return BundleError(f"{model}: the model file's data is inconsistent (modified?); `classify evaluate` verifies it")
 
 
 @app.command("predict")

@@ -5,7 +5,7 @@ gives every tensor's shape, the name, size and SHA-256 of the tensors file) and
 ``model-<hash>.safetensors`` (the scoring tensors of ``head.py``: the class-score table and
 the vocabulary as a hash table). Saving writes the tensors under a new name first and then
 replaces ``model.json`` atomically, so a crash at any point leaves the previous model intact
-and loadable. Loading checks the format version, the size and checksum of the file (or, for
+and loadable. Loading checks ``model.json`` (``meta.py``), the size and checksum of the file (or, for
 ``predict TEXT``, of its header) and every tensor's shape and dtype. A file of up to
 ``READ_WHOLE`` bytes is then read into memory; a larger one is mapped (start-up reads only the
 rows a text touches), and ``Bundle.check_intact`` tells, between batches, whether it was cut
@@ -25,37 +25,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..text.tokens import TOKENIZER
 from ..util import safetensors
-from ..util.config import MAX_BUCKETS, MAX_EMBED_DIM, SPLITS, WEIGHTINGS, section_schema
 from ..util.errors import BundleError
-from ..util.fs import atomic_write_json, atomic_write_with, json_text, open_regular
-from ..util.schema import (
-    CHECKSUM,
-    COUNT,
-    FRACTION,
-    LABEL,
-    LABELS,
-    SHA256,
-    TIMESTAMP,
-    Checked,
-    Float,
-    Int,
-    Map,
-    Maybe,
-    Obj,
-    Str,
-    read_document,
-    sealed,
-)
+from ..util.fs import atomic_write_json, atomic_write_with, json_text
+from ..util.schema import sealed
 from ..util.version import __version__
-from .head import DTYPES, scoring_shapes
-from .metrics import TUNABLE
-from .rundir import META, MODEL_FILE, MODEL_FORMAT
-from .task import check_task
-
-MODEL_VERSION = 3  # 3: model.json checked against a schema and sealed with its checksum
-
+from .meta import MODEL_VERSION, check_header, check_shapes, open_weights, read_meta
+from .rundir import META, MODEL_FORMAT
 
 # weights files up to this size are read into memory; larger ones are mapped, and a file cut short
 # while mapped would kill the process with SIGBUS at the next page it reads
@@ -133,146 +109,14 @@ def bundle_bytes(tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> int:
     return full["weights"]["bytes"] + len(json_text(full).encode())
 
 
-def read_meta(run_dir: Path) -> dict[str, Any]:
-    run_dir = Path(run_dir)
-    file = run_dir / META
-    if not run_dir.exists():
-        raise BundleError(f"no model at {run_dir} (train one with `classify train --out {run_dir}`)")
-    if not run_dir.is_dir():  # a model is a run directory; reading "file/model.json" is no answer
-        raise BundleError(f"no model at {run_dir} (a file, not a run directory)")
-    try:
-        meta = read_document(
-            file, MODEL_FORMAT, MODEL_VERSION, MODEL_SCHEMA, ("model file", "model description"), "train it again"
-        )
-    except FileNotFoundError:
-        raise BundleError(f"{run_dir} holds no trained model ({META} missing)") from None
-    _check_meta(meta, file)
-    return meta
-
-
-def is_compressed(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds a bundle ``classify compress`` wrote."""
-    try:
-        return "compressed" in read_meta(run_dir)["head"]
-    except BundleError:
-        return False
-
-
-MODEL_SCHEMA = Obj(
-    {
-        "format": Str((MODEL_FORMAT,)),
-        "version": Int(MODEL_VERSION, MODEL_VERSION),
-        "classify_version": Str(max_len=64),
-        "created": TIMESTAMP,
-        "labels": LABELS,
-        "tokenizer": TOKENIZER,
-        "features": Obj(
-            {
-                "ngrams": Int(1, 5),
-                "buckets": Int(1, MAX_BUCKETS),
-                "weighting": Str(WEIGHTINGS),
-                "kept_buckets": COUNT,
-                "unseen_idf": Float(0),
-                "supervised_weight": Float(0),
-                "n_train_docs": COUNT,
-            }
-        ),
-        "model": section_schema("model"),
-        "train": section_schema("train"),
-        "prepare": Maybe(section_schema("prepare")),
-        "data": Obj(
-            {
-                "path": Str(),
-                "source": Maybe(Str()),
-                "vocab_sha256": SHA256,
-                "rows": Map(COUNT, Str(SPLITS)),
-                "per_class": Map(COUNT, LABEL),
-            }
-        ),
-        "head": Obj(
-            {
-                "vocab_size": Int(1, 2**31 - 1),
-                "unk_index": COUNT,
-                "ngrams": Int(1, 5),
-                "buckets": Int(1, MAX_BUCKETS),
-                "norm": Str(("l1", "l2")),
-                "dtype": Str(tuple(DTYPES)),
-                "kept_words": COUNT,
-                "kept_buckets": COUNT,
-                "vocab_bits": Int(10, 40),
-                "long_bytes": COUNT,
-                "long_tokens": COUNT,
-            },
-            {"compressed": Obj({"from": Str(), "max_features": Int(1), "dtype": Str(tuple(DTYPES))})},
-        ),
-        "train_effective": Obj({"batch_size": Int(1), "lr": Float(0)}),
-        "model_effective": Obj({"embed_dim": Int(1, MAX_EMBED_DIM)}),
-        "best": Obj({"epoch": Int(1), "val_loss": Float(0), "val_accuracy": FRACTION}),
-        "reference": Obj(
-            {"oov_rate": FRACTION, "mean_confidence": FRACTION, "label_distribution": Map(FRACTION, LABEL)}
-        ),
-        "weights": Obj(
-            {
-                "file": Str(pattern=MODEL_FILE.pattern),
-                "sha256": SHA256,
-                "bytes": COUNT,
-                "header_sha256": SHA256,
-            }
-        ),
-        CHECKSUM: SHA256,
-    },
-    {
-        "task": Checked(check_task),  # what it answers (model/task.py); models made before it was kept lack it
-        "world_size": Int(1),  # ranks that trained it (torchrun); models made before it was kept lack it
-        "tuned": Obj(  # classify tune chose its config: by what, on which split, from how many trials
-            {
-                "metric": Str(TUNABLE),
-                "on": Str(("validation", "train folds")),
-                "value": Float(),
-                "trial": COUNT,
-                "trials": Int(1),
-                "budget_s": Float(0),
-                "seconds": Float(0),
-            },
-            {
-                "folds": Int(2),  # judged by k-fold cross-validation of the train split ("train folds")
-                "max_bytes": Int(1),  # --max-size: the model, compressed where need be, is no larger
-            },
-        ),
-    },
-)
-
-
-def _check_meta(meta: dict[str, Any], file: Path) -> None:
-    """What ties model.json's fields together (the schema checks each alone)."""
-    labels, head = set(meta["labels"]), meta["head"]
-    tied = {
-        "data.per_class": set(meta["data"]["per_class"]) == labels,
-        "reference.label_distribution": set(meta["reference"]["label_distribution"]) == labels,
-        "head.unk_index": head["unk_index"] < head["vocab_size"],
-        "head.kept_words": head["kept_words"] <= head["vocab_size"],
-        "head.kept_buckets": head["kept_buckets"] <= head["buckets"],
-    }
-    for what, ok in tied.items():
-        if not ok:
-            raise BundleError(f"{file}: invalid model description ({what} disagrees with the rest)")
-
-
 def load_bundle(run_dir: Path, *, verify: bool = True) -> Bundle:
     """Load a bundle. ``verify=False`` checks the file's size and header (its checksum, the
     tensors' shapes and dtypes) but not the SHA-256 of its data: labeling a few texts then
     costs what they touch, not a read of the whole table."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
-    path = run_dir / Path(meta["weights"]["file"]).name
-    try:
-        fh = open_regular(path)
-    except FileNotFoundError:
-        raise BundleError(f"{path} is missing") from None
+    path, fh = open_weights(run_dir, meta)
     expected = meta["weights"]["bytes"]
-    if os.fstat(fh.fileno()).st_size != expected:
-        fh.close()
-        raise BundleError(f"{path}: checksum mismatch (size differs: modified or truncated)")
     kept = None  # the open file of a mapped bundle, to see it cut short (Bundle.check_intact)
     if expected <= READ_WHOLE:
         with fh:
@@ -289,14 +133,9 @@ def load_bundle(run_dir: Path, *, verify: bool = True) -> Bundle:
                 raise BundleError(f"{path}: checksum mismatch (modified or truncated)")
         data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     if not verify:
-        size = int.from_bytes(data[:8], "little")
-        if hashlib.sha256(data[: 8 + size]).hexdigest() != meta["weights"].get("header_sha256"):
-            raise BundleError(f"{path}: checksum mismatch (header modified)")
+        check_header(data[: 8 + int.from_bytes(data[:8], "little")], meta, path)
     tensors = safetensors.arrays(data, path)
-    for name, (shape, dtype) in scoring_shapes(meta).items():
-        got = (tuple(tensors[name].shape), str(tensors[name].dtype)) if name in tensors else "missing"
-        if got != (shape, dtype):
-            raise BundleError(f"{path}: tensor {name} is {got}, expected {(shape, dtype)}")
+    check_shapes(meta, {name: (tuple(t.shape), str(t.dtype)) for name, t in tensors.items()}, path)
     if verify:
         _check_indices(tensors, meta["head"], path)
     _check_finite(tensors, path, whole=verify)
@@ -336,42 +175,3 @@ def _check_indices(tensors: dict[str, np.ndarray], head: dict[str, Any], path: P
     ok &= len(tensors["vocab.long_tokens"].tobytes().split()) == len(long_ids)
     if not ok:
         raise BundleError(f"{path}: the tensors index out of range (modified?)")
-
-
-def model_info(run_dir: Path) -> dict[str, Any]:
-    """What ``classify info`` shows: the model as its model.json describes it (checked whole).
-    Its keys are snake_case and stable: ``info --format json`` prints them for scripts."""
-    run_dir = Path(run_dir)
-    meta = read_meta(run_dir)
-    head, data, best = meta["head"], meta["data"], meta["best"]
-    weights = run_dir / meta["weights"]["file"]
-    info = {
-        "model": str(run_dir),
-        "labels": meta["labels"],
-        "vocabulary": head["vocab_size"],
-        "features": {
-            "words_kept": head["kept_words"],
-            "ngram_buckets_kept": head["kept_buckets"],
-            "ngrams": head["ngrams"],
-            "weighting": meta["features"]["weighting"],
-        },
-        "embed_dim": meta["model_effective"]["embed_dim"],
-        "best_epoch": best["epoch"],
-        "val_accuracy": round(best["val_accuracy"], 4),
-        "val_loss": round(best["val_loss"], 4),
-        "data": data["source"] or data["path"],
-        "rows": data["rows"],
-        "train": {
-            "lr": meta["train_effective"]["lr"],
-            "batch_size": meta["train_effective"]["batch_size"],
-            "ranks": meta.get("world_size", 1),
-        },
-        "size": {"weights_bytes": meta["weights"]["bytes"], "dtype": head["dtype"]},
-        "compressed": "compressed" in head,
-        "tuned": meta.get("tuned", False),
-        "created": meta["created"],
-        "classify_version": meta["classify_version"],
-    }
-    if not weights.is_file():
-        info["warning"] = f"{weights.name} is missing"
-    return info

@@ -46,7 +46,6 @@ SCORING = (
     "vocab.long_tokens",
     "vocab.long_ids",
 )
-DTYPES = ("float32", "float16", "int8")
 # documents per vectorized step: large enough to amortize numpy's call overhead, small enough
 # that its temporary arrays are reused rather than freshly mapped
 CHUNK_DOCS = 4096
@@ -75,30 +74,8 @@ def scoring_tensors(
     }
 
 
-def scoring_shapes(meta: dict) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Each scoring tensor's shape and dtype as ``model.json`` describes the model."""
-    h = meta["head"]
-    rows = h["kept_words"] + h["kept_buckets"] + 1
-    classes = len(meta["labels"])
-    shapes = {
-        "scores": ((rows, classes), h["dtype"]),
-        "norm_terms": ((rows,), "float32"),
-        "bias": ((classes,), "float32"),
-        "ngram_buckets": ((h["kept_buckets"],), "int32"),
-        "vocab.keys": ((1 << h["vocab_bits"], 2), "int64"),
-        "vocab.ids": ((1 << h["vocab_bits"],), "int32"),
-        "vocab.long_tokens": ((h["long_bytes"],), "uint8"),
-        "vocab.long_ids": ((h["long_tokens"],), "int32"),
-    }
-    if h["kept_words"] != h["vocab_size"]:
-        shapes["kept_words"] = ((h["kept_words"],), "int32")
-    if h["dtype"] == "int8":
-        shapes["scale"] = ((rows,), "float32")
-    return shapes
-
-
 def describe(tensors: dict[str, np.ndarray], spec: FeatureSpec, unk_index: int, norm: str) -> dict:
-    """The ``head`` section of ``model.json``: what ``scoring_shapes`` checks a file against."""
+    """The ``head`` section of ``model.json``: what ``meta.scoring_shapes`` checks a file against."""
     return {
         "vocab_size": spec.vocab_size,
         "unk_index": unk_index,

@@ -11,9 +11,11 @@ here and an entry in ``TASKS``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..util.floats import pairwise_sum
 from .metrics import METRICS, TUNABLE, Metric, Outcome, classification_report
 
 if TYPE_CHECKING:  # numpy and torch where they are used: `--help` and predict import this
@@ -42,6 +44,11 @@ class Task(Protocol):
     def hits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
     def guess_loss(self, n_classes: int) -> float: ...
     def decide(self, probs: np.ndarray, known: np.ndarray, k: int, min_confidence: float) -> Decision: ...
+    # the same two for one text in plain Python (predict TEXT without numpy), numpy's numbers
+    def plain_probabilities(self, logits: Sequence[float]) -> list[float]: ...
+    def plain_decide(
+        self, probs: list[float], known: int, k: int, min_confidence: float
+    ) -> tuple[list[int], list[float], str | None]: ...
     def record(self, labels: list[str], top: list[int], probs: list[float], why: str | None) -> dict[str, Any]: ...
     def report(self, probs: np.ndarray, truth: np.ndarray, labels: list[str]) -> dict[str, Any]: ...
     def scores(self, probs: np.ndarray, truth: np.ndarray, n_classes: int) -> dict[str, Any]: ...
@@ -88,6 +95,26 @@ class SingleLabel:
             for n, best in zip(known.tolist(), top_probs[:, 0].tolist(), strict=True)
         ]
         return Decision(tops, top_probs, abstained)
+
+    def plain_probabilities(self, logits: Sequence[float]) -> list[float]:
+        """``probabilities`` of one text: the same shift, and the sum in numpy's order."""
+        top = max(logits)
+        exp = [math.exp(x - top) for x in logits]
+        total = pairwise_sum(exp, float)
+        return [e / total for e in exp]
+
+    def plain_decide(
+        self, probs: list[float], known: int, k: int, min_confidence: float
+    ) -> tuple[list[int], list[float], str | None]:
+        """``decide`` for one text: the top indices (a stable sort, as numpy's), their
+        probabilities rounded as ``np.round(p, 6)`` (the same multiply, half-to-even, divide), why
+        it abstains."""
+        top = sorted(range(len(probs)), key=lambda j: -probs[j])[: max(1, min(k, len(probs)))]
+        top_probs = [round(probs[j] * 1e6) / 1e6 for j in top]
+        why = NO_KNOWN_TOKENS if known == 0 else None
+        if why is None and top_probs[0] < min_confidence:
+            why = f"confidence below {min_confidence:g}"
+        return top, top_probs, why
 
     def record(self, labels: list[str], top: list[int], probs: list[float], why: str | None) -> dict[str, Any]:
         """One text's prediction: ``label`` (None where it abstains, and ``abstained`` says

@@ -16,8 +16,6 @@ from collections.abc import Iterable
 from numbers import Integral, Real
 from pathlib import Path
 
-from ..model.bundle import load_bundle
-from ..model.inference import Predictor
 from .prediction import Options, label_columns, records_of
 
 
@@ -38,6 +36,9 @@ class Model:
     """A trained model loaded from its run directory (checksums verified)."""
 
     def __init__(self, run_dir: str | Path):
+        from ..model.bundle import load_bundle  # here: predict's option checks above need no numpy
+        from ..model.inference import Predictor
+
         self.path = Path(run_dir)
         self._predictor = Predictor(load_bundle(self.path))
 

@@ -28,7 +28,7 @@ def default_data(model: Path) -> Path:
     No fallback when it is gone: another directory with the same vocabulary would be
     evaluated on without a word, and an error naming a path the user never gave misleads.
     """
-    from ..model.bundle import read_meta
+    from ..model.meta import read_meta
 
     recorded = read_meta(model).get("data", {}).get("path")
     if not recorded:

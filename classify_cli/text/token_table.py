@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-MAX_KEY_BYTES = 15  # 8 bytes in the first word, 7 in the second, whose top byte holds the length
+from .token_keys import MAX_KEY_BYTES, MIX
+
 # _LOW_BYTES[n] keeps the n low (first, little-endian) bytes of a word
 _LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
-_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+_MIX = tuple(np.uint64(m) for m in MIX)
 
 
 def token_spans(data: bytes) -> tuple[np.ndarray, np.ndarray]:

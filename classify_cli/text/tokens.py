@@ -13,10 +13,12 @@ import html
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..util.schema import Bool, Obj, Str
+
+if TYPE_CHECKING:  # numpy where ids are counted or hashed: the tokenizer alone (`predict TEXT`) needs none
+    import numpy as np
 
 UNK = "<unk>"
 
@@ -179,6 +181,8 @@ def vocab_from_id_counts(
 
     The same vocabulary, without a dict or a tuple per token: for a corpus's provisional ids.
     """
+    import numpy as np
+
     if min_freq < 1:
         raise ValueError("min_freq must be at least 1")
     if max_tokens is not None and max_tokens <= len(specials):
@@ -212,7 +216,7 @@ def ngrams_iterator(tokens: Sequence[str], ngrams: int) -> Iterable[str]:
 # Hashed n-grams: n-grams are never stored in the vocabulary. Each n-gram of token ids is
 # hashed into one of `buckets` rows placed after the vocabulary rows of the embedding table
 # (fastText's trick), so the model size does not grow with the corpus.
-_HASH_PRIME = np.int64(1_000_003)
+HASH_PRIME = 1_000_003
 
 
 def ngram_orders(
@@ -225,6 +229,9 @@ def ngram_orders(
     order of position, the bucket ids (``vocab_size + hash % buckets``) of its n-grams.
     Vectorized: an n-gram starts at every position but the last n-1 of its document.
     """
+    import numpy as np
+
+    prime = np.int64(HASH_PRIME)
     ids = np.asarray(ids, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
     orders = [(ids, offsets)]
@@ -238,7 +245,7 @@ def ngram_orders(
         total = max(len(ids) - (n - 1), 0)
         h = ids[:total].copy()
         for k in range(1, n):
-            h = (h * _HASH_PRIME + ids[k : k + total]) % buckets
+            h = (h * prime + ids[k : k + total]) % buckets
         counts = np.maximum(lengths - (n - 1), 0)
         n_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(counts, out=n_offsets[1:])
@@ -254,6 +261,8 @@ def ngram_ids(
     Returns the same layout with each document's tokens followed by its bigram buckets,
     then trigrams, ...: the ragged arrays of ``ngram_orders`` concatenated per document.
     """
+    import numpy as np
+
     orders = ngram_orders(ids, offsets, ngrams, vocab_size, buckets)
     if len(orders) == 1:
         return orders[0]

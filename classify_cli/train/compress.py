@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..model.bundle import Bundle, is_compressed, load_bundle, read_meta, save_bundle
-from ..model.head import DTYPES, describe, spec_of, vocab_table
+from ..model.bundle import Bundle, load_bundle, save_bundle
+from ..model.head import describe, spec_of, vocab_table
 from ..model.inference import Predictor
+from ..model.meta import DTYPES, is_compressed, read_meta
 from ..model.rundir import META, MODEL_FILE
 from ..serve.evaluation import training_reference
 from ..text.token_table import TokenTable

@@ -23,9 +23,10 @@ import torch
 
 from ..data.prepared import VOCAB, load_prepared, read_manifest
 from ..data.spill import WorkArrays
-from ..model.bundle import Bundle, is_compressed, save_bundle
+from ..model.bundle import Bundle, save_bundle
 from ..model.features import TFIDF, fit_features, norm_of
 from ..model.head import describe, scoring_tensors
+from ..model.meta import is_compressed
 from ..model.rundir import CHECKPOINT, META, METRICS_LOG, TRIALS, TUNED, is_run_dir, is_run_file
 from ..model.task import task_of
 from ..serve.evaluation import training_reference

@@ -372,7 +372,7 @@ def _commit(
 ) -> None:
     """The best trial's run becomes ``out_dir`` (atomically), its model.json saying it was
     tuned, with its config (``tuned.toml``) and every trial (``trials.jsonl``) beside it."""
-    from ..model.bundle import read_meta
+    from ..model.meta import read_meta
     from ..util.fs import atomic_write_json
     from ..util.schema import sealed
 

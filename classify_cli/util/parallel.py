@@ -10,7 +10,6 @@ notices a dead worker, where ``multiprocessing.Pool`` replaces it and waits fore
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 from collections import deque
@@ -70,11 +69,12 @@ def parallel_map(
     workers = default_workers() if workers is None else workers
     it = iter(items)
     head = [x for x in (next(it, _END), next(it, _END)) if x is not _END]
-    if len(head) < 2 or workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(head) < 2 or workers <= 1 or not _can_fork():
         for item in chain(head, it):
             yield item, fn(state, item)
         return
-    from concurrent.futures import ProcessPoolExecutor  # here: `predict TEXT` starts no pool
+    import multiprocessing  # here: `predict TEXT` starts no pool, and imports none of it
+    from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), initializer=_start, initargs=(fn, state))
@@ -98,3 +98,9 @@ def parallel_map(
 
 
 _END = object()
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
