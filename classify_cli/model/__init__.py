@@ -1,1 +1,1 @@
-"""Stage 4, the trained model without torch: features, the scoring head, the bundle on disk, inference, metrics and the run directory's names."""
+"""Stage 4, the trained model without torch: features, the task (what the logits mean), the scoring head (numpy and plain Python), model.json and the bundle on disk, inference, metrics, the run directory's names."""

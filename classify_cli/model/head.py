@@ -11,7 +11,7 @@ features' rows divided by its norm (``√Σ idf²`` for l2, ``Σ idf`` for l1, i
 ``mean``), plus ``b``. Two forms of the same model therefore exist:
 
 - **training tensors** (``TRAINING``): the torch model's parameters, kept in a checkpoint to
-  resume; ``model.py`` moves them in and out of torch, and gives ``E Wᵀ`` (``class_table``);
+  resume; ``train/net.py`` moves them in and out of torch, and gives ``E Wᵀ`` (``class_table``);
 - **scoring tensors** (``SCORING``): the table, each row's norm term, the bias, which n-gram
   buckets and words have rows, and the vocabulary as a hash table over UTF-8 tokens. This is
   all a bundle keeps: ``predict`` maps it and reads only the rows a text touches.
@@ -59,7 +59,7 @@ def scoring_tensors(
     norm: str,
     vocab: TokenTable,
 ) -> dict[str, np.ndarray]:
-    """The scoring form of a trained model from ``table = E Wᵀ`` (``model.class_table``):
+    """The scoring form of a trained model from ``table = E Wᵀ`` (``train/net.py``'s ``class_table``):
     ``scores = idf · table`` per row, the shared zero row last, and each row's norm term."""
     rows = len(table) + 1
     weight = np.ones(rows, dtype=np.float32) if idf is None else np.asarray(idf, dtype=np.float32)

@@ -3,9 +3,10 @@
 A task says how logits become probabilities and what the training loss is, how a label is
 decided (the top k; abstaining below a confidence or without a known token), what record a
 prediction yields, and which metrics judge it. The trainer, evaluate, predict, tune,
-compress, the API and the bundle ask the model's task (``task_of``) rather than knowing
-these; another task, such as several labels per text (a sigmoid per label), is another class
-here and an entry in ``TASKS``.
+compress and the API ask the model's task (``task_of``) rather than knowing these, and
+model.json records it. Another task is another class here and an entry in ``TASKS``; one of
+several labels per text (a sigmoid per label) also needs its labels stored in prepared data,
+counted by the features, and written by predict's output formats.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Decision:
 
 class Task(Protocol):
     name: str
-    metrics: dict[str, Metric]  # what evaluate reports, --fail-under/--fail-over name
+    metrics: dict[str, Metric]  # the numbers that judge it (for single_label: metrics.METRICS)
     tunable: tuple[str, ...]  # what tune may optimize
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray: ...
@@ -162,5 +163,5 @@ def check_task(name: object) -> None:
 
 
 def task_of(meta: dict[str, Any]) -> Task:
-    """The task of a model (its model.json) or of a config."""
+    """The task of a model (its model.json) or of prepared data (its manifest)."""
     return TASKS[meta.get("task", DEFAULT_TASK)]

@@ -1,6 +1,6 @@
 """A training run: data in, model bundle out, with locking, checkpoints and resume.
 
-The math lives in ``training.py``; this module wires it to files: it loads prepared data,
+The math lives in ``loop.py``; this module wires it to files: it loads prepared data,
 builds the model, runs ``train_while_improving``, keeps the best epoch's weights, saves a
 checkpoint when asked to stop, and commits the bundle only when training completes, so a
 failed or killed run never replaces a good model.
