@@ -21,6 +21,7 @@ import torch
 
 from classify_cli.data.prepared import load_prepared
 from classify_cli.model.features import fit_features
+from classify_cli.model.task import TASKS
 from classify_cli.train.distributed import World
 from classify_cli.train.loop import batches, train_step
 from classify_cli.train.net import TextClassifier
@@ -140,7 +141,9 @@ def test_one_rank_world_trains_as_before(prepared):
     batch = next(batches(train_set, 8, torch.device("cpu"), for_training=True))
     with torch.no_grad():
         expected = torch.nn.functional.cross_entropy(model(batch.feats, batch.offsets, batch.weights), batch.labels)
-    loss, stop = train_step(model, batch, torch.optim.SGD(model.parameters(), lr=0.1), 1.0, stop=True)
+    loss, stop = train_step(
+        model, batch, torch.optim.SGD(model.parameters(), lr=0.1), 1.0, stop=True, task=TASKS["single_label"]
+    )
     assert stop and loss == pytest.approx(expected.item(), rel=1e-6)
 
 

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from classify_cli.model.features import FeatureSet
+from classify_cli.model.task import TASKS
 from classify_cli.train.loop import batches, train_step
 from classify_cli.train.net import SGD, TextClassifier, clip_grad_norm
 
@@ -71,7 +72,7 @@ def test_sgd_takes_the_same_steps_as_torch_sgd():
     opt_ours = SGD(ours.parameters(), lr=0.7)
     opt_theirs = torch.optim.SGD(theirs.parameters(), lr=0.7)
     for batch in batches(data, 8, torch.device("cpu"), for_training=True):
-        train_step(ours, batch, opt_ours, clip_norm=5.0)
+        train_step(ours, batch, opt_ours, clip_norm=5.0, task=TASKS["single_label"])
         # torch's SGD on torch's own sparse gradient, coalesced as clipping requires
         opt_theirs.zero_grad()
         logits = theirs(batch.feats, batch.offsets, batch.weights)

@@ -87,11 +87,12 @@ class Predictor:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return self.task.probabilities(self.logits(texts))
 
-    def explain(self, text: str, top: int = 5) -> list[tuple[str, float]]:
-        """Features that pushed the predicted class most: (feature, contribution to its logit)."""
+    def explain(self, text: str, label: int | None = None, top: int = 5) -> list[tuple[str, float]]:
+        """Features that pushed class ``label`` most (the task's decision; by default the
+        largest logit): (feature, contribution to its logit)."""
         tokens = self.tokenize(text)
         _, contrib = self.head.contributions(self.encode([text]).ids)
-        predicted = int(np.argmax(contrib.sum(axis=0) + self.head.bias))
+        predicted = int(np.argmax(contrib.sum(axis=0) + self.head.bias)) if label is None else label
         names = list(tokens) + [
             " ".join(tokens[i : i + n]) for n in range(2, self.head.spec.ngrams + 1) for i in range(len(tokens) - n + 1)
         ]

@@ -258,6 +258,9 @@ def training_reference(bundle: Bundle, validation, labels: list[str]) -> dict[st
         "oov_rate": float((predictor.head.known_ids(validation.ids) == predictor.unk_index).mean())
         if len(validation.ids)
         else 0.0,
-        "mean_confidence": float(probs.max(axis=1).mean()) if len(probs) else 0.0,
+        # as the task reports it for a batch, so the reference and the batch agree by construction
+        "mean_confidence": predictor.task.report(probs, validation.labels, predictor.labels)["mean_confidence"]
+        if len(probs)
+        else 0.0,
         "label_distribution": {lab: per_class[lab] / total for lab in labels},
     }

@@ -61,7 +61,7 @@ def records_of(batch: Labeled, predictor: Predictor, opts: Options) -> list[dict
             **predictor.task.record(labels, top, probs, why),
         }
         if opts.explain:  # nothing to explain where no feature is known: the bias alone decided
-            reasons = [] if why == NO_KNOWN_TOKENS else predictor.explain(text, top=5)
+            reasons = [] if why == NO_KNOWN_TOKENS else predictor.explain(text, top[0], top=5)
             record["explain"] = [{"feature": f, "contribution": round(c, 6)} for f, c in reasons]
         records.append(record)
     return records

@@ -22,7 +22,7 @@ import torch
 
 from ..data.spill import drop_resident
 from ..model.features import FeatureSet
-from ..model.task import TASKS, Task
+from ..model.task import Task
 from ..util.config import TrainConfig
 from ..util.errors import DivergedError
 from ..util.ragged import take_rows
@@ -32,7 +32,6 @@ from .net import Grouping, TextClassifier, clip_grad_norm
 BASE_BATCH = 64
 AUTO_BATCHES = ((16_000, 64), (32_000, 128), (64_000, 256))
 AUTO_BATCH_MAX = 512
-SINGLE_LABEL = TASKS["single_label"]
 
 
 def resolve_batch(cfg: TrainConfig, n_train_docs: int) -> TrainConfig:
@@ -154,7 +153,8 @@ def train_step(
     world: World = SINGLE,
     batch_docs: int = 0,
     stop: bool = False,
-    task: Task = SINGLE_LABEL,
+    *,
+    task: Task,  # what the loss is: every caller says, so none trains another task by default
 ) -> tuple[float, bool]:
     """One step of gradient descent on one batch; returns the batch's mean loss, and whether
     any rank asked to stop (``stop`` is this rank's wish)."""
@@ -209,7 +209,7 @@ def _distributed_backward(
 
 @torch.no_grad()
 def evaluate_loss(
-    model: TextClassifier, data: Iterator[Batch], world: World = SINGLE, task: Task = SINGLE_LABEL
+    model: TextClassifier, data: Iterator[Batch], world: World = SINGLE, *, task: Task
 ) -> tuple[float, float]:
     """Mean loss and accuracy (of every rank's share of the data together)."""
     model.eval()
@@ -270,7 +270,8 @@ def train_while_improving(
     should_stop: Callable[[], bool] = lambda: False,
     on_step: Callable[[int, int, int], None] = lambda epoch, step, steps: None,
     world: World = SINGLE,
-    task: Task = SINGLE_LABEL,
+    *,
+    task: Task,
 ) -> Iterator[EpochResult]:
     """Run the remaining epochs, yielding each one's numbers; the caller keeps the best model.
 
@@ -288,7 +289,7 @@ def train_while_improving(
         shared = batches(train_set, cfg.batch_size, device, order, progress.step, for_training=True, world=world)
         for batch in shared:
             batch_docs = min(cfg.batch_size, len(order) - progress.step * cfg.batch_size)
-            loss, stop = train_step(model, batch, optimizer, cfg.clip_norm, world, batch_docs, should_stop(), task)
+            loss, stop = train_step(model, batch, optimizer, cfg.clip_norm, world, batch_docs, should_stop(), task=task)
             progress.loss_sum += loss * batch_docs
             progress.seen += batch_docs
             progress.step += 1
@@ -300,7 +301,7 @@ def train_while_improving(
                 raise StopRequested
         lr = optimizer.param_groups[0]["lr"]
         val_loss, val_acc = evaluate_loss(
-            model, batches(val_set, 4096, device, world.share_of(len(val_set))), world, task
+            model, batches(val_set, 4096, device, world.share_of(len(val_set))), world, task=task
         )
         uniform = task.guess_loss(model.fc.out_features)  # the loss of guessing every class alike
         if not math.isfinite(val_loss) or val_loss > EXPLODED * uniform:

@@ -234,7 +234,7 @@ def _train_locked(
             should_stop,
             on_step,
             world,
-            task_of(data.manifest),  # the data says what is asked of each text
+            task=task_of(data.manifest),  # the data says what is asked of each text
         ):
             if result.is_best and world.is_main:
                 best = class_table(model, row_map)
