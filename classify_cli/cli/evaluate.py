@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..model.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, METRICS
+from ..model.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, METRICS, SET_METRICS
 from ..util.errors import EXIT_BELOW_THRESHOLD
 from ._util import (
     DEFAULT_RUN,
@@ -34,20 +34,34 @@ def render_table(report: dict) -> None:
     summary = Table(show_header=False)
     summary.add_row("model", shown(report["model"]))
     summary.add_row("data", shown(report["data"]))
-    for key in ("n", *(m for m in METRICS if m != "mean_confidence"), "oov_rate"):
+    several = report["task"] == "multi_label"
+    metrics = SET_METRICS if several else METRICS
+    for key in ("n", *(m for m in metrics if m != "mean_confidence"), "oov_rate"):
         value = report[key]
         summary.add_row(key, f"{value:,}" if isinstance(value, int) else f"{value:.4f}")
+    if several:
+        summary.add_row("threshold", str(report["threshold"]))
+        summary.add_row("labels per text", "{gold:.3f} true, {predicted:.3f} predicted".format(**report["cardinality"]))
     console.print(summary)
-    per_class = Table("label", "precision", "recall", "f1", "support", title="per class")
+    extra = ("predicted",) if several else ()
+    per_class = Table(
+        "label", "precision", "recall", "f1", "support", *extra, title="per label" if several else "per class"
+    )
     for label, m in report["per_class"].items():
         per_class.add_row(
-            shown(label), f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"])
+            shown(label),
+            f"{m['precision']:.4f}",
+            f"{m['recall']:.4f}",
+            f"{m['f1']:.4f}",
+            str(m["support"]),
+            *(str(m[key]) for key in extra),
         )
     console.print(per_class)
-    cm = Table("true \\ predicted", *map(shown, report["labels"]), title="confusion matrix")
-    for label, row in zip(report["labels"], report["confusion_matrix"], strict=True):
-        cm.add_row(shown(label), *map(str, row))
-    console.print(cm)
+    if not several:  # a set of labels per text has no confusion matrix: the per-label table says it
+        cm = Table("true \\ predicted", *map(shown, report["labels"]), title="confusion matrix")
+        for label, row in zip(report["labels"], report["confusion_matrix"], strict=True):
+            cm.add_row(shown(label), *map(str, row))
+        console.print(cm)
     drift = report["drift"]
     if "oov_rate" in drift:
         table = Table("drift", "batch", "training", title="drift from the training data")
@@ -114,7 +128,8 @@ def evaluate_cli(
         typer.Option(
             "--fail-under",
             metavar="METRIC=VALUE",
-            help=f"METRIC=VALUE: exit 1 if METRIC ({', '.join(HIGHER_IS_BETTER)}) is below. Repeatable.",
+            help=f"METRIC=VALUE: exit 1 if METRIC ({', '.join(HIGHER_IS_BETTER)}) is below; VALUE alone: "
+            "the model's main metric (accuracy; micro_f1 for a set of labels per text). Repeatable.",
             show_default=False,
         ),
     ] = None,
@@ -146,9 +161,11 @@ def evaluate_cli(
     columns = column_overrides(text_fields, label_field)
     report, failed = run(evaluate, model, data, fail_under or [], fail_over or [], output, columns, debug=debug)
     unknown = report["unknown_labels"]
-    if unknown["rows"]:
-        counts = listed(f"{label} {n:,}" for label, n in unknown["labels"].items())
+    counts = listed(f"{label} {n:,}" for label, n in unknown["labels"].items())
+    if unknown.get("rows"):
         err(f"warning: skipped {unknown['rows']:,} rows whose label the model does not know: {counts}")
+    if unknown.get("left_out"):  # a set of labels per text: the rest of the row was scored
+        err(f"warning: left out {unknown['left_out']:,} labels the model does not know: {counts}")
     overlap = report["train_overlap"]
     if overlap["rows"]:
         err(

@@ -32,10 +32,12 @@ def predict(
     explain: bool,
     text_fields: list[str] | None = None,
     id_field: str | None = None,
+    threshold: float | None = None,
+    min_labels: int | None = None,
 ) -> None:
     """Label the texts (arguments, or a file streamed in batches) and write them to stdout."""
     from ..serve import plain_labels
-    from ..serve.api import check_options
+    from ..serve.api import apply_rule, check_options
 
     if not file and (texts == ["-"] or (not texts and sys.stdin is not None and not sys.stdin.isatty())):
         # `-`, or a pipe and no TEXT: stdin, one text per line, as `--file -` and Unix tools read it
@@ -51,10 +53,17 @@ def predict(
     if explain and not OUTPUTS[fmt.value].explains:
         shown_in = ", ".join(name for name, o in OUTPUTS.items() if o.explains)
         raise InputError(f"--explain is shown in {shown_in} output; {fmt.value} has no place for it")
+
+    def rule(task):  # --threshold and --min-labels, checked against the model's task
+        try:
+            return apply_rule(task, threshold, min_labels, ("--threshold", "--min-labels"))
+        except (TypeError, ValueError) as exc:
+            raise InputError(str(exc)) from None
+
     if not file and plain_labels.applies(texts, fmt.value, explain):
         # a few texts as a table or one object: plain Python reads their rows, no numpy to import
         try:
-            plain_labels.write_few(model, texts, k, min_confidence, fmt.value, sys.stdout)
+            plain_labels.write_few(model, texts, k, min_confidence, fmt.value, sys.stdout, rule)
         except (IndexError, ValueError) as exc:
             raise inconsistent(model) from exc
         return
@@ -65,6 +74,7 @@ def predict(
     # a few texts touch a few rows: reading the whole file for its checksum would cost more
     bundle = load_bundle(model, verify=bool(file))
     predictor = Predictor(bundle)
+    predictor.task = rule(predictor.task)
     opts = Options(
         k=min(k, len(predictor.labels)), min_confidence=min_confidence, explain=explain, ids=id_field is not None
     )
@@ -121,6 +131,25 @@ def predict_cli(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the tokens and n-grams that pushed the decision most.")
     ] = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            metavar="P",
+            help="Several labels per text: give each label of probability >= P (0 to 1) [default: the model's, "
+            "chosen on validation].",
+            show_default=False,
+        ),
+    ] = None,
+    min_labels: Annotated[
+        int | None,
+        typer.Option(
+            "--min-labels",
+            metavar="N",
+            help="Several labels per text: at least the N most likely, even below the threshold [default: 0].",
+            show_default=False,
+        ),
+    ] = None,
     text_fields: TextFields = None,
     id_field: Annotated[
         str | None,
@@ -156,5 +185,7 @@ def predict_cli(
         explain,
         text_fields,
         id_field,
+        threshold,
+        min_labels,
         debug=debug,
     )

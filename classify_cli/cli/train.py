@@ -30,11 +30,15 @@ from ._util import (
 Backend = StrEnum("Backend", {name: name for name in BACKENDS})
 
 
+SCORES = {"val_accuracy": ("val acc", "accuracy"), "val_micro_f1": ("val micro-F1", "micro-F1")}  # short, long
+
+
 def format_epoch(r, total: int) -> str:
     return (
         # fixed widths: the columns line up from one epoch to the next
         f"epoch {r.epoch:>3}/{total}  lr {r.lr:<8.4g}  train loss {r.train_loss:.4f}  "
-        f"val loss {r.val_loss:.4f}  val acc {r.val_accuracy:.4f}  {r.seconds:6.1f}s" + ("  *best" if r.is_best else "")
+        f"val loss {r.val_loss:.4f}  {SCORES[r.score_name][0]} {r.val_score:.4f}  {r.seconds:6.1f}s"
+        + ("  *best" if r.is_best else "")
     )
 
 
@@ -60,7 +64,7 @@ def tensorboard_logger(log_dir: Path | None) -> Iterator[Callable[[object], None
         writer = writers[0]
         writer.add_scalar("loss/train", r.train_loss, r.epoch)
         writer.add_scalar("loss/validation", r.val_loss, r.epoch)
-        writer.add_scalar("accuracy/validation", r.val_accuracy, r.epoch)
+        writer.add_scalar(f"{SCORES[r.score_name][1]}/validation", r.val_score, r.epoch)
         writer.add_scalar("lr", r.lr, r.epoch)
         writer.flush()
 
@@ -201,10 +205,12 @@ def describe_run(summary: dict) -> str:
     """The end of a run, for a person: what was kept, where, and what to do next."""
     model = shlex.quote(summary["out"])
     stopped = summary["epochs_run"] < summary["epochs"]
+    name = next(name for name in SCORES if name in summary)
+    since = "no lower validation loss" if name == "val_accuracy" else "no higher validation micro-F1"
     return (
         f"best epoch {summary['best_epoch']} of {summary['epochs_run']}"
-        + (" (stopped early: no lower validation loss since)" if stopped else "")
-        + f": validation accuracy {summary['val_accuracy']:.4f}, loss {summary['val_loss']:.4f}"
+        + (f" (stopped early: {since} since)" if stopped else "")
+        + f": validation {SCORES[name][1]} {summary[name]:.4f}, loss {summary['val_loss']:.4f}"
         + f" ({summary['seconds']:.1f} s)\n"
         + f"saved to {summary['out']}\n"
         + "next:\n"

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..text.tokens import vocab_from_id_counts
 from ..util.ragged import fingerprints, take_rows
+from .labels import strata
 from .prepared import load_prepared, prepared_output, seal_prepared, write_split, write_vocab
 
 
@@ -37,7 +38,7 @@ def write_folds(data_dir: Path, k: int, seed: int, work: Path) -> list[tuple[Pat
     data = load_prepared(Path(data_dir), ("train",))
     split, manifest = data.splits["train"], data.manifest
     prepare = manifest["config"]["prepare"]
-    fold = stratified_folds(split.labels, k, seed)
+    fold = stratified_folds(strata(split.labels), k, seed)
     out = []
     for f in range(k):
         held, kept = np.flatnonzero(fold == f), np.flatnonzero(fold != f)

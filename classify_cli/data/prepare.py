@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..inputs.readers import Label, split_label
 from ..inputs.sources import Source
 from ..text.tokens import TOKENIZERS, make_tokenizer, vocab_from_id_counts
 from ..util.config import SPLITS, PrepareConfig
@@ -30,6 +31,7 @@ from ..util.fs import release_freed_memory
 from ..util.lock import DirectoryLock, scratch_directory
 from ..util.ragged import fingerprints, offsets_from_lengths
 from ..util.swap import check_replaceable
+from .labels import multi_hot, strata
 from .prepared import (
     PREPARED_DATA,
     foreign_entries,
@@ -59,27 +61,38 @@ def tokenizer_spec(cfg: PrepareConfig) -> dict[str, Any]:
 @dataclass
 class _Part:
     ids: SpilledIds  # on disk until written out
-    labels: np.ndarray  # each row's label as an index into the numericalizer's ``label_names``
+    # each row's label as an index into the numericalizer's ``label_names``; with several
+    # labels per text, how many each row has, and ``flat`` holds them all end to end
+    labels: np.ndarray
     skipped_empty: int
+    flat: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
 
+def _int32(values: array) -> np.ndarray:
+    return np.frombuffer(values, dtype=np.int32) if len(values) else np.zeros(0, np.int32)
+
+
 class _Numericalizer:
     """Tokenizes rows into provisional ids: each new token (and label) gets the next id.
 
-    Rows stream through: what is kept of a row is its label id and length in compact arrays;
+    Rows stream through: what is kept of a row is its label id(s) and length in compact arrays;
     its token ids go to a file. Never its text, nor a Python object per token or per row.
     """
 
-    def __init__(self, tokenize: Callable[[str], list[str]]):
+    def __init__(self, tokenize: Callable[[str], list[str]], cfg: PrepareConfig):
         self.tokenize = tokenize
         self.index: defaultdict[str, int] = defaultdict()
         self.index.default_factory = self.index.__len__
         self.label_index: defaultdict[str, int] = defaultdict()
         self.label_index.default_factory = self.label_index.__len__
         self.written: dict[str, str] = {}  # label -> the first way it was written (surrounding spaces and all)
+        self.task, self.sep = cfg.task, cfg.label_sep
+        self.multi: bool | None = True if cfg.task == "multi" or cfg.label_sep else None
+        self.lists: bool | None = None  # whether the rows' label fields are lists (all alike)
+        self.sep_seen = False  # whether any label field held label_sep
 
     @property
     def label_names(self) -> list[str]:
@@ -92,10 +105,24 @@ class _Numericalizer:
         self.index.clear()
         return tokens
 
-    def read(self, rows: Iterable[tuple[str, str]], split: str, spill: Path) -> _Part:
+    def _kind(self, label: Label, split: str, n: int) -> None:
+        """Every row's label field alike: all lists or all single labels, as the task asks."""
+        is_list = isinstance(label, tuple)
+        if self.lists is None:
+            if is_list and self.task == "single":
+                raise InputError(
+                    f"{split} split, row {n}: the label is a list; several labels per text need --task multi"
+                )
+            self.lists = is_list
+            self.multi = self.multi or is_list
+        elif is_list != self.lists:
+            has, had = ("a list", "single labels") if is_list else ("a single label", "label lists")
+            raise InputError(f"{split} split, row {n}: the label is {has}, earlier rows hold {had}; write them alike")
+
+    def read(self, rows: Iterable[tuple[str, Label]], split: str, spill: Path) -> _Part:
         index, label_index, tokenize, written = self.index, self.label_index, self.tokenize, self.written
         sink = TokenSink(spill)
-        labels = array("i")
+        labels, flat = array("i"), array("i")
         skipped = 0
         try:
             for n, (text, label) in enumerate(rows, 1):
@@ -103,22 +130,39 @@ class _Numericalizer:
                 if not tokens:
                     skipped += 1
                     continue
-                raw, label = label, label.strip()
-                if not label:
-                    raise InputError(f"{split} split, row {n}: empty label")
-                if (first := written.setdefault(label, raw)) != raw:  # one label, or two? say, do not guess
-                    raise InputError(
-                        f"{split} split, row {n}: labels {first!r} and {raw!r} differ only by surrounding "
-                        "whitespace; write them alike"
-                    )
+                self._kind(label, split, n)
+                if self.multi:
+                    several = self._labels(label, split, n)
+                    flat.extend([label_index[one] for one in several])
+                    labels.append(len(several))
+                else:
+                    raw, label = label, label.strip()
+                    if not label:
+                        raise InputError(f"{split} split, row {n}: empty label")
+                    if (first := written.setdefault(label, raw)) != raw:  # one label, or two? say, do not guess
+                        raise InputError(
+                            f"{split} split, row {n}: labels {first!r} and {raw!r} differ only by surrounding "
+                            "whitespace; write them alike"
+                        )
+                    labels.append(label_index[label])
                 sink.add([index[t] for t in tokens])
-                labels.append(label_index[label])
         except BaseException:
             sink.close()
             raise
-        return _Part(
-            sink.finish(), np.frombuffer(labels, dtype=np.int32) if len(labels) else np.zeros(0, np.int32), skipped
-        )
+        return _Part(sink.finish(), _int32(labels), skipped, _int32(flat) if self.multi else None)
+
+    def _labels(self, label: Label, split: str, n: int) -> tuple[str, ...]:
+        if isinstance(label, str) and self.sep is not None and self.sep in label:
+            self.sep_seen = True
+        try:
+            several = split_label(label, self.sep)
+        except ValueError as exc:
+            raise InputError(f"{split} split, row {n}: {exc}") from None
+        if isinstance(several, str):  # --task multi on single labels: a set of one
+            if not several.strip():
+                raise InputError(f"{split} split, row {n}: empty label")
+            return (several.strip(),)
+        return several
 
 
 def label_order(seen: Iterable[str], declared: list[str] | None) -> list[str]:
@@ -132,7 +176,8 @@ def label_order(seen: Iterable[str], declared: list[str] | None) -> list[str]:
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded, per-class split: returns (kept rows, carved rows), both sorted."""
+    """Seeded, per-class split of documents by class (``labels.strata``): returns (kept rows,
+    carved rows), both sorted."""
     rng = np.random.default_rng(seed)
     carved = []
     for cls in np.unique(labels):
@@ -205,7 +250,7 @@ def prepare_corpus(
 def _prepare(source: Source, out: Path, cfg: PrepareConfig, log: Log, tick, scratch: Path) -> dict[str, Any]:
     started = time.perf_counter()
     spec = tokenizer_spec(cfg)
-    numericalizer = _Numericalizer(make_tokenizer(spec))
+    numericalizer = _Numericalizer(make_tokenizer(spec), cfg)
     parts: dict[str, _Part] = {}
     for split in SPLITS:
         if split in source.splits:
@@ -219,20 +264,33 @@ def _prepare(source: Source, out: Path, cfg: PrepareConfig, log: Log, tick, scra
     if not len(train):
         raise InputError(f"{source.description}: no usable rows in the train split")
     seen_labels = numericalizer.label_names
-    train_labels = [seen_labels[i] for i in np.unique(train.labels)]
+    multi = bool(numericalizer.multi)
+    if cfg.label_sep is not None and not numericalizer.sep_seen and not numericalizer.lists:
+        raise InputError(
+            f"--label-sep {cfg.label_sep!r} occurs in no label of {source.description}: is that the separator? "
+            "(--task multi without --label-sep reads one label per row as a set of one)"
+        )
+    train_labels = [seen_labels[i] for i in np.unique(train.flat if multi else train.labels)]
     names = label_order(train_labels, source.label_names)
     label_index = {name: i for i, name in enumerate(names)}
     for split, part in parts.items():
-        unknown = sorted({seen_labels[i] for i in np.unique(part.labels)} - label_index.keys())
-        if unknown:
-            hint = "not in classes.txt" if source.label_names else "not in the train split"
+        unknown = sorted({seen_labels[i] for i in np.unique(part.flat if multi else part.labels)} - label_index.keys())
+        hint = "not in classes.txt" if source.label_names else "not in the train split"
+        if unknown and (split == "train" or not multi):
             raise InputError(f"{split} split: label(s) {listed(unknown)} {hint}")
-    if len(train_labels) < 2:
+        if unknown:  # a label train never shows cannot be learned: dropped from the documents, said
+            log(f"warning: {split} split: label(s) {listed(unknown)} {hint}: dropped from its documents")
+    if not multi and len(train_labels) < 2:
         raise InputError(f"only one class ({train_labels[0]!r}) in the train split: a classifier needs at least two")
+    if multi and not train_labels:
+        raise InputError(f"no labels in the train split of {source.description}: every text's label list is empty")
 
-    # provisional label ids -> positions in `names` (-1: a label only other splits have, refused above)
+    # provisional label ids -> positions in `names` (-1: a label only other splits have)
     to_name = np.array([label_index.get(name, -1) for name in seen_labels], dtype=np.int32)
-    label_ids = {s: to_name[p.labels] for s, p in parts.items()}
+    if multi:
+        label_ids = {s: multi_hot(p.labels, to_name[p.flat], len(names)) for s, p in parts.items()}
+    else:
+        label_ids = {s: to_name[p.labels] for s, p in parts.items()}
     rows = {s: np.arange(len(p)) for s, p in parts.items()}
     origin = {s: s for s in parts}
     carved = []
@@ -242,7 +300,7 @@ def _prepare(source: Source, out: Path, cfg: PrepareConfig, log: Log, tick, scra
         ("validation", cfg.validation_fraction, cfg.seed),
     ):
         if split not in parts:
-            kept, taken = stratified_split(label_ids["train"][rows["train"]], fraction, seed)
+            kept, taken = stratified_split(strata(label_ids["train"][rows["train"]]), fraction, seed)
             rows[split] = rows["train"][taken]
             rows["train"] = rows["train"][kept]
             origin[split] = "train"

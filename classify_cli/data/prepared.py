@@ -38,6 +38,7 @@ from ..util.schema import (
 )
 from ..util.swap import atomic_directory
 from ..util.version import __version__
+from .labels import SINGLE_LABEL, TASK_NAMES, label_counts, task_of_labels
 from .spill import drop_resident
 
 DATA_FORMAT = "classify-prepared-data"
@@ -68,14 +69,15 @@ MANIFEST_SCHEMA = Obj(
             {name: SHA256 for name in (VOCAB, *(f"{split}.safetensors" for split in SPLITS))}, {PRINTS: SHA256}
         ),
         CHECKSUM: SHA256,
-    }
+    },
+    {"task": Str(TASK_NAMES)},  # absent in data prepared before a text could have several labels
 )
 
 
 @dataclass
 class Split:
     """Token ids of every document end to end, where each starts (one more: where they end), and
-    its label index."""
+    its labels (``labels.py``: a class index, or a row of 0/1 per label)."""
 
     ids: np.ndarray
     offsets: np.ndarray
@@ -142,8 +144,13 @@ def write_split(
 ) -> None:
     """A split's safetensors file, its ids written block by block as ``id_blocks`` yields them
     (``n_tokens`` in all), so a split is never whole in memory."""
-    offsets, labels = offsets.astype(np.int64, copy=False), labels.astype(np.int64, copy=False)
-    shapes = {"ids": (np.int32, (n_tokens,)), "labels": (np.int64, labels.shape), "offsets": (np.int64, offsets.shape)}
+    label_type = np.uint8 if labels.ndim == 2 else np.int64
+    offsets, labels = offsets.astype(np.int64, copy=False), np.ascontiguousarray(labels, dtype=label_type)
+    shapes = {
+        "ids": (np.int32, (n_tokens,)),
+        "labels": (label_type, labels.shape),
+        "offsets": (np.int64, offsets.shape),
+    }
 
     def write_ids(fh) -> None:
         written = 0
@@ -185,6 +192,7 @@ def seal_prepared(
         "classify_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **extra,
+        "task": task_of_labels(next(iter(splits.values()))[1]),
         "labels": labels,
         "tokenizer": tokenizer,
         "vocab_size": vocab_size,
@@ -192,9 +200,7 @@ def seal_prepared(
             name: {
                 "rows": len(split_labels),
                 "tokens": int(offsets[-1]),
-                "per_class": {
-                    labels[i]: int(c) for i, c in enumerate(np.bincount(split_labels, minlength=len(labels)))
-                },
+                "per_class": {labels[i]: int(c) for i, c in enumerate(label_counts(split_labels, len(labels)))},
             }
             for name, (offsets, split_labels) in splits.items()
         },
@@ -257,11 +263,15 @@ def _check_split(split: Split, manifest: dict[str, Any], name: str, file: Path) 
     edit are refused here, not by an IndexError (or a wrong answer) in training."""
     rows, tokens = manifest["splits"][name]["rows"], manifest["splits"][name]["tokens"]
     ids, offsets, labels = split.ids, split.offsets, split.labels
-    ok = ids.dtype == np.int32 and offsets.dtype == labels.dtype == np.int64
-    ok = ok and ids.shape == (tokens,) and offsets.shape == (rows + 1,) and labels.shape == (rows,)
+    n_labels = len(manifest["labels"])
+    if manifest.get("task", SINGLE_LABEL) == SINGLE_LABEL:
+        ok = labels.dtype == np.int64 and labels.shape == (rows,)
+        ok = ok and (not rows or (0 <= labels.min() and labels.max() < n_labels))
+    else:
+        ok = labels.dtype == np.uint8 and labels.shape == (rows, n_labels) and (not rows or labels.max() <= 1)
+    ok = ok and ids.dtype == np.int32 and offsets.dtype == np.int64
+    ok = ok and ids.shape == (tokens,) and offsets.shape == (rows + 1,)
     ok = ok and offsets[0] == 0 and offsets[-1] == tokens and bool((np.diff(offsets) >= 0).all())
-    if ok and rows:
-        ok = 0 <= labels.min() and labels.max() < len(manifest["labels"])
     for lo in range(0, tokens, BLOCK_TOKENS):  # a block at a time: min/max of 100M ids holds no copy
         block = ids[lo : lo + BLOCK_TOKENS]
         ok = ok and 0 <= block.min() and block.max() < manifest["vocab_size"]

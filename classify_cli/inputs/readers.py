@@ -32,6 +32,47 @@ def label_text(value: object, path: Path, where: str) -> str:
     return str(value)
 
 
+Label = str | tuple[str, ...]  # one label, or a text's set of labels (a list in the file)
+
+
+def label_of(value: object, path: Path, where: str) -> Label:
+    """A field's label: a string or integer, or a list of them (several labels, possibly none)."""
+    if isinstance(value, (list, tuple)):
+        return label_list(value, path, where)
+    return label_text(value, path, where)
+
+
+def label_list(values: Iterable[object], path: Path, where: str) -> tuple[str, ...]:
+    """A list of labels as the strings they are, each once, in first-seen order; none empty."""
+    labels = []
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            raise InputError(f"{path}: {where}: a label list holds a list ({value!r}); give each label once")
+        label = label_text(value, path, where).strip()
+        if not label:
+            raise InputError(f"{path}: {where}: empty label in a label list (an empty list means none applies)")
+        labels.append(label)
+    return tuple(dict.fromkeys(labels))
+
+
+def split_label(label: Label, sep: str | None) -> Label:
+    """A label field as a text's set of labels where ``sep`` divides it ("Sports|Business"; an
+    empty field is none). Raises ValueError for an empty label between separators, and for a
+    label of a list that holds the separator (which would not read back as one label)."""
+    if sep is None:
+        return label
+    if isinstance(label, tuple):
+        if held := next((one for one in label if sep in one), None):
+            raise ValueError(f"label {held!r} holds the label separator {sep!r}")
+        return label
+    if not label.strip():
+        return ()
+    parts = [part.strip() for part in label.split(sep)]
+    if "" in parts:
+        raise ValueError(f"empty label in {label!r} (separator {sep!r})")
+    return tuple(dict.fromkeys(parts))
+
+
 def _record(obj: object, cfg: PrepareConfig, path: Path, where: str, labeled: bool = True) -> tuple[str, str]:
     if not labeled and isinstance(obj, str):
         return obj, ""  # a text to predict may be a bare JSON string
@@ -49,7 +90,9 @@ def _record(obj: object, cfg: PrepareConfig, path: Path, where: str, labeled: bo
         if not isinstance(obj[key], str):
             raise InputError(f"{path}: {where}: field {key!r} must be a string")
         parts.append(_valid_unicode(obj[key], path, where, "text"))
-    label = _valid_unicode(label_text(obj[cfg.label_field], path, where), path, where, "label") if labeled else ""
+    label = label_of(obj[cfg.label_field], path, where) if labeled else ""
+    for part in (label,) if isinstance(label, str) else label:
+        _valid_unicode(part, path, where, "label")
     return " ".join(parts), label
 
 
@@ -66,7 +109,7 @@ def _valid_unicode(text: str, path: Path, where: str, what: str) -> str:
 
 def _json_rows(
     fh, path: Path, cfg: PrepareConfig, class_names: list[str] | None = None, labeled: bool = True, strict: bool = True
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[tuple[str, Label]]:
     """(text, label) of JSON lines, or of a JSON array when the first non-blank line opens one.
 
     Read forward only (no seek), so standard input works too.
@@ -129,7 +172,7 @@ def _parquet_rows(
         for i in range(batch.num_rows):
             row += 1
             parts = [data[c][i] or "" for c in cfg.text_fields]
-            label = label_text(data[cfg.label_field][i], path, f"row {row}") if labeled else ""
+            label = label_of(data[cfg.label_field][i], path, f"row {row}") if labeled else ""
             yield " ".join(parts), label
 
 

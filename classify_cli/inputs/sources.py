@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from ..util.config import PrepareConfig
 from ..util.errors import EnvironmentFailure, InputError
 from .csvfile import CsvLayout
-from .readers import FORMATS, LABELED_SUFFIXES, format_of, label_text, read_rows
+from .readers import FORMATS, LABELED_SUFFIXES, Label, format_of, label_list, label_text, read_rows
 from .textio import ENCODING, STDIN
 
 SPLIT_NAMES = {
@@ -56,10 +56,10 @@ class Chunk:
     first_line: int = 0
     layout: CsvLayout | None = None
 
-    def rows(self) -> list[tuple[str, str]]:
-        """(text, label) pairs, labels stripped."""
+    def rows(self) -> list[tuple[str, Label]]:
+        """(text, label) pairs, labels stripped (a list of labels was, when read)."""
         rows = self.layout.parse_lines(self.first_line, self.records) if self.layout else self.records
-        return [(text, label.strip()) for text, label in rows]
+        return [(text, label.strip() if isinstance(label, str) else label) for text, label in rows]
 
 
 def labeled_chunks(source: Source, split: str, cfg: PrepareConfig, records: int) -> Iterator[Chunk]:
@@ -221,15 +221,22 @@ def open_hub(name: str, cfg: PrepareConfig) -> Source:
             f"found {list(features)}"
         )
     label_feature = features[cfg.label_field]
-    names = list(label_feature.names) if hasattr(label_feature, "names") else None
+    # a Sequence(ClassLabel) (several labels per text) holds its names one level down
+    listed = hasattr(label_feature, "feature")
+    names = getattr(label_feature.feature if listed else label_feature, "names", None)
+    names = list(names) if names is not None else None
+
+    def label_of_value(label):
+        if listed:
+            return label_list((names[i] for i in label) if names is not None else label, Path(name), "row")
+        return names[label] if names is not None else label_text(label, Path(name), "row")
 
     def reader(ds):
         # Arrow record batches, a column at a time: not a Python dict per row
         for batch in ds.iter(batch_size=HUB_BATCH_ROWS):
             columns = [batch[c] for c in cfg.text_fields]
             for i, label in enumerate(batch[cfg.label_field]):
-                label = names[label] if names is not None else label_text(label, Path(name), "row")
-                yield " ".join(column[i] or "" for column in columns), label
+                yield " ".join(column[i] or "" for column in columns), label_of_value(label)
 
     return Source(f"hf://{name}", {s: (lambda d=d: reader(d)) for s, d in splits.items()}, names)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.labels import label_shares
 from ..data.spill import drop_resident
 from ..text.tokens import ngram_ids
 from ..util.config import ModelConfig
@@ -156,7 +157,8 @@ def class_document_frequency(
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """(num_rows, num_classes): in how many documents of each class each row occurs, added
-    to ``out`` when given (so chunks of a corpus add up without a table per chunk)."""
+    to ``out`` when given (so chunks of a corpus add up without a table per chunk). ``labels``
+    may be 0/1 per class (a document of several classes, or none, counts in each of them)."""
     counts = np.zeros((num_rows, num_classes), dtype=np.int64) if out is None else out
     if len(rows) == 0:
         return counts
@@ -165,7 +167,8 @@ def class_document_frequency(
     pairs = unique(docs * np.int64(num_rows) + rows)
     row, label = pairs % num_rows, labels[pairs // num_rows]
     for c in range(num_classes):
-        np.add(counts[:, c], np.bincount(row[label == c], minlength=num_rows), out=counts[:, c], casting="unsafe")
+        of_class = label[:, c] > 0 if label.ndim == 2 else label == c
+        np.add(counts[:, c], np.bincount(row[of_class], minlength=num_rows), out=counts[:, c], casting="unsafe")
     return counts
 
 
@@ -308,16 +311,22 @@ def fit_features(
         r[:] = row_map.to_rows(r)  # feature ids -> table rows, in place
     idf = None
     if cfg.weighting in TFIDF:
-        # in how many train documents of each class each row occurs; summed, its document frequency
-        class_df = np.zeros((row_map.num_rows, num_classes), dtype=np.int32)
+        # in how many train documents of each class each row occurs; summed, its document
+        # frequency (a text of several labels, or none, adds a column that counts every document)
+        several = train.labels.ndim == 2
+        columns = num_classes + several
+        class_df = np.zeros((row_map.num_rows, columns), dtype=np.int32)
         for lo, hi in chunks:
             r, o = _ragged_slice(rows, offsets, lo, hi)
-            class_document_frequency(r, o, train.labels[lo:hi], row_map.num_rows, num_classes, out=class_df)
+            labels = train.labels[lo:hi]
+            if several:
+                labels = np.concatenate([labels, np.ones((len(labels), 1), labels.dtype)], axis=1)
+            class_document_frequency(r, o, labels, row_map.num_rows, columns, out=class_df)
             drop_resident(rows)
-        idf = smooth_idf(class_df.sum(axis=1), len(train))
+        idf = smooth_idf(class_df[:, -1] if several else class_df.sum(axis=1), len(train))
         if cfg.supervised_weight > 0:
-            prior = np.bincount(train.labels, minlength=num_classes) / max(len(train), 1)
-            idf = idf * class_focus(class_df, prior, cfg.supervised_weight)
+            class_df = class_df[:, :num_classes]
+            idf = idf * class_focus(class_df, label_shares(train.labels, num_classes), cfg.supervised_weight)
         # n-gram rows (seen buckets and the shared unseen row) weigh ngram_weight times less
         idf[spec.vocab_size :] *= np.float32(cfg.ngram_weight)
     norms = _norms(rows, offsets, idf, norm_of(cfg.weighting), chunks)

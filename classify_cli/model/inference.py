@@ -39,6 +39,8 @@ class Predictor:
         meta = bundle.meta
         self.task = task_of(meta)  # what the logits mean: probabilities, decisions, records
         self.labels: list[str] = list(meta["labels"])
+        # joins a text's labels in CSV: the separator its training data used, else "|"
+        self.label_sep: str = (meta.get("prepare") or {}).get("label_sep") or "|"
         self.tokenize = make_tokenizer(meta["tokenizer"])
         self._normalize = make_normalizer(meta["tokenizer"])
         self.head = Head(bundle.tensors, meta["head"])

@@ -31,7 +31,7 @@ from ..util.schema import (
     Str,
     read_document,
 )
-from .metrics import TUNABLE
+from .metrics import SET_TUNABLE, TUNABLE
 from .rundir import META, MODEL_FILE, MODEL_FORMAT
 from .task import check_task
 
@@ -113,7 +113,8 @@ MODEL_SCHEMA = Obj(
         ),
         "train_effective": Obj({"batch_size": Int(1), "lr": Float(0)}),
         "model_effective": Obj({"embed_dim": Int(1, MAX_EMBED_DIM)}),
-        "best": Obj({"epoch": Int(1), "val_loss": Float(0), "val_accuracy": FRACTION}),
+        # the chosen epoch and its validation numbers: accuracy, or micro-F1 for a set of labels
+        "best": Obj({"epoch": Int(1), "val_loss": Float(0)}, {"val_accuracy": FRACTION, "val_micro_f1": FRACTION}),
         "reference": Obj(
             {"oov_rate": FRACTION, "mean_confidence": FRACTION, "label_distribution": Map(FRACTION, LABEL)}
         ),
@@ -129,10 +130,15 @@ MODEL_SCHEMA = Obj(
     },
     {
         "task": Checked(check_task),  # what it answers (model/task.py); models made before it was kept lack it
+        # a set of labels per text (task multi_label): how a text gets its labels (model/task.py)
+        "decision": Obj(
+            {"threshold": FRACTION, "chosen_on": Str(("validation",)), "micro_f1": Maybe(FRACTION)},
+            {"thresholds": Map(FRACTION, LABEL)},
+        ),
         "world_size": Int(1),  # ranks that trained it (torchrun); models made before it was kept lack it
         "tuned": Obj(  # classify tune chose its config: by what, on which split, from how many trials
             {
-                "metric": Str(TUNABLE),
+                "metric": Str((*TUNABLE, *SET_TUNABLE)),
                 "on": Str(("validation", "train folds")),
                 "value": Float(),
                 "trial": COUNT,
@@ -222,7 +228,9 @@ def model_info(run_dir: Path) -> dict[str, Any]:
     weights = run_dir / meta["weights"]["file"]
     info = {
         "model": str(run_dir),
+        "task": meta.get("task", "single_label"),
         "labels": meta["labels"],
+        **({"decision": meta["decision"]} if "decision" in meta else {}),
         "vocabulary": head["vocab_size"],
         "features": {
             "words_kept": head["kept_words"],
@@ -232,7 +240,7 @@ def model_info(run_dir: Path) -> dict[str, Any]:
         },
         "embed_dim": meta["model_effective"]["embed_dim"],
         "best_epoch": best["epoch"],
-        "val_accuracy": round(best["val_accuracy"], 4),
+        **{name: round(best[name], 4) for name in ("val_accuracy", "val_micro_f1") if name in best},
         "val_loss": round(best["val_loss"], 4),
         "data": data["source"] or data["path"],
         "rows": data["rows"],

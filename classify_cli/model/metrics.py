@@ -106,11 +106,6 @@ METRICS: dict[str, Metric] = {
 }
 
 
-# what --fail-under (higher is better) and --fail-over (lower is better) may name: the metrics
-# above and the batch's out-of-vocabulary rate, which evaluate adds to the report
-HIGHER_IS_BETTER = tuple(name for name, m in METRICS.items() if m.higher_is_better)
-LOWER_IS_BETTER = (*(name for name, m in METRICS.items() if not m.higher_is_better), "oov_rate")
-UNBOUNDED = tuple(name for name, m in METRICS.items() if not m.bounded)
 # what classify tune may optimize (its direction: higher_is_better)
 TUNABLE = ("accuracy", "macro_f1", "loss")
 
@@ -133,3 +128,139 @@ def classification_report(probs: np.ndarray, y_true: np.ndarray, labels: list[st
         },
         "confusion_matrix": o.cm.tolist(),
     }
+
+
+# --- several labels per text -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetOutcome:
+    """Decisions of a batch where each text has a set of labels: truth and prediction as 0/1
+    arrays of texts x labels, and each label's counts."""
+
+    probs: np.ndarray  # (n, labels) each label's probability, independently
+    truth: np.ndarray  # (n, labels) bool
+    pred: np.ndarray  # (n, labels) bool
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+
+    @classmethod
+    def of(cls, probs: np.ndarray, truth: np.ndarray, threshold: np.ndarray | float) -> SetOutcome:
+        import numpy as np
+
+        truth = truth.astype(bool)
+        pred = probs >= threshold
+        tp = (pred & truth).sum(axis=0).astype(np.float64)
+        return cls(probs, truth, pred, tp, (pred & ~truth).sum(axis=0), (~pred & truth).sum(axis=0))
+
+    @property
+    def n(self) -> int:
+        return len(self.truth)
+
+    @property
+    def f1(self) -> np.ndarray:
+        return _safe_div(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+
+def micro_f1(tp: float, fp: float, fn: float) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+
+
+def _samples_f1(o: SetOutcome) -> float:
+    """Each text's F1 of its predicted set against its true one, averaged; a text with neither
+    counts as right."""
+    import numpy as np
+
+    if not o.n:
+        return float("nan")
+    both = (o.pred & o.truth).sum(axis=1)
+    sizes = o.pred.sum(axis=1) + o.truth.sum(axis=1)
+    return float(np.where(sizes > 0, 2 * both / np.maximum(sizes, 1), 1.0).mean())
+
+
+def binary_log_loss(probs: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over texts of the summed binary cross-entropy of every label (natural log)."""
+    import numpy as np
+
+    if len(truth) == 0:
+        return float("nan")
+    p = np.clip(np.where(truth.astype(bool), probs, 1 - probs), 1e-15, 1.0)
+    return float(-np.log(p).sum(axis=1).mean())
+
+
+def _macro_set_f1(o: SetOutcome) -> float:
+    present = (o.tp + o.fp + o.fn) > 0  # as for one label: labels seen in truth or prediction
+    return float(o.f1[present].mean()) if present.any() else float("nan")
+
+
+def _mean(fn: Callable[[SetOutcome], Any]) -> Callable[[SetOutcome], float]:
+    return lambda o: float(fn(o).mean()) if o.n else float("nan")
+
+
+SET_METRICS: dict[str, Metric] = {
+    "micro_f1": Metric(lambda o: micro_f1(o.tp.sum(), o.fp.sum(), o.fn.sum()), True),
+    "macro_f1": Metric(_macro_set_f1, True),
+    "samples_f1": Metric(_samples_f1, True),
+    "subset_accuracy": Metric(_mean(lambda o: (o.pred == o.truth).all(axis=1)), True),
+    "hamming_loss": Metric(_mean(lambda o: o.pred != o.truth), False),
+    "loss": Metric(lambda o: binary_log_loss(o.probs, o.truth), False, bounded=False),
+    # how sure each yes-or-no is, max(p, 1 - p), over every text and label: drift's reference
+    "mean_confidence": Metric(_mean(lambda o: abs(o.probs - 0.5) + 0.5), True),
+}
+SET_TUNABLE = ("micro_f1", "macro_f1", "loss")
+
+
+def set_report(probs: np.ndarray, truth: np.ndarray, labels: list[str], threshold) -> dict[str, Any]:
+    """evaluate's numbers for texts with sets of labels: every metric, per label, cardinality."""
+    o = SetOutcome.of(probs, truth, threshold)
+    precision, recall = _safe_div(o.tp, o.tp + o.fp), _safe_div(o.tp, o.tp + o.fn)
+    return {
+        "n": o.n,
+        **{name: metric.fn(o) for name, metric in SET_METRICS.items()},
+        "labels": list(labels),
+        "per_class": {
+            label: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(o.f1[i]),
+                "support": int(o.tp[i] + o.fn[i]),
+                "predicted": int(o.tp[i] + o.fp[i]),
+            }
+            for i, label in enumerate(labels)
+        },
+        # labels per text, on average: the truth's and the model's
+        "cardinality": {
+            "gold": float(o.truth.sum(axis=1).mean()) if o.n else float("nan"),
+            "predicted": float(o.pred.sum(axis=1).mean()) if o.n else float("nan"),
+        },
+    }
+
+
+def best_threshold(probs: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """The threshold of highest micro-F1 over ``probs`` against ``truth`` (any shape alike),
+    and that F1: every cut between two distinct probabilities is tried (a sort), and the
+    threshold is the midpoint of the cut, so that nearby probabilities fall as they did."""
+    import numpy as np
+
+    p, t = probs.ravel().astype(np.float64), truth.ravel().astype(bool)
+    positives = int(t.sum())
+    if positives == 0 or len(p) == 0:
+        return 0.5, float("nan")
+    order = np.argsort(-p, kind="stable")
+    p, t = p[order], t[order]
+    tp = np.cumsum(t)
+    predicted = np.arange(1, len(p) + 1)
+    last = np.append(p[1:] != p[:-1], True)  # a cut falls only after the last of equal probabilities
+    f1 = np.where(last, 2 * tp / (predicted + positives), -1.0)
+    i = int(f1.argmax())
+    below = p[i + 1] if i + 1 < len(p) else 0.0
+    return float((p[i] + below) / 2), float(f1[i])
+
+
+# what --fail-under (higher is better) and --fail-over (lower is better) may name: either
+# task's metrics and the batch's out-of-vocabulary rate, which evaluate adds to the report
+_ALL = {**METRICS, **SET_METRICS}
+HIGHER_IS_BETTER = tuple(name for name, m in _ALL.items() if m.higher_is_better)
+LOWER_IS_BETTER = (*(name for name, m in _ALL.items() if not m.higher_is_better), "oov_rate")
+UNBOUNDED = tuple(name for name, m in _ALL.items() if not m.bounded)

@@ -49,13 +49,29 @@ def _prepared_rows(predictor: Predictor, meta: dict[str, Any], path: Path):
         )
     data = load_prepared(path, ("test",))
     split = data.splits["test"]
-    names = np.array(data.labels, dtype=object)[split.labels]
-    return split.ids.astype(np.int64), split.offsets, list(names)
+    if split.labels.ndim == 2:  # a set of labels per text, as 0/1 per label: named, as a file's are
+        names = [tuple(np.array(data.labels, dtype=object)[row.astype(bool)]) for row in split.labels]
+    else:
+        names = list(np.array(data.labels, dtype=object)[split.labels])
+    return split.ids.astype(np.int64), split.offsets, names
 
 
 def _prepare_config(meta: dict[str, Any], columns: dict[str, Any] | None = None) -> PrepareConfig:
     """How the model's training data was read (text and label columns), ``columns`` changed."""
     return PrepareConfig(**{**(meta.get("prepare") or {}), **(columns or {})})
+
+
+def label_set(name, sep: str | None) -> tuple[str, ...]:
+    """A row's labels as a set of labels: a list as read, or a field split by ``sep``."""
+    from ..inputs.readers import split_label
+
+    try:
+        labels = split_label(name, sep)
+    except ValueError as exc:
+        raise InputError(f"evaluation data: {exc}") from None
+    if isinstance(labels, str):
+        return (labels,) if labels else ()
+    return labels
 
 
 def _parse_and_score(predictor: Predictor, chunk):
@@ -95,16 +111,30 @@ def evaluate(
     unknown: Counter[str] = Counter()
     tokens = unk_tokens = 0
 
-    def consume(logits: np.ndarray, n_tokens: int, n_unknown: int, names: list[str], prints: np.ndarray) -> None:
+    several = predictor.task.name == "multi_label"
+    sep = (columns or {}).get("label_sep") or (bundle.meta.get("prepare") or {}).get("label_sep")
+
+    def consume(logits: np.ndarray, n_tokens: int, n_unknown: int, names: list, prints: np.ndarray) -> None:
         nonlocal tokens, unk_tokens
         tick(len(names))
-        keep = np.array([n in label_index for n in names], dtype=bool)
+        if several:  # every row is kept; a label the model does not know is counted, not scored
+            keep = np.ones(len(names), dtype=bool)
+            truth = np.zeros((len(names), len(labels)), dtype=np.uint8)
+            for i, name in enumerate(names):
+                for one in label_set(name, sep):
+                    if one in label_index:
+                        truth[i, label_index[one]] = 1
+                    else:
+                        unknown[one] += 1
+        else:
+            keep = np.array([n in label_index for n in names], dtype=bool)
+            for n in names:
+                if n not in label_index:
+                    unknown[n] += 1
+            truth = np.array([label_index[n] for n in names if n in label_index], dtype=np.int64)
         prints_parts.append(prints[keep])
-        for n in names:
-            if n not in label_index:
-                unknown[n] += 1
         logits_parts.append(logits[keep])
-        truth_parts.append(np.array([label_index[n] for n in names if n in label_index], dtype=np.int64))
+        truth_parts.append(truth)
         tokens += n_tokens
         unk_tokens += n_unknown
 
@@ -126,8 +156,8 @@ def evaluate(
             consume(scored.logits, int(scored.tokens.sum()), n_unknown, names, scored.prints)
 
     logits = np.concatenate(logits_parts) if logits_parts else np.zeros((0, len(labels)), np.float32)
-    truth = np.concatenate(truth_parts) if truth_parts else np.zeros(0, np.int64)
-    if len(truth) == 0:
+    truth = np.concatenate(truth_parts) if truth_parts else np.zeros((0, len(labels)) if several else 0, np.int64)
+    if len(truth) == 0 or (several and unknown and not truth.any()):
         if unknown:
             hint = ""
             if all(name.isdigit() for name in unknown) and not any(name.isdigit() for name in labels):
@@ -138,10 +168,12 @@ def evaluate(
             )
         raise InputError(f"{data_path}: no labeled rows to evaluate")
     probs = predictor.task.probabilities(logits)
-    report = predictor.task.report(probs, truth, labels)
+    report = {"task": predictor.task.name, **predictor.task.report(probs, truth, labels)}
     report["model"] = str(model_dir)
     report["data"] = description
-    report["unknown_labels"] = {"rows": int(sum(unknown.values())), "labels": dict(unknown.most_common())}
+    # rows left out for a label the model does not know (with a set of labels: labels not scored)
+    counted = "left_out" if several else "rows"
+    report["unknown_labels"] = {counted: int(sum(unknown.values())), "labels": dict(unknown.most_common())}
     report["oov_rate"] = unk_tokens / tokens if tokens else 0.0
     report["drift"] = drift(report, bundle.meta.get("reference"))
     report["train_overlap"] = train_overlap(bundle.meta, np.concatenate(prints_parts))
@@ -174,7 +206,8 @@ def drift(report: dict[str, Any], reference: dict[str, Any] | None) -> dict[str,
     if not reference:
         return {"warnings": [], "note": "model has no training reference (trained by an older version)"}
     labels = report["labels"]
-    n = max(report["n"], 1)
+    # each label's share of the labels given (one per text: of the texts)
+    n = max(sum(report["per_class"][lab]["support"] for lab in labels), 1)
     batch_dist = {lab: report["per_class"][lab]["support"] / n for lab in labels}
     ref_dist = reference["label_distribution"]
     tv = 0.5 * sum(abs(batch_dist[lab] - ref_dist.get(lab, 0.0)) for lab in labels)
@@ -202,34 +235,50 @@ def drift(report: dict[str, Any], reference: dict[str, Any] | None) -> dict[str,
 
 
 def parse_threshold(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, float]:
-    metric, sep, value = text.partition("=")
+    """METRIC=VALUE, or VALUE alone for the model's main metric (``DEFAULT_METRIC``: "" here)."""
+    metric, sep, value = text.rpartition("=")
     metric = metric.strip()
-    if not sep or metric not in allowed:
-        raise InputError(f"{option} expects METRIC=VALUE with METRIC one of {', '.join(allowed)}; got {text!r}")
+    if sep and metric not in allowed:
+        raise InputError(
+            f"{option} expects METRIC=VALUE (or VALUE) with METRIC one of {', '.join(allowed)}; got {text!r}"
+        )
     try:
         limit = float(value)
     except ValueError:
-        raise InputError(f"{option} {metric}: {value!r} is not a number") from None
+        raise InputError(f"{option} {metric or 'VALUE'}: {value!r} is not a number") from None
     # a limit the metric can never cross (nan, 2, -1) would pass or fail every run regardless of the model
     if metric in UNBOUNDED:
         if not (np.isfinite(limit) and limit >= 0):
             raise InputError(f"{option} {metric}: {value.strip()} is out of range (a finite number >= 0)")
     elif not 0.0 <= limit <= 1.0:  # also false for nan
-        raise InputError(f"{option} {metric}: {value.strip()} is out of range (0 to 1)")
+        raise InputError(f"{option} {metric or 'VALUE'}: {value.strip()} is out of range (0 to 1)")
     return metric, limit
+
+
+# the metric a bare --fail-under VALUE checks, by task
+DEFAULT_METRIC = {"single_label": "accuracy", "multi_label": "micro_f1"}
 
 
 def check_thresholds(
     report: dict[str, Any], under: list[tuple[str, float]], over: list[tuple[str, float]]
 ) -> list[dict]:
-    """One record per threshold, with whether the report passes it."""
+    """One record per threshold, with whether the report passes it; a metric the model's task
+    does not report is refused."""
     checks = []
-    for metric, limit in under:
-        actual = report[metric]
-        checks.append({"metric": metric, "fail_under": limit, "actual": actual, "passed": bool(actual >= limit)})
-    for metric, limit in over:
-        actual = report[metric]
-        checks.append({"metric": metric, "fail_over": limit, "actual": actual, "passed": bool(actual <= limit)})
+    for option, limits in (("fail_under", under), ("fail_over", over)):
+        for metric, limit in limits:
+            if option == "fail_over" and not metric:
+                raise InputError("--fail-over expects METRIC=VALUE")
+            metric = metric or DEFAULT_METRIC[report["task"]]
+            if metric not in report:
+                task = report["task"].replace("_", "-")
+                raise InputError(
+                    f"--{option.replace('_', '-')} {metric}: a {task} model reports no {metric} "
+                    f"(its main metric is {DEFAULT_METRIC[report['task']]})"
+                )
+            actual = report[metric]
+            passed = actual >= limit if option == "fail_under" else actual <= limit
+            checks.append({"metric": metric, option: limit, "actual": actual, "passed": bool(passed)})
     return checks
 
 

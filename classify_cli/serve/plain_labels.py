@@ -8,7 +8,7 @@ exp differ in their last bit, which the 6 digits printed never show (tests/test_
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -36,21 +36,31 @@ class Rows(list):
 def label_columns(head: PlainHead, texts: Sequence[str], opts: Options) -> Labeled:
     """``prediction.label_columns`` as the model's task decides it, one text at a time."""
     logits, known = head.score(texts)
-    tops, top_probs, abstained = Rows(), Rows(), []
+    tops, top_probs, abstained, chosen = Rows(), Rows(), [], []
     for row, n_known in zip(logits, known, strict=True):
-        top, probs, why = head.task.plain_decide(
+        top, probs, why, mine = head.task.plain_decide(
             head.task.plain_probabilities(row), n_known, opts.k, opts.min_confidence
         )
         tops.append(top)
         top_probs.append(probs)
         abstained.append(why)
-    return Labeled(list(texts), tops, top_probs, abstained)
+        chosen.append(mine)
+    return Labeled(list(texts), tops, top_probs, abstained, chosen=None if None in chosen else chosen)
 
 
-def write_few(run_dir: Path, texts: Sequence[str], k: int, min_confidence: float, fmt: str, out: IO[str]) -> None:
+def write_few(
+    run_dir: Path,
+    texts: Sequence[str],
+    k: int,
+    min_confidence: float,
+    fmt: str,
+    out: IO[str],
+    rule: Callable = lambda task: task,
+) -> None:
     """Label ``texts`` with the model in ``run_dir`` and write them as ``predict`` does: a table,
-    or (``json``, one text) one object."""
+    or (``json``, one text) one object. ``rule`` gives the task its decision rule (``--threshold``)."""
     head = PlainHead(run_dir)
+    head.task = rule(head.task)
     opts = Options(k=min(k, len(head.labels)), min_confidence=min_confidence)
     batch = label_columns(head, texts, opts)
     if fmt == "json":

@@ -38,6 +38,7 @@ class Labeled:
     top_probs: np.ndarray  # (n, k) their probabilities, rounded to 6 digits
     abstained: list[str | None]  # why a text gets no label, or None
     ids: list[str] | None = None  # each text's id (predict --id-field)
+    chosen: list[list[tuple[int, float]]] | None = None  # a set of labels per text: (label, probability) each
 
 
 def label_columns(predictor: Predictor, texts: list[str], opts: Options) -> Labeled:
@@ -46,31 +47,46 @@ def label_columns(predictor: Predictor, texts: list[str], opts: Options) -> Labe
     decision = predictor.task.decide(
         predictor.task.probabilities(scored.logits), scored.known, opts.k, opts.min_confidence
     )
-    return Labeled(texts, decision.tops, decision.top_probs, decision.abstained)
+    return Labeled(texts, decision.tops, decision.top_probs, decision.abstained, chosen=decision.chosen)
 
 
 def records_of(batch: Labeled, predictor: Predictor, opts: Options) -> list[dict]:
     labels = predictor.labels
     records = []
-    for text, top, probs, why in zip(
-        batch.texts, batch.tops.tolist(), batch.top_probs.tolist(), batch.abstained, strict=True
+    chosen = batch.chosen or [None] * len(batch.texts)
+    for text, top, probs, why, mine in zip(
+        batch.texts, batch.tops.tolist(), batch.top_probs.tolist(), batch.abstained, chosen, strict=True
     ):
         record = {
             **({"id": batch.ids[len(records)]} if batch.ids is not None else {}),
             "text": text,
-            **predictor.task.record(labels, top, probs, why),
+            **predictor.task.record(labels, top, probs, why, mine),
         }
         if opts.explain:  # nothing to explain where no feature is known: the bias alone decided
-            reasons = [] if why == NO_KNOWN_TOKENS else predictor.explain(text, top[0], top=5)
-            record["explain"] = [{"feature": f, "contribution": round(c, 6)} for f, c in reasons]
+            if mine is None:
+                reasons = [] if why == NO_KNOWN_TOKENS else predictor.explain(text, top[0], top=5)
+                record["explain"] = _explained(reasons)
+            else:  # each label the text gets, explained apart
+                record["explain"] = {labels[j]: _explained(predictor.explain(text, j, top=5)) for j, _ in mine}
         records.append(record)
     return records
 
 
-def csv_header(k: int, ids: bool = False) -> list[str]:
+def _explained(reasons: list[tuple[str, float]]) -> list[dict]:
+    return [{"feature": f, "contribution": round(c, 6)} for f, c in reasons]
+
+
+def csv_header(k: int, ids: bool = False, several: bool = False) -> list[str]:
     """``label`` is the most likely label even when the text abstains (as the table shows it);
-    ``abstained`` says why it is withheld, empty when it is not (JSON's ``label`` null)."""
+    ``abstained`` says why it is withheld, empty when it is not (JSON's ``label`` null). With a
+    set of labels per text, ``labels`` and their ``probabilities`` (each joined by the
+    training data's label separator) come first, and the top k as ``top_1`` .. ``top_k``."""
     head = ["id"] if ids else []
+    if several:
+        head += ["labels", "probabilities"]
+        for i in range(1, k + 1):
+            head += [f"top_{i}", f"probability_{i}"]
+        return [*head, "abstained", "text"]
     head += ["label", "probability"]
     for i in range(2, k + 1):
         head += [f"label_{i}", f"probability_{i}"]
@@ -87,12 +103,15 @@ def csv_field(value: str) -> str:
     return value
 
 
-def csv_rows(batch: Labeled, labels: list[str]) -> str:
+def csv_rows(batch: Labeled, labels: list[str], sep: str = "|") -> str:
     """CSV rows (``csv_header`` columns), built column-wise: no record objects on the way."""
     import numpy as np
 
     names = np.array([csv_field(label) for label in labels], dtype=object)
     columns = [map(csv_field, batch.ids)] if batch.ids is not None else []
+    if batch.chosen is not None:
+        columns.append([csv_field(sep.join(labels[j] for j, _ in mine)) for mine in batch.chosen])
+        columns.append([csv_field(sep.join(repr(p) for _, p in mine)) for mine in batch.chosen])
     for j in range(batch.tops.shape[1]):
         columns += [names[batch.tops[:, j]].tolist(), map(repr, batch.top_probs[:, j].tolist())]
     abstained = (csv_field(why or "") for why in batch.abstained)
@@ -133,8 +152,9 @@ def json_rows(batch: Labeled, labels: list[str]) -> list[str]:
 
 
 def json_objects(batch: Labeled, predictor: Predictor, opts: Options) -> list[str]:
-    """Each record as one line of JSON (the fast column-wise path unless there are explanations)."""
-    if not opts.explain:
+    """Each record as one line of JSON (the fast column-wise path for one label per text,
+    unless there are explanations)."""
+    if not opts.explain and batch.chosen is None:
         return json_rows(batch, predictor.labels)
     return [json.dumps(r, ensure_ascii=False, allow_nan=False) for r in records_of(batch, predictor, opts)]
 
@@ -164,7 +184,9 @@ OUTPUTS = {
     ),
     "jsonl": Output(lambda b, p, o: "".join(row + "\n" for row in json_objects(b, p, o))),
     "csv": Output(
-        lambda b, p, o: csv_rows(b, p.labels), lambda p, o: ",".join(csv_header(o.k, o.ids)) + "\n", explains=False
+        lambda b, p, o: csv_rows(b, p.labels, p.label_sep),
+        lambda p, o: ",".join(csv_header(o.k, o.ids, p.task.name == "multi_label")) + "\n",
+        explains=False,
     ),
 }
 

@@ -2,8 +2,8 @@
 
 For every batch: ``zero_grad`` → forward (logits) → loss → ``backward`` (∇L) → clip the
 gradient norm → ``step`` (θ ← θ − η∇L). ``StepLR`` shrinks η once per epoch. The
-validation split picks the best epoch: the one of lowest validation loss (on a small
-validation split accuracy moves in coarse steps and ties; the loss does neither). The test
+validation split picks the best epoch, as the task says (``Task.selection``: the lowest
+validation loss for one label per text, the highest micro-F1 for a set of labels). The test
 split is never read here.
 """
 
@@ -61,7 +61,7 @@ class Batch(NamedTuple):
     feats: torch.Tensor  # table rows of every document's features, end to end
     offsets: torch.Tensor  # where each document starts in ``feats``
     weights: torch.Tensor  # per-feature weights of each document's bag
-    labels: torch.Tensor
+    labels: torch.Tensor  # class indices, or 0/1 per label (float) for a set of labels
     grouping: Grouping | None  # the occurrences by table row, for the backward pass (training only)
 
 
@@ -121,7 +121,7 @@ def batches(
             tensor(rows, np.int64),
             tensor(offsets[:-1], np.int64),
             tensor(weights, np.float32),
-            tensor(data.labels[docs], np.int64),
+            tensor(data.labels[docs], np.float32 if data.labels.ndim == 2 else np.int64),
             grouping,
         )
 
@@ -211,17 +211,17 @@ def _distributed_backward(
 def evaluate_loss(
     model: TextClassifier, data: Iterator[Batch], world: World = SINGLE, *, task: Task
 ) -> tuple[float, float]:
-    """Mean loss and accuracy (of every rank's share of the data together)."""
+    """Mean loss and the task's score, e.g. accuracy (of every rank's share of the data together)."""
     model.eval()
-    total, correct, count = 0.0, 0, 0
+    total, tally, count = 0.0, np.zeros(task.tally_size), 0
     for feats, offsets, weights, labels, *_ in data:
         logits = model(feats, offsets, weights)
         total += task.loss(logits, labels, reduction="sum").item()
-        correct += task.hits(logits, labels).item()
+        tally = tally + task.tally(logits, labels).cpu().double().numpy()
         count += len(labels)
     if world.size > 1:
-        total, correct, count = world.sum_values([total, correct, count])
-    return total / max(count, 1), correct / max(count, 1)
+        total, count, *tally = world.sum_values([total, count, *tally.tolist()])
+    return total / max(count, 1), task.score(list(tally), count)
 
 
 @dataclass
@@ -230,9 +230,10 @@ class EpochResult:
     lr: float
     train_loss: float
     val_loss: float
-    val_accuracy: float
+    val_score: float  # the task's: accuracy, or micro-F1 (in metrics.jsonl under ``Task.score_name``)
     seconds: float
     is_best: bool
+    score_name: str = "val_accuracy"  # what ``val_score`` is (``Task.score_name``)
 
 
 @dataclass
@@ -245,7 +246,7 @@ class RunState:
     loss_sum: float = 0.0  # sample-weighted training loss of those batches
     seen: int = 0
     seconds: float = 0.0
-    best_loss: float | None = None  # lowest validation loss so far (None before the first epoch)
+    best_loss: float | None = None  # lowest ``Task.selection`` so far (None before the first epoch)
     since_best: int = 0
     history: list[dict] = field(default_factory=list)
 
@@ -300,7 +301,7 @@ def train_while_improving(
                 progress.seconds = time.perf_counter() - started
                 raise StopRequested
         lr = optimizer.param_groups[0]["lr"]
-        val_loss, val_acc = evaluate_loss(
+        val_loss, val_score = evaluate_loss(
             model, batches(val_set, 4096, device, world.share_of(len(val_set))), world, task=task
         )
         uniform = task.guess_loss(model.fc.out_features)  # the loss of guessing every class alike
@@ -314,20 +315,29 @@ def train_while_improving(
             # first optimizer step; the order is right, and torch's warning would say otherwise
             warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before")
             scheduler.step()  # once per epoch
-        is_best = progress.best_loss is None or val_loss < progress.best_loss
+        chosen_by = task.selection(val_loss, val_score)
+        is_best = progress.best_loss is None or chosen_by < progress.best_loss
         if is_best:
-            progress.best_loss = val_loss
+            progress.best_loss = chosen_by
         progress.since_best = 0 if is_best else progress.since_best + 1
         result = EpochResult(
             progress.epoch,
             lr,
             progress.loss_sum / max(progress.seen, 1),
             val_loss,
-            val_acc,
+            val_score,
             time.perf_counter() - started,
             is_best,
+            task.score_name,
         )
-        progress.history.append(dataclasses.asdict(result))
+        # the score under the task's name, in its place
+        progress.history.append(
+            {
+                task.score_name if k == "val_score" else k: v
+                for k, v in dataclasses.asdict(result).items()
+                if k != "score_name"
+            }
+        )
         progress.epoch, progress.step, progress.loss_sum, progress.seen, progress.seconds = (
             progress.epoch + 1,
             0,

@@ -26,9 +26,10 @@ from ..data.spill import WorkArrays
 from ..model.bundle import Bundle, save_bundle
 from ..model.features import TFIDF, fit_features, norm_of
 from ..model.head import describe, scoring_tensors
+from ..model.inference import Predictor
 from ..model.meta import is_compressed
 from ..model.rundir import CHECKPOINT, META, METRICS_LOG, TRIALS, TUNED, is_run_dir, is_run_file
-from ..model.task import task_of
+from ..model.task import MultiLabel, choose_threshold, task_of
 from ..serve.evaluation import training_reference
 from ..text.token_table import TokenTable
 from ..text.tokens import encode_token
@@ -203,9 +204,8 @@ def _train_locked(
     )
 
     model = TextClassifier(row_map.num_rows, embed_dim, len(data.labels), sparse=device.type != "mps")
-    counts = np.bincount(train_set.labels, minlength=len(data.labels))
-    log_prior = torch.from_numpy(np.log((counts + 1) / (counts.sum() + len(counts)))).float()  # add-one smoothed
-    model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed), log_prior)
+    prior = torch.from_numpy(task_of(data.manifest).initial_bias(train_set.labels, len(data.labels))).float()
+    model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed), prior)
     model.to(device)
     optimizer = SGD(model.parameters(), lr=train_cfg.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train_cfg.step_size, gamma=train_cfg.gamma)
@@ -328,14 +328,20 @@ def _save_model(
     spec, seen = features.spec, features.row_map.seen_buckets
     vocab, unk_index = vocabulary
     history = progress.history
-    best_row = min(history, key=lambda r: r["val_loss"])
+    best_row = [r for r in history if r["is_best"]][-1]
+    task = task_of(data.manifest)
     tensors = scoring_tensors(best["table"], best["bias"], seen, features.idf, norm_of(spec.weighting), vocab)
     meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
     meta["head"] = describe(tensors, spec, unk_index, norm_of(spec.weighting))
     meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
     meta["world_size"] = world.size  # ranks that trained it (torchrun); a global batch is split among them
     meta["model_effective"] = {"embed_dim": embed_dim}
-    meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", "val_accuracy")}
+    meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", task.score_name)}
+    if isinstance(task, MultiLabel):  # the threshold, chosen on the validation documents
+        predictor = Predictor(Bundle(out_dir, meta, tensors))
+        validation = data.splits["validation"]
+        probs = task.probabilities(predictor.logits_from_ids(validation.ids.astype(np.int64), validation.offsets))
+        meta["decision"] = choose_threshold(probs, validation.labels, data.labels, cfg.model.thresholds == "per_label")
     meta["reference"] = training_reference(Bundle(out_dir, meta, tensors), data.splits["validation"], data.labels)
     metrics = "".join(json.dumps(r) + "\n" for r in history).encode()
     # metrics.jsonl changes with the model or not at all: written first, renamed after the commit
@@ -346,7 +352,8 @@ def _save_model(
         (out_dir / name).unlink(missing_ok=True)
     return {
         "best_epoch": best_row["epoch"],
-        "val_accuracy": best_row["val_accuracy"],
+        task.score_name: best_row[task.score_name],
+        **({"threshold": meta["decision"]["threshold"]} if "decision" in meta else {}),
         "val_loss": best_row["val_loss"],
         "epochs_run": len(history),
         "epochs": cfg.train.epochs,

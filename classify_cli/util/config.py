@@ -19,8 +19,11 @@ from typing import Any
 from .errors import ConfigError
 from .schema import Checked
 
-SPLITS = ("train", "validation", "test")  # what prepare writes: train to learn, validation to choose, test to report
+SPLITS = ("train", "validation", "test")
+# what prepare.task may say: "auto" is "multi" when a record's label is a list or label_sep is set
+TASK_CHOICES = ("auto", "single", "multi")  # what prepare writes: train to learn, validation to choose, test to report
 WEIGHTINGS = ("mean", "tfidf", "tfidf-l2")
+THRESHOLDS = ("global", "per_label")
 
 
 @dataclass
@@ -28,6 +31,10 @@ class PrepareConfig:
     # header layout: the columns joined (with a space) into the text, and the label column
     text_fields: list[str] = field(default_factory=lambda: ["text"])
     label_field: str = "label"
+    # "single": one label per text; "multi": a set of labels per text (possibly empty)
+    task: str = "auto"
+    # splits a label field into several labels (CSV "Sports|Business"); implies task "multi"
+    label_sep: str | None = None
     # carved from train when the source has no validation split (stratified, seeded)
     validation_fraction: float = 0.05
     # carved from train only when the source has no test split at all
@@ -53,6 +60,9 @@ class PrepareConfig:
         _require(0 <= self.seed <= MAX_SEED, "seed", f"must be between 0 and {MAX_SEED}")
         _require(self.max_tokens is None or self.max_tokens >= 2, "max_tokens", "must be at least 2")
         _require(len(self.text_fields) >= 1, "text_fields", "needs at least one column")
+        _require(self.task in TASK_CHOICES, "task", f"must be one of {', '.join(TASK_CHOICES)}")
+        _require(self.label_sep is None or self.label_sep.strip() != "", "label_sep", "must hold a visible character")
+        _require(not (self.task == "single" and self.label_sep), "label_sep", 'splits labels: task "single" has one')
 
 
 MAX_BUCKETS = 100_000_000
@@ -79,6 +89,9 @@ class ModelConfig:
     # (tfidf weightings) how much an n-gram weighs against a word of the same weight: below 1,
     # words lead and the many rare n-grams add detail rather than memorize the train split
     ngram_weight: float = 0.5
+    # several labels per text: one threshold for every label, chosen on validation ("global"),
+    # or one per label where validation has 20 documents of it ("per_label")
+    thresholds: str = "global"
 
     def check(self) -> None:
         _require(
@@ -92,6 +105,7 @@ class ModelConfig:
         _require(self.weighting in WEIGHTINGS, "weighting", f"must be one of {', '.join(WEIGHTINGS)}")
         _require(self.supervised_weight >= 0, "supervised_weight", "must be >= 0")
         _require(self.ngram_weight > 0, "ngram_weight", "must be > 0")
+        _require(self.thresholds in THRESHOLDS, "thresholds", f"must be one of {', '.join(THRESHOLDS)}")
 
 
 @dataclass

@@ -71,6 +71,9 @@ class FixedTable:
         lines = []
         blank = [""] if self.explain else []
         for r in records:
+            if "labels" in r:
+                lines += self._set_rows(r, blank)
+                continue
             for i, t in enumerate(r["top"]):
                 label = shown(t["label"]) if i or r["label"] is not None else f"({shown(t['label'])}: abstained)"
                 text = (f"[{shown(r['id'])}] " if "id" in r else "") + shown(r["text"])
@@ -78,3 +81,19 @@ class FixedTable:
             for e in r.get("explain", []):
                 lines.append(self._line(f"  + {shown(e['feature'])}", "", "", f"{e['contribution']:+.4f}"))
         return "".join(lines)
+
+    def _set_rows(self, r: dict, blank: list[str]) -> list[str]:
+        """A text of a set of labels: each label it gets, then the rest of its top k in
+        parentheses (below the threshold), each label's explanation under it."""
+        got = list(zip(r["labels"], r["probabilities"], strict=True))
+        rest = [(t["label"], t["probability"]) for t in r["top"] if t["label"] not in r["labels"]]
+        text = (f"[{shown(r['id'])}] " if "id" in r else "") + shown(r["text"])
+        lines = []
+        for i, (label, p) in enumerate(got + rest[: max(0, len(r["top"]) - len(got))]):
+            name = shown(label) if i < len(got) else f"({shown(label)})"
+            if "abstained" in r:
+                name = f"({shown(label)}: abstained)"
+            lines.append(self._line(text if i == 0 else "", name, f"{p:.4f}", *blank))
+            for e in r.get("explain", {}).get(label, []):
+                lines.append(self._line(f"  + {shown(e['feature'])}", "", "", f"{e['contribution']:+.4f}"))
+        return lines
