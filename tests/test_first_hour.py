@@ -40,6 +40,7 @@ def test_version(invoke, args):
 
 INFO_KEYS = {
     "model": None,
+    "task": None,
     "labels": None,
     "vocabulary": None,
     "features": {"words_kept", "ngram_buckets_kept", "ngrams", "weighting"},

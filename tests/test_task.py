@@ -33,7 +33,7 @@ def test_its_loss_is_the_mean_cross_entropy_and_a_guess_costs_ln_c():
     assert torch.allclose(SINGLE.loss(logits, targets, reduction="sum"), 2 * by_hand)
     assert SINGLE.loss(torch.zeros(4, 5), torch.tensor([0, 1, 2, 3])).item() == pytest.approx(SINGLE.guess_loss(5))
     assert SINGLE.guess_loss(4) == math.log(4)
-    assert SINGLE.hits(logits, targets).item() == 1
+    assert SINGLE.tally(logits, targets).tolist() == [1] and SINGLE.score([1], 2) == 0.5
     probs = SINGLE.probabilities(logits.numpy())
     assert np.allclose(probs.sum(axis=1), 1) and probs.dtype == np.float64
 

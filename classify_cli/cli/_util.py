@@ -189,9 +189,24 @@ LabelField = Annotated[
 ]
 
 
-def column_overrides(text_fields: list[str] | None, label_field: str | None) -> dict[str, Any]:
-    """The PrepareConfig fields --text-field and --label-field set."""
-    return {k: v for k, v in (("text_fields", text_fields or None), ("label_field", label_field)) if v is not None}
+LabelSep = Annotated[
+    str | None,
+    typer.Option(
+        "--label-sep",
+        metavar="SEP",
+        help='Several labels per text in one field, split at SEP (e.g. "|"; an empty field: none) '
+        "[default: prepare.label_sep].",
+        show_default=False,
+    ),
+]
+
+
+def column_overrides(
+    text_fields: list[str] | None, label_field: str | None, label_sep: str | None = None
+) -> dict[str, Any]:
+    """The PrepareConfig fields --text-field, --label-field and --label-sep set."""
+    given = (("text_fields", text_fields or None), ("label_field", label_field), ("label_sep", label_sep))
+    return {k: v for k, v in given if v is not None}
 
 
 T = TypeVar("T")

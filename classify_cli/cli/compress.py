@@ -48,11 +48,11 @@ def compress_cli(
 
     summary = run(compress, model, out, max_features, dtype.value, data, debug=debug)
     before, after = summary["bytes"]["before"], summary["bytes"]["after"]
-    acc = summary.get("validation_accuracy")
+    name, acc = next(((k, v) for k, v in summary.items() if k.startswith("validation_") and "before" in v), ("", None))
     line = "compressed {} -> {}".format(*byte_sizes(before, after))
     line += f", {summary['features']['after']:,} features"
     if acc:
-        line += f"; validation accuracy {acc['before']:.4f} -> {acc['after']:.4f}"
+        line += f"; {name.replace('_', ' ').replace('micro f1', 'micro-F1')} {acc['before']:.4f} -> {acc['after']:.4f}"
     else:
         line += "; the model's prepared data is gone, so no validation accuracy (pass --data)"
     err(line)

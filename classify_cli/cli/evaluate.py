@@ -14,6 +14,7 @@ from ._util import (
     Bar,
     Debug,
     LabelField,
+    LabelSep,
     ModelDir,
     TextFields,
     app,
@@ -144,6 +145,7 @@ def evaluate_cli(
     ] = None,
     text_fields: TextFields = None,
     label_field: LabelField = None,
+    label_sep: LabelSep = None,
     debug: Debug = False,
 ) -> None:
     """Measure a model on labeled data: accuracy, F1, drift.
@@ -158,7 +160,7 @@ def evaluate_cli(
     """
     from ..serve.evaluation import dumps
 
-    columns = column_overrides(text_fields, label_field)
+    columns = column_overrides(text_fields, label_field, label_sep)
     report, failed = run(evaluate, model, data, fail_under or [], fail_over or [], output, columns, debug=debug)
     unknown = report["unknown_labels"]
     counts = listed(f"{label} {n:,}" for label, n in unknown["labels"].items())

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..inputs.sources import DEFAULT_HUB_DATASET
+from ..util.config import TASK_CHOICES
 from ._util import (
     DEFAULT_DATA,
     Bar,
     Debug,
     LabelField,
+    LabelSep,
     Overrides,
     TextFields,
     app,
@@ -21,6 +24,8 @@ from ._util import (
     run,
     shown,
 )
+
+Task = StrEnum("Task", {name: name for name in TASK_CHOICES})
 
 
 def prepare(source: str, out: Path, config: Path | None, overrides: list[str] | None, columns: dict) -> dict:
@@ -49,6 +54,16 @@ def prepare_cli(
     overrides: Overrides = None,
     text_fields: TextFields = None,
     label_field: LabelField = None,
+    label_sep: LabelSep = None,
+    task: Annotated[
+        Task | None,
+        typer.Option(
+            "--task",
+            help="single: one label per text; multi: a set of labels per text (possibly none); auto: multi when "
+            "a label is a list or --label-sep is given [default: prepare.task].",
+            show_default=False,
+        ),
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Split and tokenize a labeled corpus for training.
@@ -60,7 +75,12 @@ def prepare_cli(
     Examples:
       classify prepare --from data/ag_news_sample --out data/ag_news
       classify prepare --from news.csv --out data/news --set prepare.text_fields='["title","body"]'
+      classify prepare --from tagged.csv --out data/tagged --label-field tags --label-sep "|"
     """
-    manifest = run(prepare, source, out, config, overrides, column_overrides(text_fields, label_field), debug=debug)
+    columns = column_overrides(text_fields, label_field, label_sep) | ({"task": task.value} if task else {})
+    manifest = run(prepare, source, out, config, overrides, columns, debug=debug)
     rows = ", ".join(f"{name} {info['rows']:,}" for name, info in manifest["splits"].items())
-    print(f"{shown(out)}: {rows} rows; vocabulary {manifest['vocab_size']:,}; labels {listed(manifest['labels'])}")
+    several = " (several per text)" if manifest.get("task") == "multi_label" else ""
+    print(
+        f"{shown(out)}: {rows} rows; vocabulary {manifest['vocab_size']:,}; labels{several} {listed(manifest['labels'])}"
+    )

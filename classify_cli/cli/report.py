@@ -41,8 +41,9 @@ def report_cli(
 ) -> None:
     """Draw PNGs of a run, or of evaluate reports over time.
 
-    A run's: learning curves and a confusion matrix. With --history: each metric of the
-    reports `evaluate --output` wrote, by day, failed days marked, and an HTML page of them.
+    A run's: learning curves and a confusion matrix (per-label scores for a model of
+    several labels per text). With --history: each metric of the reports `evaluate
+    --output` wrote, by day, failed days marked, and an HTML page of them.
     Needs matplotlib (pip install matplotlib).
 
     \b

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from ..model.metrics import TUNABLE
-from ..train.tune import FOLDS, FOLDS_BELOW_VALIDATION, FOLDS_UP_TO_TRAIN
+from ..model.metrics import SET_TUNABLE, TUNABLE
+from ..train.trials import FOLDS, FOLDS_BELOW_VALIDATION, FOLDS_UP_TO_TRAIN
 from ._signals import Format, stop_on_signals
 from ._util import DEFAULT_DATA, DEFAULT_RUN, Bar, Debug, Overrides, app, load_config_or_default, parse_overrides, run
 
-Metric = StrEnum("Metric", {name: name for name in TUNABLE})
+Metric = StrEnum("Metric", {name: name for name in (*TUNABLE, *SET_TUNABLE)})
 
 
 def tune(
@@ -23,14 +23,15 @@ def tune(
     overrides: dict,
     budget: float,
     trials,
-    metric: str,
+    metric: str | None,
     seed: int,
     folds: int | None,
     max_size: str | None,
 ):
-    from ..train.tune import parse_size
+    from ..train.tune import default_metric, parse_size
     from ..train.tune import tune as search
 
+    metric = metric or default_metric(data)
     max_bytes = None if max_size is None else parse_size(max_size)
     cfg = load_config_or_default(config, overrides)
     # until trial 0 (the config given) ends, Ctrl-C aborts at once (exit 130, nothing written);
@@ -75,7 +76,14 @@ def tune_cli(
         int | None,
         typer.Option("--trials", help="Stop after this many trials [default: when the budget is spent].", min=1),
     ] = None,
-    metric: Annotated[Metric, typer.Option("--metric", help="What trials are judged by.")] = "accuracy",
+    metric: Annotated[
+        Metric | None,
+        typer.Option(
+            "--metric",
+            help="What trials are judged by [default: accuracy; micro_f1 for several labels per text].",
+            show_default=False,
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML config to start from (trial 0).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the search and of every trial.")] = 0,
     folds: Annotated[
@@ -123,7 +131,8 @@ def tune_cli(
       classify tune --data data/ag_news --out runs/tuned --budget 120
     """
     extra = run(parse_overrides, overrides, debug=debug)
-    summary = run(tune, data, out, config, extra, budget, trials, str(metric), seed, folds, max_size, debug=debug)
+    metric = None if metric is None else str(metric)
+    summary = run(tune, data, out, config, extra, budget, trials, metric, seed, folds, max_size, debug=debug)
     if (fmt or (Format.text if sys.stdout.isatty() else Format.json)) is Format.json:
         print(json.dumps(summary))
         return

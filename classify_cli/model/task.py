@@ -53,6 +53,8 @@ class Task(Protocol):
     name: str
     metrics: dict[str, Metric]  # the numbers that judge it (for single_label: metrics.METRICS)
     tunable: tuple[str, ...]  # what tune may optimize
+    main_metric: str  # what --fail-under VALUE, tune and compress judge by
+    shift_invariant: bool  # whether adding one number to every logit changes nothing (softmax)
     score_name: str  # the validation number of each epoch (metrics.jsonl, model.json's best)
     tally_size: int  # the length of a ``tally``
 
@@ -82,6 +84,8 @@ class SingleLabel:
     name = "single_label"
     metrics = METRICS
     tunable = TUNABLE
+    main_metric = "accuracy"
+    shift_invariant = True
     score_name = "val_accuracy"
     tally_size = 1
 
@@ -206,6 +210,8 @@ class MultiLabel:
     name = "multi_label"
     metrics = SET_METRICS
     tunable = SET_TUNABLE
+    main_metric = "micro_f1"
+    shift_invariant = False  # each label's sigmoid reads its own logit
     score_name = "val_micro_f1"
     tally_size = 2 * HISTOGRAM_BINS
 

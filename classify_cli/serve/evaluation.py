@@ -13,6 +13,7 @@ import numpy as np
 from ..model.bundle import Bundle, load_bundle
 from ..model.inference import Predictor
 from ..model.metrics import UNBOUNDED
+from ..model.task import TASKS
 from ..util.config import PrepareConfig
 from ..util.display import listed
 from ..util.errors import BundleError, InputError
@@ -235,7 +236,7 @@ def drift(report: dict[str, Any], reference: dict[str, Any] | None) -> dict[str,
 
 
 def parse_threshold(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, float]:
-    """METRIC=VALUE, or VALUE alone for the model's main metric (``DEFAULT_METRIC``: "" here)."""
+    """METRIC=VALUE, or VALUE alone for the model's main metric ("" here: ``Task.main_metric``)."""
     metric, sep, value = text.rpartition("=")
     metric = metric.strip()
     if sep and metric not in allowed:
@@ -255,10 +256,6 @@ def parse_threshold(text: str, allowed: tuple[str, ...], option: str) -> tuple[s
     return metric, limit
 
 
-# the metric a bare --fail-under VALUE checks, by task
-DEFAULT_METRIC = {"single_label": "accuracy", "multi_label": "micro_f1"}
-
-
 def check_thresholds(
     report: dict[str, Any], under: list[tuple[str, float]], over: list[tuple[str, float]]
 ) -> list[dict]:
@@ -269,12 +266,12 @@ def check_thresholds(
         for metric, limit in limits:
             if option == "fail_over" and not metric:
                 raise InputError("--fail-over expects METRIC=VALUE")
-            metric = metric or DEFAULT_METRIC[report["task"]]
+            metric = metric or TASKS[report["task"]].main_metric
             if metric not in report:
                 task = report["task"].replace("_", "-")
                 raise InputError(
                     f"--{option.replace('_', '-')} {metric}: a {task} model reports no {metric} "
-                    f"(its main metric is {DEFAULT_METRIC[report['task']]})"
+                    f"(its main metric is {TASKS[report['task']].main_metric})"
                 )
             actual = report[metric]
             passed = actual >= limit if option == "fail_under" else actual <= limit

@@ -1,4 +1,5 @@
-"""Pictures of a run: learning curves and the confusion matrix, as PNG files (matplotlib)."""
+"""Pictures of a run: learning curves and the confusion matrix (per-label scores for a set of
+labels per text), as PNG files (matplotlib)."""
 
 from __future__ import annotations
 
@@ -46,13 +47,15 @@ def plot_curves(history: list[dict[str, Any]]) -> bytes:
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
     loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
     loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation")
-    best = min(history, key=lambda r: r["val_loss"])  # the epoch train saved
+    # the epoch train saved (older runs' rows lack is_best: theirs was the lowest loss)
+    best = [r for r in history if r.get("is_best")][-1:] or [min(history, key=lambda r: r["val_loss"])]
     for ax in (loss_ax, acc_ax):
-        ax.axvline(best["epoch"], color="grey", linestyle="--", label=f"best epoch {best['epoch']}")
+        ax.axvline(best[0]["epoch"], color="grey", linestyle="--", label=f"best epoch {best[0]['epoch']}")
     loss_ax.set(title="cross-entropy loss", xlabel="epoch", ylabel="loss")
     loss_ax.legend()
-    acc_ax.plot(epochs, [r["val_accuracy"] for r in history], marker="o", color="tab:orange", label="validation")
-    acc_ax.set(title="accuracy", xlabel="epoch", ylabel="accuracy")
+    key, name = ("val_micro_f1", "micro-F1") if "val_micro_f1" in history[0] else ("val_accuracy", "accuracy")
+    acc_ax.plot(epochs, [r[key] for r in history], marker="o", color="tab:orange", label="validation")
+    acc_ax.set(title=name, xlabel="epoch", ylabel=name)
     acc_ax.legend()
     return _png(fig)
 
@@ -83,6 +86,27 @@ def plot_confusion(report: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
+def plot_per_label(report: dict[str, Any]) -> bytes:
+    """A set of labels per text: each label's precision, recall and F1 (and support), as PNG bytes."""
+    plt = _pyplot()
+    import numpy as np
+
+    labels = report["labels"]
+    per = report["per_class"]
+    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(0.9 * len(labels) + 4, 4))
+    for i, metric in enumerate(("precision", "recall", "f1")):
+        ax.bar(x + (i - 1) * 0.27, [per[label][metric] for label in labels], width=0.27, label=metric)
+    ax.set_xticks(x, [f"{label}\n({per[label]['support']})" for label in labels], rotation=45, ha="right")
+    ax.set(
+        ylim=(0, 1),
+        ylabel="score",
+        title=f"per label at threshold {report['threshold']} (micro-F1 {report['micro_f1']:.3f}, n={report['n']})",
+    )
+    ax.legend()
+    return _png(fig)
+
+
 def write_report(run_dir: Path, out_dir: Path | None, data: Path | None) -> list[Path]:
     """curves.png from metrics.jsonl and confusion.png from evaluating on ``data``.
 
@@ -104,13 +128,16 @@ def write_report(run_dir: Path, out_dir: Path | None, data: Path | None) -> list
     history = read_history(run_dir)
     if data is None:
         data = default_data(run_dir)
-    pictures = dict(zip(PICTURES, (plot_curves(history), plot_confusion(evaluate(run_dir, data))), strict=True))
+    report = evaluate(run_dir, data)
+    several = report["task"] == "multi_label"  # per-label results: a set of labels has no confusion matrix
+    second = ("per_label.png", plot_per_label(report)) if several else ("confusion.png", plot_confusion(report))
+    pictures = dict([("curves.png", plot_curves(history)), second])
     for name, png in pictures.items():
         atomic_write_bytes(out_dir / name, png)
     return [out_dir / name for name in pictures]
 
 
-PICTURES = ("curves.png", "confusion.png")
+PICTURES = ("curves.png", "confusion.png", "per_label.png")  # the second for one label per text, the third for several
 
 
 def is_our_picture(path: Path) -> bool:

@@ -2,7 +2,8 @@
 
 A feature's row of class scores (IDF folded in) is all it adds to a document's logits, and
 softmax ignores what it adds to every class alike; so the features that matter least are
-those whose rows, centered, are shortest. ``compress`` keeps the ``max_features`` longest rows
+those whose rows, centered, are shortest (not centered for a set of labels per text: each
+label's sigmoid reads its own logit). ``compress`` keeps the ``max_features`` longest rows
 (words and n-gram buckets alike), stores the table as float16 or int8 (one float32 scale per
 row), and keeps in the vocabulary table only the words that kept a row. A dropped word is
 then unknown to the model, as a word training never saw, and a dropped n-gram shares the
@@ -23,6 +24,7 @@ from ..model.head import describe, spec_of, vocab_table
 from ..model.inference import Predictor
 from ..model.meta import DTYPES, is_compressed, read_meta
 from ..model.rundir import META, MODEL_FILE
+from ..model.task import task_of
 from ..serve.evaluation import training_reference
 from ..text.token_table import TokenTable
 from ..util.errors import InputError
@@ -73,7 +75,7 @@ def compress(
     }
     if validation is not None:
         before, after = (_accuracy(Predictor(b), validation) for b in (bundle, load_bundle(out)))
-        summary["validation_accuracy"] = {"before": before[0], "after": after[0]}
+        summary[f"validation_{task_of(meta).main_metric}"] = {"before": before[0], "after": after[0]}
         summary["validation_mean_confidence"] = {"before": before[1], "after": after[1]}
     return summary
 
@@ -161,7 +163,7 @@ def smallest_bytes(labels: list[str]) -> int:
 def feature_order(bundle: Bundle) -> np.ndarray:
     """The table's rows (words, then n-gram buckets; not the shared row), most important first."""
     scores = np.asarray(bundle.tensors["scores"], dtype=np.float32)[:-1]
-    centered = scores - scores.mean(axis=1, keepdims=True)  # softmax ignores what a row adds to all classes
+    centered = scores - scores.mean(axis=1, keepdims=True) if task_of(bundle.meta).shift_invariant else scores
     return np.argsort(-np.einsum("ij,ij->i", centered, centered), kind="stable")
 
 
@@ -212,12 +214,12 @@ def _validation_split(bundle: Bundle, data: Path | None):
 
 
 def _accuracy(predictor: Predictor, split) -> tuple[float, float]:
-    """Accuracy and mean top probability on ``split``."""
+    """The task's main metric (accuracy; micro-F1 for a set of labels) and mean confidence on ``split``."""
     if not len(split):
         return 0.0, 0.0
     probs = predictor.task.probabilities(predictor.logits_from_ids(split.ids.astype(np.int64), split.offsets))
     report = predictor.task.report(probs, split.labels, predictor.labels)
-    return report["accuracy"], report["mean_confidence"]
+    return report[predictor.task.main_metric], report["mean_confidence"]
 
 
 def model_bytes(run_dir: Path) -> int:

@@ -7,7 +7,30 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from ..model.task import task_of
 from ..util.config import Config
+
+# below this many validation documents, one split cannot tell configs apart (a document is
+# over 0.3% of accuracy): judge by k-fold cross-validation of train, where train is small
+# enough for k trainings a trial
+FOLDS, FOLDS_BELOW_VALIDATION, FOLDS_UP_TO_TRAIN = 5, 300, 20_000
+
+
+def folds_for(splits: dict[str, Any], folds: int | None) -> int:
+    """How many folds judge a trial: ``folds`` as given, else (auto) ``FOLDS`` for a small
+    validation split with a train split small enough, else 1 (the validation split)."""
+    if folds is not None:
+        return folds
+    small = splits["validation"]["rows"] < FOLDS_BELOW_VALIDATION and splits["train"]["rows"] <= FOLDS_UP_TO_TRAIN
+    return FOLDS if small else 1
+
+
+def default_metric(data_dir: Path) -> str:
+    """What trials are judged by when none is named: the task's first (accuracy, or micro-F1)."""
+    from ..data.prepared import read_manifest
+
+    return task_of(read_manifest(Path(data_dir))).main_metric
+
 
 # model.json's "tuned" entry takes about 300 bytes
 TUNED_ROOM = 512

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..model.metrics import TUNABLE
 from ..model.rundir import META, METRICS_LOG, TRIALS, TUNED, is_run_dir
 from ..model.task import task_of
 from ..util.config import Config, config_from_dict, to_toml
@@ -30,21 +29,16 @@ from ..util.errors import DivergedError, EnvironmentFailure, InputError, Interru
 from ..util.fs import atomic_write_bytes
 from ..util.lock import DirectoryLock, scratch_directory
 from ..util.swap import atomic_directory, check_replaceable
-from .trials import TUNED_ROOM, TooLarge, as_params, delivered, suggest, validation_probs
-
-# below this many validation documents, one split cannot tell configs apart (a document is
-# over 0.3% of accuracy): judge by k-fold cross-validation of train, where train is small
-# enough for k trainings a trial
-FOLDS, FOLDS_BELOW_VALIDATION, FOLDS_UP_TO_TRAIN = 5, 300, 20_000
-
-
-def folds_for(splits: dict[str, Any], folds: int | None) -> int:
-    """How many folds judge a trial: ``folds`` as given, else (auto) ``FOLDS`` for a small
-    validation split with a train split small enough, else 1 (the validation split)."""
-    if folds is not None:
-        return folds
-    small = splits["validation"]["rows"] < FOLDS_BELOW_VALIDATION and splits["train"]["rows"] <= FOLDS_UP_TO_TRAIN
-    return FOLDS if small else 1
+from .trials import (
+    TUNED_ROOM,
+    TooLarge,
+    as_params,
+    default_metric,
+    delivered,
+    folds_for,
+    suggest,
+    validation_probs,
+)
 
 
 def check_tune_inputs(
@@ -59,9 +53,11 @@ def check_tune_inputs(
     the number of folds that judge a trial (1: the validation split)."""
     from ..data.prepared import read_manifest
 
-    if metric not in TUNABLE:
-        raise InputError(f"unknown metric {metric!r} (one of {', '.join(TUNABLE)})")
     manifest = read_manifest(Path(data_dir))
+    tunable = task_of(manifest).tunable
+    if metric not in tunable:
+        kind = "several labels per text" if manifest.get("task") == "multi_label" else "one label per text"
+        raise InputError(f"--metric {metric}: data of {kind} is judged by one of {', '.join(tunable)}")
     splits = manifest["splits"]
     if splits["validation"]["rows"] == 0:
         raise InputError(f"{data_dir} has no validation documents: tune judges configs on them")
@@ -104,7 +100,7 @@ def tune(
     *,
     budget: float,
     trials: int | None,
-    metric: str,
+    metric: str | None,
     seed: int,
     folds: int | None = None,
     max_bytes: int | None = None,
@@ -130,6 +126,7 @@ def tune(
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
+    metric = metric or default_metric(data_dir)
     manifest, k = check_tune_inputs(data_dir, out_dir, budget, metric, folds, max_bytes)
     n_train, n_classes = manifest["splits"]["train"]["rows"], len(manifest["labels"])
     task = task_of(manifest)  # how a trial is scored
@@ -178,7 +175,8 @@ def tune(
                 train(data_dir, run_dir, cfg, log=quiet, on_epoch=on_epoch, should_stop=stop)
                 model = delivered(run_dir, validation, max_bytes)
                 return {**task.scores(*validation_probs(model, validation), n_classes), "bytes": model_bytes(model)}
-            probs, labels = np.zeros((n_train, n_classes)), np.zeros(n_train, dtype=np.int64)
+            probs = np.zeros((n_train, n_classes))
+            labels = np.zeros((n_train, *validation.labels.shape[1:]), dtype=validation.labels.dtype)
             sizes = []
             for f, (fold_dir, held, fold_validation) in enumerate(fold_data):
                 fold_run = run_dir / f"fold-{f}"
@@ -204,7 +202,7 @@ def tune(
                 row["bytes"] = None
 
             def on_epoch(result) -> None:
-                trial.report(result.val_loss if direction == "minimize" else result.val_accuracy, result.epoch)
+                trial.report(result.val_loss if direction == "minimize" else result.val_score, result.epoch)
                 if trial.should_prune():
                     raise optuna.TrialPruned
 
