@@ -133,7 +133,7 @@ def best_threshold(values: np.ndarray, y: np.ndarray, grid: np.ndarray) -> float
 # -- peers ------------------------------------------------------------------------------
 
 
-def run_svm(data: dict, classes: list[str], work: Path, seed: int) -> tuple[np.ndarray, float, float, str]:
+def run_svm(data: dict, classes: list[str], work: Path, seed: int) -> tuple[np.ndarray, Stopwatch, float, str]:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.multiclass import OneVsRestClassifier
@@ -155,7 +155,7 @@ def fasttext_line(text: str) -> str:
     return " ".join(TOKEN.findall(text.lower()))
 
 
-def run_fasttext(data: dict, classes: list[str], work: Path, seed: int) -> tuple[np.ndarray, float, float, str]:
+def run_fasttext(data: dict, classes: list[str], work: Path, seed: int) -> tuple[np.ndarray, Stopwatch, float, str]:
     import fasttext
 
     (x_train, y_train), (x_val, y_val), (x_test, _) = data["train"], data["validation"], data["test"]
@@ -207,7 +207,9 @@ def train_thresholding(y, x, options: str):
     )
 
 
-def run_libmultilabel(data: dict, classes: list[str], work: Path, seed: int) -> tuple[np.ndarray, float, float, str]:
+def run_libmultilabel(
+    data: dict, classes: list[str], work: Path, seed: int
+) -> tuple[np.ndarray, Stopwatch, float, str]:
     import libmultilabel.linear as linear
     import pandas as pd
 
@@ -252,7 +254,9 @@ def call(args: list) -> tuple[str, Stopwatch]:
     return done.stdout, watch
 
 
-def run_classify(corpus_dir: Path, classes: list[str], work: Path, seed: int, args, cross_check: bool) -> Result:
+def run_classify(
+    corpus_dir: Path, classes: list[str], work: Path, seed: int, args, cross_check: bool
+) -> tuple[dict[str, float], Stopwatch, float, str]:
     jsonl, data, run = corpus_dir / "jsonl", work / "classify-data", work / "classify-run"
     test = jsonl / "test.jsonl"
     config = ["--config", args.classify_config] if args.classify_config else []
@@ -279,7 +283,7 @@ def run_classify(corpus_dir: Path, classes: list[str], work: Path, seed: int, ar
         )
         report = {k: float(json.loads(out)[k]) for k in keys}
         chosen += "; evaluate JSON"
-    except Exception as error:  # noqa: BLE001 - predict may still work: score its labels here
+    except Exception as error:  # predict may still work: score its labels here
         log(f"classify evaluate failed ({error}); scoring predict's labels here instead")
         report, cross_check = scored_here(), False
         chosen += f"; scored here from predict JSONL (evaluate failed: {str(error)[:120]})"
@@ -288,9 +292,9 @@ def run_classify(corpus_dir: Path, classes: list[str], work: Path, seed: int, ar
             ours = scored_here()
             pairs = ", ".join(f"{k} {report[k]:.4f} vs {ours[k]:.4f}" for k in keys)
             log(f"classify cross-check, evaluate vs predict scored here: {pairs}")
-        except Exception as error:  # noqa: BLE001 - a report, not a check
+        except Exception as error:  # a report, not a check
             log(f"classify cross-check failed: {error}")
-    return Result("classify", "", seed, *(report[k] for k in keys), watch.wall, watch.other_cpu, size / 1e6, chosen)
+    return report, watch, size / 1e6, chosen
 
 
 # -- report -----------------------------------------------------------------------------
@@ -376,25 +380,24 @@ def main() -> None:
                 log(f"{corpus} seed {seed}: {method}")
                 try:
                     if method == "classify":
-                        result = run_classify(corpus_dir, classes, work, seed, args, cross_check=n == 0)
-                        result.corpus = corpus
+                        metrics, watch, size_mb, chosen = run_classify(corpus_dir, classes, work, seed, args, n == 0)
                     else:
                         predicted, watch, size_mb, chosen = PEERS[method](data, classes, work, seed)
                         metrics = scores(data["test"][1], predicted)
-                        result = Result(
-                            method,
-                            corpus,
-                            seed,
-                            **metrics,
-                            train_s=watch.wall,
-                            other_cpu_s=watch.other_cpu,
-                            size_mb=size_mb,
-                            chosen=chosen,
-                        )
-                except Exception as error:  # noqa: BLE001 - one method failing must not stop the others
+                except Exception as error:  # one method failing must not stop the others
                     log(f"{method} failed on {corpus} seed {seed}: {error}")
                     failures.append(f"{method}, seed {seed}: {str(error).splitlines()[0]}")
                     continue
+                result = Result(
+                    method,
+                    corpus,
+                    seed,
+                    **metrics,
+                    train_s=watch.wall,
+                    other_cpu_s=watch.other_cpu,
+                    size_mb=size_mb,
+                    chosen=chosen,
+                )
                 results.append(result)
                 log(
                     f"  micro-F1 {result.micro_f1:.4f}, train {result.train_s:.1f} s (others {result.other_cpu_s:.1f} CPU-s)"

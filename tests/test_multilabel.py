@@ -471,6 +471,8 @@ def test_threshold_out_of_range_or_on_a_single_label_model_is_refused(multi, tra
         assert result.exit_code == 2 and "--threshold must be between 0 and 1" in result.stderr, result.output
     result = invoke("predict", "--model", trained[2], "--threshold", "0.5", "match")
     assert result.exit_code == 2 and "several labels per text" in result.stderr
+    result = invoke("predict", "--model", run, "--min-confidence", "0.5", "match")
+    assert result.exit_code == 2 and "--min-confidence is for a model of one label per text" in result.stderr
 
 
 # --- everything else follows the task ---------------------------------------------------------

@@ -57,10 +57,10 @@ def test_a_model_of_an_unknown_task_is_refused(invoke, trained, tmp_path):
 
     _, _, run = trained
     shutil.copytree(run, tmp_path / "odd")
-    edit_json(tmp_path / "odd" / "model.json", lambda meta: meta.update(task="several_labels"))
+    edit_json(tmp_path / "odd" / "model.json", lambda meta: meta.update(task="many_labels"))
     result = invoke("predict", "--model", tmp_path / "odd", "shares profit market")
     assert result.exit_code == 2
-    assert "unknown task 'several_labels'" in result.stderr
+    assert "unknown task 'many_labels'" in result.stderr
 
 
 class Shouting(SingleLabel):
@@ -68,7 +68,7 @@ class Shouting(SingleLabel):
 
     name = "shouting"
 
-    def record(self, labels, top, probs, why):
+    def record(self, labels, top, probs, why, chosen=None):
         return {**super().record(labels, top, probs, why), "label": labels[top[0]].upper()}
 
 

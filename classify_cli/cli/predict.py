@@ -56,7 +56,8 @@ def predict(
 
     def rule(task):  # --threshold and --min-labels, checked against the model's task
         try:
-            return apply_rule(task, threshold, min_labels, ("--threshold", "--min-labels"))
+            names = ("--threshold", "--min-labels", "--min-confidence")
+            return apply_rule(task, threshold, min_labels, names, min_confidence)
         except (TypeError, ValueError) as exc:
             raise InputError(str(exc)) from None
 

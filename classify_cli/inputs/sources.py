@@ -14,6 +14,7 @@ import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from urllib.parse import urlparse
@@ -273,8 +274,10 @@ def read_texts(path: str, input_format: str, cfg: PrepareConfig, id_field: str |
     if first is None:  # a header, blank lines or [] alone: nothing to label (evaluate says the same)
         raise InputError(f"{STDIN if path == '-' else path}: no texts to label")
     if id_field is not None:
-        yield first
-        yield from rows
+        for text, ident in chain((first,), rows):
+            if isinstance(ident, tuple):  # a list of labels read where an id belongs
+                raise InputError(f"{STDIN if path == '-' else path}: --id-field {id_field}: a list, not an id")
+            yield text, ident
         return
     yield first[0]
     yield from map(itemgetter(0), rows)

@@ -189,6 +189,14 @@ def binary_log_loss(probs: np.ndarray, truth: np.ndarray) -> float:
     return float(-np.log(p).sum(axis=1).mean())
 
 
+def _binary_ece(o: SetOutcome) -> float:
+    """Calibration of every (text, label) yes-or-no as a two-class decision: ``ece`` of them all."""
+    import numpy as np
+
+    p = o.probs.ravel()
+    return expected_calibration_error(np.stack([1 - p, p], axis=1), o.truth.ravel().astype(np.int64))
+
+
 def _macro_set_f1(o: SetOutcome) -> float:
     present = (o.tp + o.fp + o.fn) > 0  # as for one label: labels seen in truth or prediction
     return float(o.f1[present].mean()) if present.any() else float("nan")
@@ -205,6 +213,7 @@ SET_METRICS: dict[str, Metric] = {
     "subset_accuracy": Metric(_mean(lambda o: (o.pred == o.truth).all(axis=1)), True),
     "hamming_loss": Metric(_mean(lambda o: o.pred != o.truth), False),
     "loss": Metric(lambda o: binary_log_loss(o.probs, o.truth), False, bounded=False),
+    "ece": Metric(lambda o: _binary_ece(o), False),
     # how sure each yes-or-no is, max(p, 1 - p), over every text and label: drift's reference
     "mean_confidence": Metric(_mean(lambda o: abs(o.probs - 0.5) + 0.5), True),
 }

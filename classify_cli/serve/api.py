@@ -34,10 +34,19 @@ def check_options(k: object, min_confidence: object, names: tuple[str, str] = ("
         raise ValueError(f"{names[1]} must be between 0 and 1, not {min_confidence}")
 
 
-def apply_rule(task, threshold: object, min_labels: object, names: tuple[str, str] = ("threshold", "min_labels")):
+def apply_rule(
+    task,
+    threshold: object,
+    min_labels: object,
+    names: tuple[str, str, str] = ("threshold", "min_labels", "min_confidence"),
+    min_confidence: float = 0.0,
+):
     """The task with predict's decision rule for a set of labels per text (``threshold`` 0 to 1,
     ``min_labels`` at least 0; None keeps the model's): ValueError for a model of one label
-    per text, which has neither, or a value out of range."""
+    per text, which has neither, or a value out of range, and for ``min_confidence`` (one
+    label's rule) on a model of several."""
+    if task.name == "multi_label" and min_confidence:
+        raise ValueError(f"{names[2]} is for a model of one label per text; this one gives several: {names[0]}")
     if threshold is None and min_labels is None:
         return task
     if task.name != "multi_label":
@@ -90,7 +99,7 @@ class Model:
         if isinstance(texts, str):  # one string would be read as its characters
             raise TypeError("predict takes a list of texts; for one text, predict([text])")
         check_options(k, min_confidence)
-        task = apply_rule(self._predictor.task, threshold, min_labels)
+        task = apply_rule(self._predictor.task, threshold, min_labels, min_confidence=min_confidence)
         texts = list(texts)
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be strings")
