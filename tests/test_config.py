@@ -1,7 +1,7 @@
 import pytest
 
 from classify_cli.train.loop import resolve_batch
-from classify_cli.util.config import load_config, parse_override
+from classify_cli.util.config import WEIGHTINGS, load_config, parse_override
 from classify_cli.util.errors import ConfigError
 
 
@@ -14,7 +14,7 @@ def test_shipped_config_is_valid():
     from pathlib import Path
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "agnews.toml")
-    assert cfg.model.weighting in ("mean", "tfidf", "tfidf-l2")
+    assert cfg.model.weighting in ("auto", *WEIGHTINGS)
 
 
 @pytest.mark.parametrize(

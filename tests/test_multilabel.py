@@ -5,6 +5,7 @@ overridden by predict, evaluate's set metrics, resume and torchrun, and every ba
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import random
 import subprocess
@@ -199,10 +200,14 @@ def test_bce_loss_sums_over_labels_and_a_guess_costs_c_ln_2():
     logits = torch.tensor([[2.0, -1.0, 0.0], [0.5, 0.5, -3.0]])
     targets = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
     p = torch.sigmoid(logits)
+    plain = dataclasses.replace(MULTI, pos_weight=1.0)
     by_hand = -(targets * p.log() + (1 - targets) * (1 - p).log()).sum(1).mean()
-    assert torch.allclose(MULTI.loss(logits, targets), by_hand)
-    assert torch.allclose(MULTI.loss(logits, targets, reduction="sum"), 2 * by_hand)
-    assert MULTI.loss(torch.zeros(2, 4), torch.zeros(2, 4)).item() == pytest.approx(MULTI.guess_loss(4))
+    assert torch.allclose(plain.loss(logits, targets), by_hand)
+    assert torch.allclose(plain.loss(logits, targets, reduction="sum"), 2 * by_hand)
+    assert plain.loss(torch.zeros(2, 4), torch.zeros(2, 4)).item() == pytest.approx(plain.guess_loss(4))
+    # a label's presence weighs pos_weight times its absence
+    weighted = -(8 * targets * p.log() + (1 - targets) * (1 - p).log()).sum(1).mean()
+    assert MULTI.pos_weight == 8 and torch.allclose(MULTI.loss(logits, targets), weighted)
     # the epoch's micro-F1 from histograms: both labels of the first text above 0.5, nothing else
     assert MULTI.score(MULTI.tally(logits, targets).tolist(), 2) == pytest.approx(2 / 3)
 

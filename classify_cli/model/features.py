@@ -4,7 +4,9 @@ A document's features are its token ids followed by hashed n-gram buckets; each 
 occurrence gets a weight, normalized per document: plain 1/length for ``mean``, otherwise
 proportional to the feature's weight from the train split (its IDF, times ``class_focus``
 when the model's ``supervised_weight`` is on), scaled so the document's weights sum to 1
-(``tfidf``) or their squares do (``tfidf-l2``).
+(``tfidf``) or their squares do (``tfidf-l2``), or not per document at all (``tfidf-sum``: one
+scale for every document, the train split's mean l2 norm, so that a text that joins several
+stories keeps each story's whole evidence: for a set of labels per text).
 Training calls these; inference folds the same weights into the model's table (``head.py``).
 """
 
@@ -25,13 +27,18 @@ from ..util.ragged import offsets_from_lengths, row_ids
 if TYPE_CHECKING:
     from ..data.prepared import Split
 
-TFIDF = ("tfidf", "tfidf-l2")  # the weightings that need the train split's IDF
+TFIDF = ("tfidf", "tfidf-l2", "tfidf-sum")  # the weightings that need the train split's IDF
 # (size, dtype) -> an empty array: in memory, or file-backed for corpora larger than memory
 Alloc = Callable[[int, Any], np.ndarray]
 
 
+def weighting_for(weighting: str, several_labels: bool) -> str:
+    """``weighting``, or for "auto" the task's: ``tfidf-l2`` for one label per text, ``tfidf-sum`` for several."""
+    return weighting if weighting != "auto" else "tfidf-sum" if several_labels else "tfidf-l2"
+
+
 def norm_of(weighting: str) -> str:
-    return "l2" if weighting == "tfidf-l2" else "l1"
+    return {"tfidf-l2": "l2", "tfidf-sum": "none"}.get(weighting, "l1")
 
 
 @dataclass(frozen=True)
@@ -211,6 +218,8 @@ def doc_norms(offsets: np.ndarray, idf: np.ndarray | None, norm: str = "l1") -> 
     """What each document's weights are divided by (float64): its length for the mean, the
     sum of its features' idf (``l1``) or the root of their squares' sum (``l2``)."""
     lengths = np.diff(offsets)
+    if norm == "none":  # tfidf-sum: the scale is folded into the weights
+        return np.ones(len(lengths), dtype=np.float64)
     if idf is None:
         return np.maximum(lengths, 1).astype(np.float64)
     raw = np.asarray(idf, dtype=np.float64)
@@ -302,7 +311,8 @@ def fit_features(
     file-backed one, for corpora whose features need not fit in memory). ``fits(num_rows)``
     may refuse the table sizes once the rows are known, before anything of rows x classes.
     """
-    spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, cfg.weighting)
+    weighting = weighting_for(cfg.weighting, train.labels.ndim == 2)
+    spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, weighting)
     chunks = _doc_chunks(len(train))
     rows, offsets = _chunked_int32(train, chunks, lambda ids, offs: featurize(ids, offs, spec), spec.ngrams, alloc)
     row_map = RowMap.fit(spec, _chunk_values(rows, offsets, chunks))
@@ -310,7 +320,7 @@ def fit_features(
     for r in _chunk_values(rows, offsets, chunks):
         r[:] = row_map.to_rows(r)  # feature ids -> table rows, in place
     idf = None
-    if cfg.weighting in TFIDF:
+    if weighting in TFIDF:
         # in how many train documents of each class each row occurs; summed, its document
         # frequency (a text of several labels, or none, adds a column that counts every document)
         several = train.labels.ndim == 2
@@ -329,7 +339,9 @@ def fit_features(
             idf = idf * class_focus(class_df, label_shares(train.labels, num_classes), cfg.supervised_weight)
         # n-gram rows (seen buckets and the shared unseen row) weigh ngram_weight times less
         idf[spec.vocab_size :] *= np.float32(cfg.ngram_weight)
-    norms = _norms(rows, offsets, idf, norm_of(cfg.weighting), chunks)
+        if weighting == "tfidf-sum":  # one scale for all: a train document's l2 norm, on average
+            idf /= np.float32(_norms(rows, offsets, idf, "l2", chunks).mean())
+    norms = _norms(rows, offsets, idf, norm_of(weighting), chunks)
     return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, norms, train.labels, idf)
 
 

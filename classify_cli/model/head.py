@@ -163,6 +163,8 @@ class Head:
             rows = self.row_map.to_rows(feats)
             total += segment_sum(self.score_rows(rows), order_offsets)
             mass += segment_sum(np.take(self.norm_terms, rows), order_offsets)
+        if self.norm == "none":  # tfidf-sum: the weights are final
+            return total
         norm = np.sqrt(mass) if self.norm == "l2" else mass
         return total / np.maximum(norm, 1e-12)[:, None]
 
@@ -176,5 +178,5 @@ class Head:
         )
         rows = self.row_map.to_rows(feats)
         mass = float(np.take(self.norm_terms, rows).sum(dtype=np.float64))
-        norm = np.sqrt(mass) if self.norm == "l2" else mass
+        norm = 1.0 if self.norm == "none" else np.sqrt(mass) if self.norm == "l2" else mass
         return rows, self.score_rows(rows) / max(norm, 1e-12)

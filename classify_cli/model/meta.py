@@ -101,7 +101,7 @@ MODEL_SCHEMA = Obj(
                 "unk_index": COUNT,
                 "ngrams": Int(1, 5),
                 "buckets": Int(1, MAX_BUCKETS),
-                "norm": Str(("l1", "l2")),
+                "norm": Str(("l1", "l2", "none")),
                 "dtype": Str(tuple(DTYPES)),
                 "kept_words": COUNT,
                 "kept_buckets": COUNT,

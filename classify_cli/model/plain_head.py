@@ -200,6 +200,8 @@ class PlainHead:
         if self.norm == "l2":
             mass = f32(math.sqrt(mass)) if not mass < 0 else math.nan  # np.sqrt: NaN below 0, and of NaN
         norm = mass if math.isnan(mass) else max(mass, TINY)  # np.maximum keeps a NaN
+        if self.norm == "none":  # tfidf-sum: the weights are final
+            norm = f32(1.0)
         out = [f32(f32(t / norm) + b) for t, b in zip(total, self.bias, strict=True)]
         if not all(math.isfinite(x) for x in out):  # only a tampered table gets here
             raise BundleError(

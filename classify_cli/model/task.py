@@ -55,6 +55,7 @@ class Task(Protocol):
     tunable: tuple[str, ...]  # what tune may optimize
     main_metric: str  # what --fail-under VALUE, tune and compress judge by
     shift_invariant: bool  # whether adding one number to every logit changes nothing (softmax)
+    step_scale: float  # train.lr times this is the step size
     score_name: str  # the validation number of each epoch (metrics.jsonl, model.json's best)
     tally_size: int  # the length of a ``tally``
 
@@ -86,6 +87,7 @@ class SingleLabel:
     tunable = TUNABLE
     main_metric = "accuracy"
     shift_invariant = True
+    step_scale = 1.0
     score_name = "val_accuracy"
     tally_size = 1
 
@@ -206,12 +208,16 @@ class MultiLabel:
 
     threshold: float | tuple[float, ...] = 0.5
     min_labels: int = 0
+    pos_weight: float = 8.0  # the loss: a label's presence weighs this many times its absence
 
     name = "multi_label"
     metrics = SET_METRICS
     tunable = SET_TUNABLE
     main_metric = "micro_f1"
     shift_invariant = False  # each label's sigmoid reads its own logit
+    # train.lr is set for cross-entropy; a sum of per-label losses, presence weighted
+    # pos_weight times, is steeper: half the step did better on both benchmark corpora
+    step_scale = 0.5
     score_name = "val_micro_f1"
     tally_size = 2 * HISTOGRAM_BINS
 
@@ -232,7 +238,8 @@ class MultiLabel:
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         import torch.nn.functional as F
 
-        per_text = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(1)
+        weight = None if self.pos_weight == 1 else logits.new_tensor(self.pos_weight)
+        per_text = F.binary_cross_entropy_with_logits(logits, targets, reduction="none", pos_weight=weight).sum(1)
         return per_text.mean() if reduction == "mean" else per_text.sum()
 
     def tally(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

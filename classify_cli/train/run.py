@@ -194,7 +194,9 @@ def _train_locked(
     torch.manual_seed(seed)
     spec, row_map = features.spec, features.row_map
     seen = row_map.seen_buckets
+    task = training_task(data.manifest, cfg.train.pos_weight)
     train_cfg = resolve_batch(cfg.train, len(train_set))
+    train_cfg = dataclasses.replace(train_cfg, lr=train_cfg.lr * task.step_scale)
     embed_dim = resolve_embed_dim(cfg.model.embed_dim, row_map.num_rows)
     log(
         f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
@@ -234,7 +236,7 @@ def _train_locked(
             should_stop,
             on_step,
             world,
-            task=task_of(data.manifest),  # the data says what is asked of each text
+            task=task,  # the data says what is asked of each text
         ):
             if result.is_best and world.is_main:
                 best = class_table(model, row_map)
@@ -266,6 +268,12 @@ def _train_locked(
             world,
         )
     )
+
+
+def training_task(manifest: dict[str, Any], pos_weight: float):
+    """The task the data asks for, with the loss's weight of a label's presence (several labels)."""
+    task = task_of(manifest)
+    return dataclasses.replace(task, pos_weight=pos_weight) if isinstance(task, MultiLabel) else task
 
 
 def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None, work: WorkArrays, copies: int):

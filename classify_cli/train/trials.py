@@ -36,12 +36,18 @@ def default_metric(data_dir: Path) -> str:
 TUNED_ROOM = 512
 
 
-def suggest(trial, base: Config) -> Config:
-    """``base`` with the settings that matter drawn by ``trial`` (names as in a config file)."""
+def weightings(several: bool) -> list[str]:
+    """The weightings searched: for several labels per text, tfidf-sum in place of tfidf."""
+    return ["mean", "tfidf-l2", "tfidf-sum"] if several else ["mean", "tfidf", "tfidf-l2"]
+
+
+def suggest(trial, base: Config, several: bool = False) -> Config:
+    """``base`` with the settings that matter drawn by ``trial`` (names as in a config file);
+    ``several``: the data has several labels per text."""
     model = {
         "embed_dim": trial.suggest_categorical("model.embed_dim", [16, 32, 64, 128]),
         "ngrams": trial.suggest_int("model.ngrams", 1, 3),
-        "weighting": trial.suggest_categorical("model.weighting", ["mean", "tfidf", "tfidf-l2"]),
+        "weighting": trial.suggest_categorical("model.weighting", weightings(several)),
         "supervised_weight": trial.suggest_float("model.supervised_weight", 0.0, 8.0),
         "ngram_weight": trial.suggest_float("model.ngram_weight", 0.25, 1.0),
     }
@@ -51,6 +57,8 @@ def suggest(trial, base: Config) -> Config:
         "gamma": trial.suggest_float("train.gamma", 0.5, 1.0),
         "patience": trial.suggest_int("train.patience", 1, 3),
     }
+    if several:
+        train["pos_weight"] = trial.suggest_float("train.pos_weight", 1.0, 16.0, log=True)
     return dataclasses.replace(
         base,
         model=dataclasses.replace(base.model, **model),
@@ -58,11 +66,14 @@ def suggest(trial, base: Config) -> Config:
     )
 
 
-def as_params(cfg: Config) -> dict[str, Any]:
+def as_params(cfg: Config, several: bool = False) -> dict[str, Any]:
     """``cfg``'s values of the searched settings, under their trial names (the first trial's)."""
+    from ..model.features import weighting_for
+
     model, train = dataclasses.asdict(cfg.model), dataclasses.asdict(cfg.train)
     params = {f"model.{k}": model[k] for k in ("ngrams", "weighting", "supervised_weight", "ngram_weight")}
-    params |= {f"train.{k}": train[k] for k in ("lr", "batch_size", "gamma", "patience")}
+    params["model.weighting"] = weighting_for(model["weighting"], several)  # "auto" as the task resolves it
+    params |= {f"train.{k}": train[k] for k in ("lr", "batch_size", "gamma", "patience", *(["pos_weight"] * several))}
     # "auto" is no choice of the search's: the first trial starts from 64 dimensions
     params["model.embed_dim"] = model["embed_dim"] if model["embed_dim"] in (16, 32, 64, 128) else 64
     return params

@@ -130,6 +130,7 @@ def tune(
     manifest, k = check_tune_inputs(data_dir, out_dir, budget, metric, folds, max_bytes)
     n_train, n_classes = manifest["splits"]["train"]["rows"], len(manifest["labels"])
     task = task_of(manifest)  # how a trial is scored
+    several = task.name == "multi_label"
     judged = "on validation" if k == 1 else f"in {k}-fold cross-validation"
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     direction = "maximize" if task.metrics[metric].higher_is_better else "minimize"
@@ -138,7 +139,7 @@ def tune(
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),  # epoch 1 is noisy
     )
-    study.enqueue_trial(as_params(base))  # the config given comes first
+    study.enqueue_trial(as_params(base, several))  # the config given comes first
     rows: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
     given: dict[str, Any] = {}  # trial 0, the config given, once it completed
@@ -190,7 +191,7 @@ def tune(
 
         def objective(trial) -> float:
             nonlocal best
-            cfg = suggest(trial, base)
+            cfg = suggest(trial, base, several)
             row = {"trial": trial.number, **trial.params, "state": "complete", metric: None, "seconds": None}
             if trial.number == 0:  # exactly the config given (the search knows an "auto" embedding size as 64)
                 cfg = base
