@@ -337,8 +337,9 @@ def _save_model(
     vocab, unk_index = vocabulary
     history = progress.history
     best_row = [r for r in history if r["is_best"]][-1]
-    task = task_of(data.manifest)
-    tensors = scoring_tensors(best["table"], best["bias"], seen, features.idf, norm_of(spec.weighting), vocab)
+    task = training_task(data.manifest, cfg.train.pos_weight)
+    bias = best["bias"] - np.float32(task.logit_shift)  # probabilities that mean what they say
+    tensors = scoring_tensors(best["table"], bias, seen, features.idf, norm_of(spec.weighting), vocab)
     meta = bundle_meta(data, features, cfg, vocab_sha, len(seen))
     meta["head"] = describe(tensors, spec, unk_index, norm_of(spec.weighting))
     meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
