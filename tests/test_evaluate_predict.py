@@ -160,7 +160,7 @@ def test_explain_is_its_own_column_and_nothing_for_unknown_text(invoke, trained)
     assert refused.exit_code == 2 and "--explain is shown in table, json, jsonl output" in refused.stderr
 
 
-@pytest.mark.parametrize("weighting", ["tfidf-l2", "tfidf", "mean"])
+@pytest.mark.parametrize("weighting", ["tfidf-l2", "tfidf", "mean", "tfidf-sum"])
 def test_scoring_table_matches_torch_model(trained, weighting):
     """The numpy head over the scoring table gives the torch model's logits: IDF folded into
     the table, the norm per document, unseen n-grams on the shared zero row."""

@@ -119,3 +119,19 @@ def test_every_command_is_in_the_table():
     for found in pkgutil.iter_modules(classify_cli.cli.__path__):
         importlib.import_module(f"classify_cli.cli.{found.name}")
     assert sorted(c.name for c in app.registered_commands) == sorted(COMMANDS)
+
+
+def test_training_imports_no_compiler(tmp_path):
+    """torch's optimizer imports torch._dynamo (a second of start-up) at its first call unless
+    train/net.py marks its methods: a run must not pay for a compiler it never uses."""
+    from .conftest import make_rows, write_header_csv
+
+    write_header_csv(tmp_path / "train.csv", make_rows(30))
+    data, run = tmp_path / "data", tmp_path / "run"
+    subprocess.run(
+        [sys.executable, "-m", "classify_cli", "prepare", "--from", tmp_path / "train.csv", "--out", data],
+        check=True,
+        capture_output=True,
+    )
+    loaded = loaded_by("train", "--data", data, "--out", run, "--set", "train.epochs=2", "--set", 'train.device="cpu"')
+    assert "torch" in loaded and "torch._dynamo" not in loaded
