@@ -54,7 +54,15 @@ METHODS = ("svm", "fasttext", "libmultilabel", "classify")
 CLASSIFY = Path(sys.executable).with_name("classify")
 SVM_GRID = np.round(np.arange(-1.0, 1.0001, 0.05), 2)
 FASTTEXT_GRID = np.round(np.arange(0.05, 0.9501, 0.05), 2)
-FASTTEXT_PARAMS = {"loss": "ova", "epoch": 25, "lr": 0.5, "wordNgrams": 2, "dim": 50, "minCount": 1, "thread": os.cpu_count() or 1}
+FASTTEXT_PARAMS = {
+    "loss": "ova",
+    "epoch": 25,
+    "lr": 0.5,
+    "wordNgrams": 2,
+    "dim": 50,
+    "minCount": 1,
+    "thread": os.cpu_count() or 1,
+}
 LIBLINEAR_OPTIONS = "-s 2 -B 1 -e 0.0001"
 TOKEN = re.compile(r"\w+|[^\w\s]")
 
