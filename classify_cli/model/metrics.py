@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -265,6 +266,28 @@ def best_threshold(probs: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     i = int(f1.argmax())
     below = p[i + 1] if i + 1 < len(p) else 0.0
     return float((p[i] + below) / 2), float(f1[i])
+
+
+def choose_threshold(probs: np.ndarray, truth: np.ndarray, labels: list[str], per_label: bool) -> dict[str, Any]:
+    """model.json's ``decision``: the threshold of highest micro-F1 on the validation
+    documents, and with ``per_label`` each label's own where it has ``MIN_SUPPORT`` of them
+    (fewer would pick a threshold by chance)."""
+    threshold, f1 = best_threshold(probs, truth)
+    decision: dict[str, Any] = {
+        "threshold": round(threshold, 6),
+        "chosen_on": "validation",
+        "micro_f1": f1 if math.isfinite(f1) else None,  # none where validation has no label at all
+    }
+    if per_label:
+        own = {}
+        for j, label in enumerate(labels):
+            if truth[:, j].sum() >= MIN_SUPPORT:
+                own[label] = round(best_threshold(probs[:, j], truth[:, j])[0], 6)
+        decision["thresholds"] = own
+    return decision
+
+
+MIN_SUPPORT = 20  # validation documents of a label before it gets a threshold of its own
 
 
 # what --fail-under (higher is better) and --fail-over (lower is better) may name: either

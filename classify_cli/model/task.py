@@ -365,28 +365,6 @@ class MultiLabel:
         return scores
 
 
-def choose_threshold(probs: np.ndarray, truth: np.ndarray, labels: list[str], per_label: bool) -> dict[str, Any]:
-    """model.json's ``decision``: the threshold of highest micro-F1 on the validation
-    documents, and with ``per_label`` each label's own where it has ``MIN_SUPPORT`` of them
-    (fewer would pick a threshold by chance)."""
-    threshold, f1 = best_threshold(probs, truth)
-    decision: dict[str, Any] = {
-        "threshold": round(threshold, 6),
-        "chosen_on": "validation",
-        "micro_f1": f1 if math.isfinite(f1) else None,  # none where validation has no label at all
-    }
-    if per_label:
-        own = {}
-        for j, label in enumerate(labels):
-            if truth[:, j].sum() >= MIN_SUPPORT:
-                own[label] = round(best_threshold(probs[:, j], truth[:, j])[0], 6)
-        decision["thresholds"] = own
-    return decision
-
-
-MIN_SUPPORT = 20  # validation documents of a label before it gets a threshold of its own
-
-
 TASKS: dict[str, Task] = {"single_label": SingleLabel(), "multi_label": MultiLabel()}
 DEFAULT_TASK = "single_label"  # models made before the task was recorded answer this one
 
@@ -396,6 +374,12 @@ def check_task(name: object) -> None:
     to the table is known at once)."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r} (one of {', '.join(TASKS)})")
+
+
+def training_task(meta: dict[str, Any], pos_weight: float) -> Task:
+    """The task the data asks for, with the loss's weight of a label's presence (several labels)."""
+    task = task_of(meta)
+    return dataclasses.replace(task, pos_weight=pos_weight) if isinstance(task, MultiLabel) else task
 
 
 def task_of(meta: dict[str, Any]) -> Task:

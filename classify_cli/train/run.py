@@ -28,8 +28,9 @@ from ..model.features import TFIDF, fit_features, norm_of
 from ..model.head import describe, scoring_tensors
 from ..model.inference import Predictor
 from ..model.meta import is_compressed
+from ..model.metrics import choose_threshold
 from ..model.rundir import CHECKPOINT, META, METRICS_LOG, TRIALS, TUNED, is_run_dir, is_run_file
-from ..model.task import MultiLabel, choose_threshold, task_of
+from ..model.task import MultiLabel, task_of, training_task
 from ..serve.evaluation import training_reference
 from ..text.token_table import TokenTable
 from ..text.tokens import encode_token
@@ -268,12 +269,6 @@ def _train_locked(
             world,
         )
     )
-
-
-def training_task(manifest: dict[str, Any], pos_weight: float):
-    """The task the data asks for, with the loss's weight of a label's presence (several labels)."""
-    task = task_of(manifest)
-    return dataclasses.replace(task, pos_weight=pos_weight) if isinstance(task, MultiLabel) else task
 
 
 def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None, work: WorkArrays, copies: int):
