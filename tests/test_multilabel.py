@@ -519,3 +519,24 @@ def test_report_draws_per_label_scores_instead_of_a_confusion_matrix(multi, invo
 def test_a_single_label_model_still_predicts_its_own_record(trained, invoke):
     record = json.loads(invoke("predict", "--model", trained[2], "--format", "json", "shares profit").stdout)
     assert set(record) == {"text", "label", "probability", "top"}
+
+
+def test_report_history_draws_the_set_metrics_and_skips_another_tasks_reports(multi, trained, invoke, tmp_path):
+    pytest.importorskip("matplotlib")
+    corpus, _, run = multi
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    args = ("--data", corpus / "test.jsonl", "--label-field", "labels")
+    for day in ("a", "b"):
+        assert invoke("evaluate", "--model", run, *args, "--output", reports / f"{day}.json").exit_code == 0
+    single = invoke("evaluate", "--model", trained[2], "--output", tmp_path / "old.json")
+    assert single.exit_code == 0
+    old = json.loads((tmp_path / "old.json").read_text())
+    old["evaluated_at"] = "2020-01-01T00:00:00+00:00"  # the oldest: the newest reports' task is drawn
+    (reports / "z-single.json").write_text(json.dumps(old))
+    result = invoke("report", "--history", reports, "--out", tmp_path / "pics")
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "pics").iterdir())
+    assert "history-micro_f1.png" in names and "history-subset_accuracy.png" in names
+    assert "history-accuracy.png" not in names
+    assert "skipped" in result.stderr and "z-single.json" in result.stderr

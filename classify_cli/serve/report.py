@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..model.metrics import METRICS
+from ..model.metrics import METRICS, SET_METRICS
 from ..model.rundir import METRICS_LOG
 from ..util.errors import EnvironmentFailure, InputError
 from ..util.fs import atomic_write_bytes
@@ -163,15 +163,23 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
     return history
 
 
-# `report --history`: each metric of `evaluate --output` reports over time
-HISTORY_METRICS = (*METRICS, "oov_rate")  # evaluate's metrics, and the OOV rate it adds
+# `report --history`: each metric of `evaluate --output` reports over time (evaluate's
+# metrics, and the OOV rate it adds), as the models' task has them
+HISTORY_METRICS = (*METRICS, "oov_rate")
+SET_HISTORY_METRICS = (*SET_METRICS, "oov_rate")  # a set of labels per text
+
+
+def metrics_of(report: dict[str, Any]) -> tuple[str, ...]:
+    return SET_HISTORY_METRICS if report.get("task") == "multi_label" else HISTORY_METRICS
+
+
 HISTORY_HTML = "history.html"
 # the tag that says an HTML page is ours, as the PNG text chunk says a picture is
 HTML_TAG = f'<meta name="generator" content="{SOFTWARE}">'
 
 
-def history_pictures() -> list[str]:
-    return [f"history-{metric}.png" for metric in HISTORY_METRICS]
+def history_pictures(metrics: tuple[str, ...] = HISTORY_METRICS) -> list[str]:
+    return [f"history-{metric}.png" for metric in metrics]
 
 
 def read_evaluations(source: str, warn: Callable[[str], None]) -> list[dict[str, Any]]:
@@ -197,9 +205,14 @@ def read_evaluations(source: str, warn: Callable[[str], None]) -> list[dict[str,
         raise InputError(
             f"--history {source}: none of the {len(paths)} files is a classify evaluate report ({skipped[0]})"
         )
+    found.sort(key=lambda r: (r["when"], r["file"]))
+    task = found[-1]["report"].get("task", "single_label")  # the newest report's: one table of metrics
+    for r in found:
+        if r["report"].get("task", "single_label") != task:
+            skipped.append(f"{r['path']}: a model of another task than the newest report's ({task})")
     for line in skipped:
         warn(f"warning: skipped {line}")
-    return sorted(found, key=lambda r: (r["when"], r["file"]))
+    return [r for r in found if r["report"].get("task", "single_label") == task]
 
 
 def _evaluation(path: Path) -> tuple[dict[str, Any] | None, str]:
@@ -214,7 +227,7 @@ def _evaluation(path: Path) -> tuple[dict[str, Any] | None, str]:
         isinstance(report, dict)
         and type(report.get("n")) is int
         # evaluate writes every metric, a number (null where it was not finite)
-        and all(m in report and type(report[m]) in (int, float, type(None)) for m in HISTORY_METRICS)
+        and all(m in report and type(report[m]) in (int, float, type(None)) for m in metrics_of(report))
         and isinstance(report.get("thresholds", []), list)
     ):
         return None, "not a classify evaluate report"
@@ -265,7 +278,8 @@ def history_html(rows: list[dict[str, Any]], pictures: dict[str, bytes]) -> str:
     import base64
     from html import escape
 
-    head = ["evaluated at", "file", "model", "data", "n", *HISTORY_METRICS, "thresholds"]
+    metrics = metrics_of(rows[0]["report"])
+    head = ["evaluated at", "file", "model", "data", "n", *metrics, "thresholds"]
     lines = [
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8">',
@@ -289,7 +303,7 @@ def history_html(rows: list[dict[str, Any]], pictures: dict[str, bytes]) -> str:
             str(report.get("data", "")),
             f"{report['n']:,}",
         ]
-        cells += ["" if report.get(m) is None else f"{report[m]:.4f}" for m in HISTORY_METRICS]
+        cells += ["" if report.get(m) is None else f"{report[m]:.4f}" for m in metrics]
         cells.append("; ".join(_check_text(c) for c in r["checks"]) or "none")
         row_class = ' class="failed"' if r["failed"] else ""
         lines.append(f"<tr{row_class}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
@@ -325,14 +339,15 @@ def write_history(source: str, out_dir: Path | None, warn: Callable[[str], None]
     out_dir = Path(out_dir)
     if os.path.lexists(out_dir) and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is not a directory; choose another --out")
-    targets = [(name, is_our_picture) for name in history_pictures()] + [(HISTORY_HTML, is_our_page)]
+    metrics = metrics_of(rows[0]["report"])
+    targets = [(name, is_our_picture) for name in history_pictures(metrics)] + [(HISTORY_HTML, is_our_page)]
     for name, ours in targets:
         if os.path.lexists(out_dir / name) and not ours(out_dir / name):
             raise InputError(
                 f"{out_dir / name} was not written by classify report; refusing to replace it (choose another --out)"
             )
     pictures = {
-        name: plot_history(rows, metric) for name, metric in zip(history_pictures(), HISTORY_METRICS, strict=True)
+        name: plot_history(rows, metric) for name, metric in zip(history_pictures(metrics), metrics, strict=True)
     }
     for name, png in pictures.items():
         atomic_write_bytes(out_dir / name, png)
