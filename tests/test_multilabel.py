@@ -540,3 +540,29 @@ def test_report_history_draws_the_set_metrics_and_skips_another_tasks_reports(mu
     assert "history-micro_f1.png" in names and "history-subset_accuracy.png" in names
     assert "history-accuracy.png" not in names
     assert "skipped" in result.stderr and "z-single.json" in result.stderr
+
+
+def test_a_model_trained_on_csv_reads_its_separator_back_in_evaluate_and_predict(invoke, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_csv(corpus / "train.csv", multi_rows(300, seed=11), sep=";")
+    write_csv(corpus / "test.csv", multi_rows(60, seed=12), sep=";")
+    (tmp_path / "c.toml").write_text(CONFIG.format(epochs=3))
+    common = ("--config", tmp_path / "c.toml")
+    args = ("--from", corpus, "--out", tmp_path / "data", "--label-field", "tags", "--label-sep", ";")
+    assert invoke("prepare", *args, *common).exit_code == 0
+    assert invoke("train", "--data", tmp_path / "data", "--out", tmp_path / "run", *common).exit_code == 0
+    # the CSV file's labels are split at the separator the model was trained with, unasked
+    on_file = json.loads(
+        invoke("evaluate", "--model", tmp_path / "run", "--data", corpus / "test.csv", "--format", "json").stdout
+    )
+    on_split = json.loads(invoke("evaluate", "--model", tmp_path / "run", "--format", "json").stdout)
+    assert on_file["micro_f1"] == pytest.approx(on_split["micro_f1"]) and on_file["unknown_labels"]["labels"] == {}
+    rows = list(
+        csv.DictReader(
+            invoke(
+                "predict", "--model", tmp_path / "run", "--file", corpus / "test.csv", "--format", "csv"
+            ).stdout.splitlines()
+        )
+    )
+    assert any(";" in r["labels"] for r in rows) and not any("|" in r["labels"] for r in rows)
