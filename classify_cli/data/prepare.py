@@ -279,7 +279,9 @@ def _prepare(source: Source, out: Path, cfg: PrepareConfig, log: Log, tick, scra
         if unknown and (split == "train" or not multi):
             raise InputError(f"{split} split: label(s) {listed(unknown)} {hint}")
         if unknown:  # a label train never shows cannot be learned: dropped from the documents, said
-            log(f"warning: {split} split: label(s) {listed(unknown)} {hint}: dropped from its documents")
+            ids = [i for i, name in enumerate(seen_labels) if name not in label_index]
+            docs = len(np.unique(np.repeat(np.arange(len(part)), part.labels)[np.isin(part.flat, ids)]))
+            log(f"warning: {split} split: label(s) {listed(unknown)} {hint}: dropped from {docs:,} of its documents")
     if not multi and len(train_labels) < 2:
         raise InputError(f"only one class ({train_labels[0]!r}) in the train split: a classifier needs at least two")
     if multi and not train_labels:

@@ -241,7 +241,7 @@ def set_report(probs: np.ndarray, truth: np.ndarray, labels: list[str], threshol
         },
         # labels per text, on average: the truth's and the model's
         "cardinality": {
-            "gold": float(o.truth.sum(axis=1).mean()) if o.n else float("nan"),
+            "true": float(o.truth.sum(axis=1).mean()) if o.n else float("nan"),
             "predicted": float(o.pred.sum(axis=1).mean()) if o.n else float("nan"),
         },
     }
@@ -271,18 +271,24 @@ def best_threshold(probs: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 def choose_threshold(probs: np.ndarray, truth: np.ndarray, labels: list[str], per_label: bool) -> dict[str, Any]:
     """model.json's ``decision``: the threshold of highest micro-F1 on the validation
     documents, and with ``per_label`` each label's own where it has ``MIN_SUPPORT`` of them
-    (fewer would pick a threshold by chance)."""
+    (fewer would pick a threshold by chance); ``micro_f1`` at the thresholds chosen."""
+    import numpy as np
+
     threshold, f1 = best_threshold(probs, truth)
+    own = {}
+    if per_label:
+        for j, label in enumerate(labels):
+            if truth[:, j].sum() >= MIN_SUPPORT:
+                own[label] = round(best_threshold(probs[:, j], truth[:, j])[0], 6)
+        each = np.array([own.get(label, threshold) for label in labels])
+        o = SetOutcome.of(probs, truth, each)
+        f1 = micro_f1(o.tp.sum(), o.fp.sum(), o.fn.sum())
     decision: dict[str, Any] = {
         "threshold": round(threshold, 6),
         "chosen_on": "validation",
         "micro_f1": f1 if math.isfinite(f1) else None,  # none where validation has no label at all
     }
     if per_label:
-        own = {}
-        for j, label in enumerate(labels):
-            if truth[:, j].sum() >= MIN_SUPPORT:
-                own[label] = round(best_threshold(probs[:, j], truth[:, j])[0], 6)
         decision["thresholds"] = own
     return decision
 

@@ -346,7 +346,7 @@ class MultiLabel:
 
     def report(self, probs: np.ndarray, truth: np.ndarray, labels: list[str]) -> dict[str, Any]:
         """evaluate's numbers at the model's threshold: every metric, per label, cardinality."""
-        return {**set_report(probs, truth, labels, self.thresholds(len(labels))), "threshold": self.threshold}
+        return set_report(probs, truth, labels, self.thresholds(len(labels)))
 
     def scores(self, probs: np.ndarray, truth: np.ndarray, n_classes: int) -> dict[str, Any]:
         """tune's numbers for a trial, its threshold chosen on the same documents as a trained

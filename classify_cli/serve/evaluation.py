@@ -113,7 +113,10 @@ def evaluate(
     tokens = unk_tokens = 0
 
     several = predictor.task.name == "multi_label"
-    sep = (columns or {}).get("label_sep") or (bundle.meta.get("prepare") or {}).get("label_sep")
+    # a field of several labels is split where the model's training data was, else at "|" (as
+    # predict writes them)
+    sep = (columns or {}).get("label_sep") or (bundle.meta.get("prepare") or {}).get("label_sep") or "|"
+    split_seen = [False]  # whether any label field held the separator
 
     def consume(logits: np.ndarray, n_tokens: int, n_unknown: int, names: list, prints: np.ndarray) -> None:
         nonlocal tokens, unk_tokens
@@ -122,12 +125,18 @@ def evaluate(
             keep = np.ones(len(names), dtype=bool)
             truth = np.zeros((len(names), len(labels)), dtype=np.uint8)
             for i, name in enumerate(names):
+                split_seen[0] = split_seen[0] or (isinstance(name, str) and sep in name)
                 for one in label_set(name, sep):
                     if one in label_index:
                         truth[i, label_index[one]] = 1
                     else:
                         unknown[one] += 1
         else:
+            if any(isinstance(n, tuple) for n in names):
+                raise InputError(
+                    f"{data_path}: the labels are lists, and the model at {model_dir} gives one label per text "
+                    "(several labels per text need a model trained on such data)"
+                )
             keep = np.array([n in label_index for n in names], dtype=bool)
             for n in names:
                 if n not in label_index:
@@ -168,8 +177,17 @@ def evaluate(
                 f"model knows {listed(labels)}{hint}"
             )
         raise InputError(f"{data_path}: no labeled rows to evaluate")
+    if several and unknown and not split_seen[0]:
+        joined = [name for name in unknown if any(label in name and label != name for label in labels)]
+        if joined:  # "Sports;Business": labels joined by another separator than the one split at
+            raise InputError(
+                f"{data_path}: labels such as {listed(joined[:3])} are the model's labels joined by another "
+                f"separator than {sep!r}: give it with --label-sep"
+            )
     probs = predictor.task.probabilities(logits)
     report = {"task": predictor.task.name, **predictor.task.report(probs, truth, labels)}
+    if "decision" in bundle.meta:  # how the labels were decided: the threshold(s) chosen on validation
+        report["decision"] = bundle.meta["decision"]
     report["model"] = str(model_dir)
     report["data"] = description
     # rows left out for a label the model does not know (with a set of labels: labels not scored)

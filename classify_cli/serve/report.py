@@ -51,7 +51,7 @@ def plot_curves(history: list[dict[str, Any]]) -> bytes:
     best = [r for r in history if r.get("is_best")][-1:] or [min(history, key=lambda r: r["val_loss"])]
     for ax in (loss_ax, acc_ax):
         ax.axvline(best[0]["epoch"], color="grey", linestyle="--", label=f"best epoch {best[0]['epoch']}")
-    loss_ax.set(title="cross-entropy loss", xlabel="epoch", ylabel="loss")
+    loss_ax.set(title="training loss", xlabel="epoch", ylabel="loss")
     loss_ax.legend()
     key, name = ("val_micro_f1", "micro-F1") if "val_micro_f1" in history[0] else ("val_accuracy", "accuracy")
     acc_ax.plot(epochs, [r[key] for r in history], marker="o", color="tab:orange", label="validation")
@@ -101,9 +101,10 @@ def plot_per_label(report: dict[str, Any]) -> bytes:
     ax.set(
         ylim=(0, 1),
         ylabel="score",
-        title=f"per label at threshold {report['threshold']} (micro-F1 {report['micro_f1']:.3f}, n={report['n']})",
+        title=f"per label at threshold {report['decision']['threshold']} (micro-F1 {report['micro_f1']:.3f}, "
+        f"n={report['n']})",
     )
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the bars, not over them
     return _png(fig)
 
 

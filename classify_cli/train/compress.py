@@ -23,6 +23,7 @@ from ..model.bundle import Bundle, load_bundle, save_bundle
 from ..model.head import describe, spec_of, vocab_table
 from ..model.inference import Predictor
 from ..model.meta import DTYPES, is_compressed, read_meta
+from ..model.metrics import choose_threshold
 from ..model.rundir import META, MODEL_FILE
 from ..model.task import task_of
 from ..serve.evaluation import training_reference
@@ -103,6 +104,13 @@ def compressed(
     meta["features"] = {**meta.get("features", {}), "kept_buckets": head["kept_buckets"]}
     meta.pop("reference", None)  # the full model's: dropped words now count as unknown
     if validation is not None:
+        if "decision" in meta:  # a set of labels per text: the smaller model's own threshold
+            predictor = Predictor(Bundle(None, meta, tensors))
+            probs = predictor.task.probabilities(
+                predictor.logits_from_ids(validation.ids.astype(np.int64), validation.offsets)
+            )
+            per_label = bool(meta["decision"].get("thresholds"))
+            meta["decision"] = choose_threshold(probs, validation.labels, meta["labels"], per_label)
         meta["reference"] = training_reference(Bundle(None, meta, tensors), validation, meta["labels"])
     return tensors, meta
 

@@ -357,7 +357,7 @@ def _save_model(
     return {
         "best_epoch": best_row["epoch"],
         task.score_name: best_row[task.score_name],
-        **({"threshold": meta["decision"]["threshold"]} if "decision" in meta else {}),
+        **({"decision": meta["decision"]} if "decision" in meta else {}),
         "val_loss": best_row["val_loss"],
         "epochs_run": len(history),
         "epochs": cfg.train.epochs,
