@@ -333,7 +333,7 @@ def test_fail_under_checks_micro_f1_by_default(multi, invoke):
     assert invoke(*args, "--fail-under", "1").exit_code == (1 if actual < 1 else 0)
     assert invoke(*args, "--fail-under", f"micro_f1={actual}").exit_code == 0
     wrong = invoke(*args, "--fail-under", "accuracy=0.5")
-    assert wrong.exit_code == 2 and "reports no accuracy" in wrong.stderr
+    assert wrong.exit_code == 2 and "a model of several labels per text reports no accuracy" in wrong.stderr
 
 
 def test_info_and_the_api_show_the_task(multi, invoke):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..model.bundle import Bundle, load_bundle
 from ..model.inference import Predictor
-from ..model.metrics import UNBOUNDED
+from ..model.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, UNBOUNDED
 from ..model.task import TASKS
 from ..util.config import PrepareConfig
 from ..util.display import listed
@@ -258,8 +258,10 @@ def parse_threshold(text: str, allowed: tuple[str, ...], option: str) -> tuple[s
     metric, sep, value = text.rpartition("=")
     metric = metric.strip()
     if sep and metric not in allowed:
+        other = "--fail-over" if option == "--fail-under" else "--fail-under"
+        hint = f" ({metric} is checked by {other})" if metric in (*HIGHER_IS_BETTER, *LOWER_IS_BETTER) else ""
         raise InputError(
-            f"{option} expects METRIC=VALUE (or VALUE) with METRIC one of {', '.join(allowed)}; got {text!r}"
+            f"{option} expects METRIC=VALUE (or VALUE) with METRIC one of {', '.join(allowed)}; got {text!r}{hint}"
         )
     try:
         limit = float(value)
@@ -286,9 +288,9 @@ def check_thresholds(
                 raise InputError("--fail-over expects METRIC=VALUE")
             metric = metric or TASKS[report["task"]].main_metric
             if metric not in report:
-                task = report["task"].replace("_", "-")
+                kind = "several labels" if report["task"] == "multi_label" else "one label"
                 raise InputError(
-                    f"--{option.replace('_', '-')} {metric}: a {task} model reports no {metric} "
+                    f"--{option.replace('_', '-')} {metric}: a model of {kind} per text reports no {metric} "
                     f"(its main metric is {TASKS[report['task']].main_metric})"
                 )
             actual = report[metric]

@@ -57,6 +57,7 @@ def plot_curves(history: list[dict[str, Any]]) -> bytes:
     acc_ax.plot(epochs, [r[key] for r in history], marker="o", color="tab:orange", label="validation")
     acc_ax.set(title=name, xlabel="epoch", ylabel=name)
     acc_ax.legend()
+    fig.tight_layout()  # the second panel's axis label clear of the first
     return _png(fig)
 
 
