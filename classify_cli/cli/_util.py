@@ -35,7 +35,7 @@ COMMANDS = {
     "config": ("config", "Print the config prepare and train would use, as TOML."),
     "evaluate": ("evaluate", "Measure a model on labeled data: accuracy, F1, drift."),
     "info": ("info", "Describe a trained model."),
-    "predict": ("predict", "Label text: the most likely label and its probability (or a set of labels)."),
+    "predict": ("predict", "Label text: the most likely label(s), with probabilities."),
     "prepare": ("prepare", "Split and tokenize a labeled corpus for training."),
     "report": ("report", "Draw PNGs of a run, or of evaluate reports over time."),
     "train": ("train", "Train the classifier on prepared data."),

@@ -163,7 +163,7 @@ def predict_cli(
     ] = None,
     debug: Debug = False,
 ) -> None:
-    """Label text: the most likely label and its probability (or a set of labels).
+    """Label text: the most likely label(s), with probabilities.
 
     TEXT "-", or no TEXT with stdin a pipe, reads stdin (one text per line). The top k with
     -k. A text with no known tokens, or below --min-confidence, gets no label (abstains).
