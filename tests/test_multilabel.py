@@ -57,6 +57,14 @@ def write_csv(path: Path, rows, sep: str = "|") -> Path:
     return path
 
 
+def predicted(invoke, run: Path, file: Path) -> list[dict]:
+    """``predict --format jsonl``'s records of ``file``."""
+    return [
+        json.loads(x)
+        for x in invoke("predict", "--model", run, "--file", file, "--format", "jsonl").stdout.splitlines()
+    ]
+
+
 def counts(rows) -> dict[str, int]:
     return {name: sum(name in labels for _, labels in rows) for name in sorted(TOPICS)}
 
@@ -253,12 +261,7 @@ def test_plain_python_and_numpy_predict_alike(multi, invoke, tmp_path):
     texts = ["match goal shares profit", "software chip", "the a of", "zzzz qqqq"]
     plain = [json.loads(invoke("predict", "--model", run, "--format", "json", t).stdout) for t in texts]
     (tmp_path / "t.txt").write_text("\n".join(texts) + "\n")
-    batch = [
-        json.loads(x)
-        for x in invoke(
-            "predict", "--model", run, "--file", tmp_path / "t.txt", "--format", "jsonl"
-        ).stdout.splitlines()
-    ]
+    batch = predicted(invoke, run, tmp_path / "t.txt")
     assert plain == batch
     assert batch[3]["labels"] == [] and batch[3]["abstained"] == "no known tokens"
 
@@ -267,12 +270,7 @@ def test_every_output_format_gives_the_label_list(multi, invoke, tmp_path):
     _, _, run = multi
     texts = ["match goal shares profit", "the a of"]
     (tmp_path / "t.txt").write_text("\n".join(texts) + "\n")
-    records = [
-        json.loads(x)
-        for x in invoke(
-            "predict", "--model", run, "--file", tmp_path / "t.txt", "--format", "jsonl"
-        ).stdout.splitlines()
-    ]
+    records = predicted(invoke, run, tmp_path / "t.txt")
     as_json = json.loads(invoke("predict", "--model", run, "--file", tmp_path / "t.txt", "--format", "json").stdout)
     assert as_json == records
     rows = list(

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..inputs.readers import Label, split_label
+from ..inputs.readers import Label, label_set
 from ..inputs.sources import Source
 from ..text.tokens import TOKENIZERS, make_tokenizer, vocab_from_id_counts
 from ..util.config import SPLITS, PrepareConfig
@@ -155,13 +155,11 @@ class _Numericalizer:
         if isinstance(label, str) and self.sep is not None and self.sep in label:
             self.sep_seen = True
         try:
-            several = split_label(label, self.sep)
+            several = label_set(label, self.sep)
         except ValueError as exc:
             raise InputError(f"{split} split, row {n}: {exc}") from None
-        if isinstance(several, str):  # --task multi on single labels: a set of one
-            if not several.strip():
-                raise InputError(f"{split} split, row {n}: empty label")
-            return (several.strip(),)
+        if not several and self.sep is None and isinstance(label, str):  # --task multi on single labels
+            raise InputError(f"{split} split, row {n}: empty label")
         return several
 
 

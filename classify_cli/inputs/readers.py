@@ -73,6 +73,15 @@ def split_label(label: Label, sep: str | None) -> Label:
     return tuple(dict.fromkeys(parts))
 
 
+def label_set(label: Label, sep: str | None) -> tuple[str, ...]:
+    """``split_label`` always as a set of labels: a label field ``sep`` does not divide is a set
+    of one (none where it is empty)."""
+    labels = split_label(label, sep)
+    if isinstance(labels, str):
+        return (labels.strip(),) if labels.strip() else ()
+    return labels
+
+
 def _record(obj: object, cfg: PrepareConfig, path: Path, where: str, labeled: bool = True) -> tuple[str, str]:
     if not labeled and isinstance(obj, str):
         return obj, ""  # a text to predict may be a bare JSON string

@@ -89,6 +89,10 @@ class Predictor:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return self.task.probabilities(self.logits(texts))
 
+    def split_probabilities(self, split) -> np.ndarray:
+        """The probabilities of a prepared split's documents (its token ids, already numbered)."""
+        return self.task.probabilities(self.logits_from_ids(split.ids.astype(np.int64), split.offsets))
+
     def explain(self, text: str, label: int | None = None, top: int = 5) -> list[tuple[str, float]]:
         """Features that pushed class ``label`` most (the task's decision; by default the
         largest logit): (feature, contribution to its logit)."""

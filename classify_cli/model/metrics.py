@@ -163,31 +163,24 @@ class SetOutcome:
     def f1(self) -> np.ndarray:
         return _safe_div(2 * self.tp, 2 * self.tp + self.fp + self.fn)
 
+    def text_f1(self) -> np.ndarray:
+        """Each text's F1 of its predicted set against its true one; a text with neither is right."""
+        import numpy as np
+
+        both = (self.pred & self.truth).sum(axis=1)
+        sizes = self.pred.sum(axis=1) + self.truth.sum(axis=1)
+        return np.where(sizes > 0, 2 * both / np.maximum(sizes, 1), 1.0)
+
 
 def micro_f1(tp: float, fp: float, fn: float) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
 
 
-def _samples_f1(o: SetOutcome) -> float:
-    """Each text's F1 of its predicted set against its true one, averaged; a text with neither
-    counts as right."""
+def text_log_losses(probs: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Each text's summed binary cross-entropy of every label (natural log, probabilities clipped at 1e-15)."""
     import numpy as np
 
-    if not o.n:
-        return float("nan")
-    both = (o.pred & o.truth).sum(axis=1)
-    sizes = o.pred.sum(axis=1) + o.truth.sum(axis=1)
-    return float(np.where(sizes > 0, 2 * both / np.maximum(sizes, 1), 1.0).mean())
-
-
-def binary_log_loss(probs: np.ndarray, truth: np.ndarray) -> float:
-    """Mean over texts of the summed binary cross-entropy of every label (natural log)."""
-    import numpy as np
-
-    if len(truth) == 0:
-        return float("nan")
-    p = np.clip(np.where(truth.astype(bool), probs, 1 - probs), 1e-15, 1.0)
-    return float(-np.log(p).sum(axis=1).mean())
+    return -np.log(np.clip(np.where(truth.astype(bool), probs, 1 - probs), 1e-15, 1.0)).sum(axis=1)
 
 
 def _binary_ece(o: SetOutcome) -> float:
@@ -210,10 +203,10 @@ def _mean(fn: Callable[[SetOutcome], Any]) -> Callable[[SetOutcome], float]:
 SET_METRICS: dict[str, Metric] = {
     "micro_f1": Metric(lambda o: micro_f1(o.tp.sum(), o.fp.sum(), o.fn.sum()), True),
     "macro_f1": Metric(_macro_set_f1, True),
-    "samples_f1": Metric(_samples_f1, True),
+    "samples_f1": Metric(_mean(SetOutcome.text_f1), True),
     "subset_accuracy": Metric(_mean(lambda o: (o.pred == o.truth).all(axis=1)), True),
     "hamming_loss": Metric(_mean(lambda o: o.pred != o.truth), False),
-    "loss": Metric(lambda o: binary_log_loss(o.probs, o.truth), False, bounded=False),
+    "loss": Metric(_mean(lambda o: text_log_losses(o.probs, o.truth)), False, bounded=False),
     "ece": Metric(lambda o: _binary_ece(o), False),
     # how sure each yes-or-no is, max(p, 1 - p), over every text and label: drift's reference
     "mean_confidence": Metric(_mean(lambda o: abs(o.probs - 0.5) + 0.5), True),

@@ -29,6 +29,7 @@ from .metrics import (
     best_threshold,
     classification_report,
     set_report,
+    text_log_losses,
 )
 
 if TYPE_CHECKING:  # numpy and torch where they are used: `--help` and predict import this
@@ -351,16 +352,12 @@ class MultiLabel:
     def scores(self, probs: np.ndarray, truth: np.ndarray, n_classes: int) -> dict[str, Any]:
         """tune's numbers for a trial, its threshold chosen on the same documents as a trained
         model's is; under ``per_doc``, each document's part (its F1 and its loss)."""
-        import numpy as np
 
         threshold, _ = best_threshold(probs, truth)
         outcome = SetOutcome.of(probs, truth, threshold)
         scores: dict[str, Any] = {name: SET_METRICS[name].fn(outcome) for name in SET_TUNABLE}
-        both = (outcome.pred & outcome.truth).sum(axis=1)
-        sizes = outcome.pred.sum(axis=1) + outcome.truth.sum(axis=1)
-        doc_f1 = np.where(sizes > 0, 2 * both / np.maximum(sizes, 1), 1.0)
-        p = np.clip(np.where(outcome.truth, probs, 1 - probs), 1e-15, 1.0)
-        scores["per_doc"] = {"micro_f1": doc_f1, "macro_f1": doc_f1, "loss": -np.log(p).sum(axis=1)}
+        doc_f1 = outcome.text_f1()
+        scores["per_doc"] = {"micro_f1": doc_f1, "macro_f1": doc_f1, "loss": text_log_losses(probs, truth)}
         scores["threshold"] = threshold
         return scores
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..inputs.readers import label_set
 from ..model.bundle import Bundle, load_bundle
 from ..model.inference import Predictor
 from ..model.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, UNBOUNDED
@@ -62,19 +63,6 @@ def _prepare_config(meta: dict[str, Any], columns: dict[str, Any] | None = None)
     return PrepareConfig(**{**(meta.get("prepare") or {}), **(columns or {})})
 
 
-def label_set(name, sep: str | None) -> tuple[str, ...]:
-    """A row's labels as a set of labels: a list as read, or a field split by ``sep``."""
-    from ..inputs.readers import split_label
-
-    try:
-        labels = split_label(name, sep)
-    except ValueError as exc:
-        raise InputError(f"evaluation data: {exc}") from None
-    if isinstance(labels, str):
-        return (labels,) if labels else ()
-    return labels
-
-
 def _parse_and_score(predictor: Predictor, chunk):
     rows = chunk.rows()  # in the worker: parsing CSV is as slow as scoring
     return [label for _, label in rows], predictor.score([text for text, _ in rows], prints=True)
@@ -116,17 +104,21 @@ def evaluate(
     # a field of several labels is split where the model's training data was, else at "|" (as
     # predict writes them)
     sep = (columns or {}).get("label_sep") or (bundle.meta.get("prepare") or {}).get("label_sep") or "|"
-    split_seen = [False]  # whether any label field held the separator
+    split_seen = False  # whether any label field held the separator
 
     def consume(logits: np.ndarray, n_tokens: int, n_unknown: int, names: list, prints: np.ndarray) -> None:
-        nonlocal tokens, unk_tokens
+        nonlocal tokens, unk_tokens, split_seen
         tick(len(names))
         if several:  # every row is kept; a label the model does not know is counted, not scored
             keep = np.ones(len(names), dtype=bool)
             truth = np.zeros((len(names), len(labels)), dtype=np.uint8)
             for i, name in enumerate(names):
-                split_seen[0] = split_seen[0] or (isinstance(name, str) and sep in name)
-                for one in label_set(name, sep):
+                split_seen = split_seen or (isinstance(name, str) and sep in name)
+                try:
+                    row = label_set(name, sep)
+                except ValueError as exc:
+                    raise InputError(f"evaluation data: {exc}") from None
+                for one in row:
                     if one in label_index:
                         truth[i, label_index[one]] = 1
                     else:
@@ -177,7 +169,7 @@ def evaluate(
                 f"model knows {listed(labels)}{hint}"
             )
         raise InputError(f"{data_path}: no labeled rows to evaluate")
-    if several and unknown and not split_seen[0]:
+    if several and unknown and not split_seen:
         joined = [name for name in unknown if any(label in name and label != name for label in labels)]
         if joined:  # "Sports;Business": labels joined by another separator than the one split at
             raise InputError(
@@ -314,13 +306,21 @@ def dumps(report: dict[str, Any]) -> str:
     return json.dumps(_finite(report), allow_nan=False)
 
 
-def training_reference(bundle: Bundle, validation, labels: list[str]) -> dict[str, Any]:
-    """What `evaluate` compares new batches with: validation OOV rate and confidence, train label mix."""
+def validation_fields(bundle: Bundle, validation, labels: list[str], per_label: bool = False) -> dict[str, Any]:
+    """model.json's fields measured on the validation split, its probabilities worked out once:
+    ``reference`` (what `evaluate` compares new batches with: validation OOV rate and
+    confidence, train label mix) and, for a set of labels per text, ``decision`` (the threshold,
+    ``per_label`` too)."""
+    from ..model.metrics import choose_threshold
+
     predictor = Predictor(bundle)
-    probs = predictor.task.probabilities(predictor.logits_from_ids(validation.ids.astype(np.int64), validation.offsets))
+    probs = predictor.split_probabilities(validation)
+    fields: dict[str, Any] = {}
+    if predictor.task.name == "multi_label":
+        fields["decision"] = choose_threshold(probs, validation.labels, labels, per_label)
     per_class = bundle.meta["data"]["per_class"]
     total = sum(per_class.values())
-    return {
+    fields["reference"] = {
         "oov_rate": float((predictor.head.known_ids(validation.ids) == predictor.unk_index).mean())
         if len(validation.ids)
         else 0.0,
@@ -330,3 +330,4 @@ def training_reference(bundle: Bundle, validation, labels: list[str]) -> dict[st
         else 0.0,
         "label_distribution": {lab: per_class[lab] / total for lab in labels},
     }
+    return fields

@@ -23,10 +23,9 @@ from ..model.bundle import Bundle, load_bundle, save_bundle
 from ..model.head import describe, spec_of, vocab_table
 from ..model.inference import Predictor
 from ..model.meta import DTYPES, is_compressed, read_meta
-from ..model.metrics import choose_threshold
 from ..model.rundir import META, MODEL_FILE
 from ..model.task import task_of
-from ..serve.evaluation import training_reference
+from ..serve.evaluation import validation_fields
 from ..text.token_table import TokenTable
 from ..util.errors import InputError
 from ..util.lock import DirectoryLock
@@ -103,15 +102,9 @@ def compressed(
     meta["head"] = head
     meta["features"] = {**meta.get("features", {}), "kept_buckets": head["kept_buckets"]}
     meta.pop("reference", None)  # the full model's: dropped words now count as unknown
-    if validation is not None:
-        if "decision" in meta:  # a set of labels per text: the smaller model's own threshold
-            predictor = Predictor(Bundle(None, meta, tensors))
-            probs = predictor.task.probabilities(
-                predictor.logits_from_ids(validation.ids.astype(np.int64), validation.offsets)
-            )
-            per_label = bool(meta["decision"].get("thresholds"))
-            meta["decision"] = choose_threshold(probs, validation.labels, meta["labels"], per_label)
-        meta["reference"] = training_reference(Bundle(None, meta, tensors), validation, meta["labels"])
+    if validation is not None:  # the smaller model's own reference and (several labels) threshold
+        per_label = bool(meta.get("decision", {}).get("thresholds"))
+        meta.update(validation_fields(Bundle(None, meta, tensors), validation, meta["labels"], per_label))
     return tensors, meta
 
 
@@ -225,8 +218,7 @@ def _accuracy(predictor: Predictor, split) -> tuple[float, float]:
     """The task's main metric (accuracy; micro-F1 for a set of labels) and mean confidence on ``split``."""
     if not len(split):
         return 0.0, 0.0
-    probs = predictor.task.probabilities(predictor.logits_from_ids(split.ids.astype(np.int64), split.offsets))
-    report = predictor.task.report(probs, split.labels, predictor.labels)
+    report = predictor.task.report(predictor.split_probabilities(split), split.labels, predictor.labels)
     return report[predictor.task.main_metric], report["mean_confidence"]
 
 

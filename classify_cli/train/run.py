@@ -26,12 +26,10 @@ from ..data.spill import WorkArrays
 from ..model.bundle import Bundle, save_bundle
 from ..model.features import TFIDF, fit_features, norm_of
 from ..model.head import describe, scoring_tensors
-from ..model.inference import Predictor
 from ..model.meta import is_compressed
-from ..model.metrics import choose_threshold
 from ..model.rundir import CHECKPOINT, META, METRICS_LOG, TRIALS, TUNED, is_run_dir, is_run_file
-from ..model.task import MultiLabel, task_of, training_task
-from ..serve.evaluation import training_reference
+from ..model.task import task_of, training_task
+from ..serve.evaluation import validation_fields
 from ..text.token_table import TokenTable
 from ..text.tokens import encode_token
 from ..util.config import Config, config_from_dict
@@ -207,7 +205,7 @@ def _train_locked(
     )
 
     model = TextClassifier(row_map.num_rows, embed_dim, len(data.labels), sparse=device.type != "mps")
-    prior = torch.from_numpy(task_of(data.manifest).initial_bias(train_set.labels, len(data.labels))).float()
+    prior = torch.from_numpy(task.initial_bias(train_set.labels, len(data.labels))).float()
     model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed), prior)
     model.to(device)
     optimizer = SGD(model.parameters(), lr=train_cfg.lr)
@@ -341,12 +339,9 @@ def _save_model(
     meta["world_size"] = world.size  # ranks that trained it (torchrun); a global batch is split among them
     meta["model_effective"] = {"embed_dim": embed_dim}
     meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", task.score_name)}
-    if isinstance(task, MultiLabel):  # the threshold, chosen on the validation documents
-        predictor = Predictor(Bundle(out_dir, meta, tensors))
-        validation = data.splits["validation"]
-        probs = task.probabilities(predictor.logits_from_ids(validation.ids.astype(np.int64), validation.offsets))
-        meta["decision"] = choose_threshold(probs, validation.labels, data.labels, cfg.model.thresholds == "per_label")
-    meta["reference"] = training_reference(Bundle(out_dir, meta, tensors), data.splits["validation"], data.labels)
+    # the drift reference and (several labels per text) the threshold, chosen on validation
+    per_label = cfg.model.thresholds == "per_label"
+    meta |= validation_fields(Bundle(out_dir, meta, tensors), data.splits["validation"], data.labels, per_label)
     metrics = "".join(json.dumps(r) + "\n" for r in history).encode()
     # metrics.jsonl changes with the model or not at all: written first, renamed after the commit
     with staged_file(out_dir / METRICS_LOG, lambda tmp: tmp.write_bytes(metrics)):

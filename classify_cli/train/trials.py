@@ -115,6 +115,4 @@ def validation_probs(run_dir: Path, split):
     from ..model.bundle import load_bundle
     from ..model.inference import Predictor
 
-    predictor = Predictor(load_bundle(run_dir))
-    logits = predictor.logits_from_ids(split.ids.astype("int64"), split.offsets)
-    return predictor.task.probabilities(logits), split.labels
+    return Predictor(load_bundle(run_dir)).split_probabilities(split), split.labels
