@@ -359,3 +359,21 @@ def test_training_over_a_tuned_run_leaves_no_tuning_record_of_the_old_model(invo
     assert invoke("train", "--data", data, "--out", run, "--config", config).exit_code == 0
     assert not (run / "tuned.toml").exists() and not (run / "trials.jsonl").exists()
     assert "tuned" not in load_bundle(run).meta
+
+
+def test_tune_searches_with_and_without_the_vectors_given(invoke, tmp_path, prepared):
+    from .test_vectors import topic_vectors, write_glove
+
+    data, config = prepared
+    vectors = write_glove(tmp_path / "topics.txt", topic_vectors())
+    run = tmp_path / "run"
+    args = ["--config", config, "--trials", "6", "--budget", "120", "--folds", "1", "--seed", "1"]
+    result = invoke("tune", "--data", data, "--out", run, *args, "--set", f"model.vectors={vectors}")
+    assert result.exit_code == 0, result.output
+    trials = _trials(run)
+    assert trials[0]["model.vectors"] == str(vectors) and "model.embed_dim" not in trials[0]  # the config given
+    assert {t["model.vectors"] for t in trials} == {str(vectors), "none"}
+    # a trial without vectors draws its dimension; one with them takes theirs
+    assert all(("model.embed_dim" in t) == (t["model.vectors"] == "none") for t in trials)
+    chosen = json.loads((run / "model.json").read_text())
+    assert ("vectors" in chosen) == (chosen["model"]["vectors"] is not None)

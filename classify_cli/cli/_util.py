@@ -285,11 +285,10 @@ class Bar:
         )
         from rich.text import Text
 
-        unit = self.unit
-
         class Count(ProgressColumn):
             def render(self, task: Any) -> Text:
                 done = f"{task.completed:,.0f}" + (f"/{task.total:,.0f}" if task.total is not None else "")
+                unit = task.fields["unit"]
                 return Text(f"{done} {unit}" + (f"  {task.speed:,.0f}/s" if task.speed else ""))
 
         self._progress = Progress(
@@ -305,19 +304,21 @@ class Bar:
             redirect_stderr=False,
         )
         self._progress.start()
-        self._task = self._progress.add_task(self.description, total=None)
+        self._task = self._progress.add_task(self.description, total=None, unit=self.unit)
         return self
 
     def advance(self, n: int = 1) -> None:
         if self._progress is not None:
             self._progress.advance(self._task, n)
 
-    def update(self, completed: int, total: int | None, description: str) -> None:
+    def update(self, completed: int, total: int | None, description: str, unit: str | None = None) -> None:
         """Set where it stands (train: each epoch's steps, starting over every epoch)."""
         if self._progress is not None:
             task = self._progress.tasks[0]
             if description != task.description:  # a new epoch: its rate and time left start afresh
-                self._progress.reset(self._task, total=total, description=description, completed=completed)
+                self._progress.reset(
+                    self._task, total=total, description=description, completed=completed, unit=unit or self.unit
+                )
             else:
                 self._progress.update(self._task, completed=completed, total=total)
 

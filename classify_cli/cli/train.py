@@ -108,6 +108,7 @@ def train(
             cfg,
             resume=resume,
             log=bar.log,
+            on_read=lambda done, total: bar.update(done >> 20, total >> 20, "vectors", "MiB"),
             on_epoch=on_epoch,
             on_step=on_step,
             should_stop=should_stop,
@@ -141,6 +142,25 @@ def train_cli(
     lr: Annotated[
         float | None,
         typer.Option("--lr", help='Learning rate (overrides train.lr; with batch_size "auto", the rate at batch 64).'),
+    ] = None,
+    vectors: Annotated[
+        Path | None,
+        typer.Option(
+            "--vectors",
+            help="Pretrained word vectors to start from: GloVe or .vec text (maybe .gz), word2vec .bin "
+            "(overrides model.vectors).",
+            show_default=False,
+        ),
+    ] = None,
+    vectors_vocab: Annotated[
+        str | None,
+        typer.Option(
+            "--vectors-vocab",
+            metavar="train|all|N",
+            help="Words never seen in training that keep their vectors: none, all, or those among the "
+            "file's first N (overrides model.vectors_vocab).",
+            show_default=False,
+        ),
     ] = None,
     overrides: Overrides = None,
     resume: Annotated[
@@ -178,12 +198,17 @@ def train_cli(
     Examples:
       classify train --data data/ag_news --out runs/ag_news
       classify train --data data/news --out runs/news --epochs 5 --set model.ngrams=3
+      classify train --data data/few --out runs/few --vectors glove.6B.50d.txt
       torchrun --standalone --nproc-per-node 2 -m classify_cli train --data data/ag_news --out runs/ag_news
     """
     extra = run(parse_overrides, overrides, debug=debug)
     for key, value in (("device", device), ("seed", seed), ("epochs", epochs), ("lr", lr)):
         if value is not None:
             extra[("train", key)] = value
+    if vectors is not None:
+        extra[("model", "vectors")] = str(vectors)
+    if vectors_vocab is not None:
+        extra[("model", "vectors_vocab")] = int(vectors_vocab) if vectors_vocab.isdigit() else vectors_vocab
     if resume is not None:
         if set(extra) - {("train", "epochs")} or config is not None:
             err(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..text.tokens import TOKENIZER
-from ..util.config import MAX_BUCKETS, MAX_EMBED_DIM, SPLITS, WEIGHTINGS, section_schema
+from ..util.config import MAX_BUCKETS, MAX_EMBED_DIM, SPLITS, WEIGHTINGS, config_from_dict, section_schema
 from ..util.errors import BundleError
 from ..util.fs import open_regular
 from ..util.schema import (
@@ -62,6 +62,11 @@ def is_compressed(run_dir: Path) -> bool:
         return "compressed" in read_meta(run_dir)["head"]
     except BundleError:
         return False
+
+
+def _vectors_vocab(value: Any) -> Any:
+    config_from_dict({"model": {"vectors_vocab": value}})
+    return value
 
 
 MODEL_SCHEMA = Obj(
@@ -134,6 +139,18 @@ MODEL_SCHEMA = Obj(
         "decision": Obj(
             {"threshold": FRACTION, "chosen_on": Str(("validation",)), "micro_f1": Maybe(FRACTION)},
             {"thresholds": Map(FRACTION, LABEL)},
+        ),
+        # the pretrained vectors it started from (inputs/vectors.py)
+        "vectors": Obj(
+            {
+                "file": Str(),
+                "sha256": SHA256,
+                "dim": Int(1, MAX_EMBED_DIM),
+                "words": COUNT,
+                "matched": COUNT,
+                "kept": COUNT,
+                "vocab": Checked(_vectors_vocab),
+            }
         ),
         "world_size": Int(1),  # ranks that trained it (torchrun); models made before it was kept lack it
         "tuned": Obj(  # classify tune chose its config: by what, on which split, from how many trials
@@ -239,6 +256,8 @@ def model_info(run_dir: Path) -> dict[str, Any]:
             "weighting": meta["features"]["weighting"],
         },
         "embed_dim": meta["model_effective"]["embed_dim"],
+        # the pretrained vectors it started from: which file, and how many of its words it keeps
+        **({"vectors": meta["vectors"]} if "vectors" in meta else {}),
         "best_epoch": best["epoch"],
         **{name: round(best[name], 4) for name in ("val_accuracy", "val_micro_f1") if name in best},
         "val_loss": round(best["val_loss"], 4),

@@ -147,6 +147,12 @@ def evaluate(
         n_unknown = int((predictor.head.known_ids(ids) == predictor.unk_index).sum())
         consume(predictor.logits_from_ids(ids, offsets), len(ids), n_unknown, names, fingerprints(ids, offsets))
         description = f"{data_path} (prepared, test split)"
+        kept = bundle.meta.get("vectors", {}).get("kept", 0)
+        if kept:  # its ids know the train vocabulary only: a file's text reaches every word
+            description = (
+                f"{data_path} (prepared, test split: its words outside the train vocabulary are <unk>, "
+                f"so the {kept:,} words the model knows from vectors alone go unused; evaluate a file to use them)"
+            )
     else:
         from ..inputs.sources import labeled_chunks
 

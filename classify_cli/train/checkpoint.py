@@ -50,7 +50,7 @@ STATE_SCHEMA = Obj(
         "version": Int(CHECKPOINT_VERSION, CHECKPOINT_VERSION),
         "tensors_sha256": SHA256,
         "config": Checked(config_from_dict),
-        "data": Obj({"path": Str(), "vocab_sha256": SHA256}),
+        "data": Obj({"path": Str(), "vocab_sha256": SHA256}, {"vectors_sha256": SHA256}),
         "progress": Obj(  # training.RunState
             {
                 "epoch_rng": Map(Checked(lambda value: value)),

@@ -87,6 +87,15 @@ class TextClassifier(nn.Module):
             self.fc.bias.copy_(log_prior)
         self.fc.bias.requires_grad_(False)
 
+    def start_from_vectors(self, rows: np.ndarray, known: np.ndarray, extra: np.ndarray, scale: float) -> None:
+        """Word rows start from pretrained vectors (times ``scale``): the vocabulary's words that
+        have one (``known``), then the words after the vocabulary (``extra``); the rest stay."""
+        with torch.no_grad():
+            weight = self.embedding.weight
+            ids = torch.from_numpy(np.flatnonzero(known))
+            weight[ids] = torch.from_numpy(rows[known]).mul_(scale)
+            weight[len(known) : len(known) + len(extra)] = torch.from_numpy(extra).mul(scale)
+
     def forward(
         self, feats: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor, grouping: Grouping | None = None
     ) -> torch.Tensor:

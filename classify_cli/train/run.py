@@ -1,6 +1,7 @@
 """A training run: data in, model bundle out, with locking, checkpoints and resume.
 
-The math lives in ``loop.py``; this module wires it to files: it loads prepared data,
+The math lives in ``loop.py``; this module wires it to files: it takes the run directory
+(``claim.py``), loads prepared data (and pretrained vectors, when given),
 builds the model, runs ``train_while_improving``, keeps the best epoch's weights, saves a
 checkpoint when asked to stop, and commits the bundle only when training completes, so a
 failed or killed run never replaces a good model.
@@ -11,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,18 @@ from ..data.spill import WorkArrays
 from ..model.bundle import Bundle, save_bundle
 from ..model.features import TFIDF, fit_features, norm_of
 from ..model.head import describe, scoring_tensors
-from ..model.meta import is_compressed
-from ..model.rundir import CHECKPOINT, META, METRICS_LOG, TRIALS, TUNED, is_run_dir, is_run_file
+from ..model.rundir import METRICS_LOG, TRIALS, TUNED
 from ..model.task import task_of, training_task
 from ..serve.evaluation import validation_fields
 from ..text.token_table import TokenTable
 from ..text.tokens import encode_token
+from ..text.vectors import Vectors, read_vectors
 from ..util.config import Config, config_from_dict
 from ..util.errors import BundleError, DivergedError, InputError, Interrupted
 from ..util.fs import sha256_file, staged_file, through_link
-from ..util.lock import DirectoryLock
-from ..util.swap import check_replaceable, recover
 from ..util.version import __version__
-from .checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from .checkpoint import remove_checkpoint, save_checkpoint
+from .claim import claim
 from .distributed import SINGLE, World, train_command
 from .loop import (
     EpochResult,
@@ -64,6 +62,7 @@ def train(
     on_step: Callable[[int, int, int], None] = lambda epoch, step, steps: None,
     epochs: int | None = None,
     world: World = SINGLE,
+    on_read: Callable[[int, int], None] = lambda done, total: None,
 ) -> dict[str, Any]:
     """Train on prepared data (or continue the checkpoint in ``out_dir`` when ``resume``).
 
@@ -78,88 +77,26 @@ def train(
         log, on_epoch = (lambda message: None), None
     with contextlib.ExitStack() as held:
         checkpoint: dict[str, np.ndarray] = {}
-        plan = world.from_main(lambda: _claim(out_dir, data_dir, cfg, resume, epochs, world, held, checkpoint))
+        plan = world.from_main(lambda: claim(out_dir, data_dir, cfg, resume, epochs, world, held, checkpoint))
         if resume or cfg is None:
             cfg = config_from_dict(plan["config"])
         data_dir = Path(plan["data"]) if resume or data_dir is None else data_dir
         work = held.enter_context(WorkArrays(out_dir))  # large features go to files beside the run
         return _train_locked(
-            data_dir, out_dir, cfg, plan["state"], checkpoint, work, started, log, on_epoch, should_stop, on_step, world
+            data_dir,
+            out_dir,
+            cfg,
+            plan["state"],
+            checkpoint,
+            work,
+            started,
+            log,
+            on_epoch,
+            should_stop,
+            on_step,
+            world,
+            on_read if world.is_main else (lambda done, total: None),
         )
-
-
-def _claim(
-    out_dir: Path,
-    data_dir: Path | None,
-    cfg: Config | None,
-    resume: bool,
-    epochs: int | None,
-    world: World,
-    held: contextlib.ExitStack,
-    checkpoint: dict[str, np.ndarray],
-) -> dict[str, Any]:
-    """Lock and check the run directory (the lock stays in ``held``); when resuming, read the
-    checkpoint (its tensors into ``checkpoint``). Returns what every rank trains by: the
-    config, the data's path and the checkpoint's state."""
-    held.enter_context(DirectoryLock(out_dir, "train"))  # first: what is read next is then no one else's
-    # the run directory and those of its parents this call will create, deepest first (looked
-    # at once locked: taking the lock may put back a run directory a killed swap took away)
-    created = [d for d in (out_dir, *out_dir.parents) if not os.path.lexists(d)]
-    held.enter_context(_removed_on_failure(created))
-    if not resume:
-        check_replaceable(out_dir, is_run_dir, "a classify run directory")
-    recover(out_dir, is_run_file)  # a killed train's temporaries (a checkpoint half-written or swapped out)
-    if resume:
-        if not (out_dir / CHECKPOINT / "state.json").is_file() and is_compressed(out_dir):
-            raise BundleError(
-                f"{out_dir} is a compressed model (classify compress): it keeps no training state to resume"
-            )
-        if not (out_dir / CHECKPOINT / "state.json").is_file() and (out_dir / META).is_file() and is_run_dir(out_dir):
-            raise InputError(
-                f"{out_dir} finished training: a finished run keeps its model, not the state to go on from; "
-                "train again with --epochs N"
-            )
-        state, tensors = load_checkpoint(out_dir)
-        _check_world_size(out_dir, state, world)
-        cfg = config_from_dict(state["config"])
-        if epochs is not None:  # going on for longer (or shorter) than the run was started with
-            if epochs < state["progress"]["epoch"]:
-                raise InputError(
-                    f"--epochs {epochs}: the run is already in epoch {state['progress']['epoch']}; give at least that"
-                )
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
-        data_dir = Path(state["data"]["path"])
-        checkpoint.update(tensors)
-    assert cfg is not None and data_dir is not None
-    return {"config": cfg.to_dict(), "data": str(data_dir), "state": state if resume else None}
-
-
-def _check_world_size(out_dir: Path, state: dict[str, Any], world: World) -> None:
-    ranks = state.get("world_size", 1)
-    if ranks != world.size:
-        how = train_command(dataclasses.replace(world, size=ranks))
-        raise InputError(
-            f"{out_dir} was trained by {ranks} rank(s), not {world.size}: a run resumes exactly only with "
-            f"the same number ({how} --resume {out_dir})"
-        )
-
-
-@contextlib.contextmanager
-def _removed_on_failure(created: list[Path]) -> Iterator[None]:
-    """Remove the directories ``created`` for a run that then failed (the run directory, then
-    the parents made for it; those made for the lock, the lock removes), so a diverged or
-    refused run leaves no empty directory; directories that existed before are left as they were."""
-    try:
-        yield
-    except Interrupted:
-        raise  # the checkpoint in the run directory is what --resume needs
-    except BaseException:
-        if created:
-            shutil.rmtree(created[0], ignore_errors=True)
-            for parent in created[1:]:
-                with contextlib.suppress(OSError):  # rmdir removes an empty directory only
-                    parent.rmdir()
-        raise
 
 
 def _train_locked(
@@ -175,6 +112,7 @@ def _train_locked(
     should_stop: Callable[[], bool],
     on_step: Callable[[int, int, int], None],
     world: World,
+    on_read: Callable[[int, int], None],
 ) -> dict[str, Any]:
     """The run itself, with ``out_dir`` locked (by rank 0)."""
     # what every rank must agree on, checked before the work of building features
@@ -186,8 +124,9 @@ def _train_locked(
         software=f"classify {__version__}, torch {torch.__version__}",
         device=device.type,
     )
-    data, vocab, unk_index, vocab_sha, features, train_set, val_set = world.together(
-        lambda: _load(data_dir, cfg, state, work, world.per_node)  # ranks that share a node each hold a table
+    data, vocab, unk_index, vocab_sha, vectors, features, train_set, val_set = world.together(
+        # ranks that share a node each hold a table
+        lambda: _load(data_dir, cfg, state, work, world.per_node, on_read, log)
     )
     seed = cfg.train.seed
     torch.manual_seed(seed)
@@ -196,7 +135,7 @@ def _train_locked(
     task = training_task(data.manifest, cfg.train.pos_weight)
     train_cfg = resolve_batch(cfg.train, len(train_set))
     train_cfg = dataclasses.replace(train_cfg, lr=train_cfg.lr * task.step_scale)
-    embed_dim = resolve_embed_dim(cfg.model.embed_dim, row_map.num_rows)
+    embed_dim = vectors.dim if vectors is not None else resolve_embed_dim(cfg.model.embed_dim, row_map.num_rows)
     log(
         f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
         f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
@@ -207,6 +146,8 @@ def _train_locked(
     model = TextClassifier(row_map.num_rows, embed_dim, len(data.labels), sparse=device.type != "mps")
     prior = torch.from_numpy(task.initial_bias(train_set.labels, len(data.labels))).float()
     model.init_weights(spec.vocab_size, torch.Generator().manual_seed(seed), prior)
+    if vectors is not None:
+        model.start_from_vectors(vectors.rows, vectors.matched, vectors.extra_rows, vectors.scale)
     model.to(device)
     optimizer = SGD(model.parameters(), lr=train_cfg.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train_cfg.step_size, gamma=train_cfg.gamma)
@@ -244,7 +185,7 @@ def _train_locked(
     except StopRequested:
         world.from_main(
             lambda: _save_checkpoint(
-                out_dir, cfg, data.path, vocab_sha, progress, optimizer, scheduler, model, row_map, best, world
+                out_dir, cfg, data.path, vocab_sha, vectors, progress, optimizer, scheduler, model, row_map, best, world
             )
         )
         raise Interrupted(
@@ -259,6 +200,7 @@ def _train_locked(
             cfg,
             (vocab, unk_index),
             vocab_sha,
+            vectors,
             train_cfg,
             embed_dim,
             progress,
@@ -269,25 +211,63 @@ def _train_locked(
     )
 
 
-def _load(data_dir: Path, cfg: Config, state: dict[str, Any] | None, work: WorkArrays, copies: int):
-    """The prepared data and the features of its train and validation splits; refused before the
-    tables are made if they would not fit in memory with ``copies`` ranks on this machine."""
+def _load(
+    data_dir: Path,
+    cfg: Config,
+    state: dict[str, Any] | None,
+    work: WorkArrays,
+    copies: int,
+    on_read: Callable[[int, int], None],
+    log: Callable[[str], None],
+):
+    """The prepared data, the vectors (if any) and the features of its train and validation
+    splits; refused before the tables are made if they would not fit in memory with ``copies``
+    ranks on this machine."""
     data = load_prepared(Path(data_dir), ("train", "validation"))
     vocab_sha = sha256_file(data.path / VOCAB)
     if state is not None and state["data"]["vocab_sha256"] != vocab_sha:
         raise BundleError(f"the prepared data at {data.path} changed since the checkpoint was saved; cannot resume")
     # the vocabulary as the bundle keeps it, built now so the list of tokens can go before training
     vocab_size, unk_index = len(data.vocab), data.vocab.unk_index
-    vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(vocab_size), unk_index)
+    tokens = [encode_token(t) for t in data.vocab.itos]
+    vocab = TokenTable.build(tokens, range(vocab_size), unk_index)
     data.vocab = None
+    vectors = None
+    if cfg.model.vectors is not None:
+        vectors = _read_vectors(cfg, vocab, vocab_size, state, on_read, log)
+        if vectors.extra_tokens:  # words training never saw, after the train vocabulary's
+            tokens += vectors.extra_tokens
+            vocab_size = len(tokens)
+            vocab = TokenTable.build(tokens, range(vocab_size), unk_index)
+    del tokens
     classes, val_docs = len(data.labels), len(data.splits["validation"])
 
     def fits(num_rows: int) -> None:  # once the rows are known, before any table of rows x classes
-        check_memory(num_rows, resolve_embed_dim(cfg.model.embed_dim, num_rows), classes, val_docs, copies)
+        dim = vectors.dim if vectors is not None else resolve_embed_dim(cfg.model.embed_dim, num_rows)
+        check_memory(num_rows, dim, classes, val_docs, copies)
 
     features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, classes, work.empty, fits)
     val_set = features.make_set(data.splits["validation"], work.empty)
-    return data, vocab, unk_index, vocab_sha, features, train_set, val_set
+    return data, vocab, unk_index, vocab_sha, vectors, features, train_set, val_set
+
+
+def _read_vectors(cfg: Config, vocab: TokenTable, vocab_size: int, state, on_read, log) -> Vectors:
+    """The vectors ``model.vectors`` names, for the train vocabulary and those ``vectors_vocab`` adds."""
+    started = time.perf_counter()
+    vectors = read_vectors(Path(cfg.model.vectors), vocab, vocab_size, cfg.model.vectors_vocab, on_read)
+    if cfg.model.embed_dim not in ("auto", vectors.dim):
+        raise InputError(
+            f"model.embed_dim is {cfg.model.embed_dim}, but the vectors in {cfg.model.vectors} have "
+            f"{vectors.dim} dimensions: leave embed_dim auto (it follows the vectors)"
+        )
+    if state is not None and state["data"].get("vectors_sha256") != vectors.info["sha256"]:
+        raise BundleError(f"the vectors file {cfg.model.vectors} changed since the checkpoint was saved; cannot resume")
+    info = vectors.info
+    log(
+        f"vectors: {info['words']:,} words of {info['dim']} dimensions, {info['matched']:,} of the "
+        f"{vocab_size:,} train words found, {info['kept']:,} more kept, {time.perf_counter() - started:.1f}s"
+    )
+    return vectors
 
 
 def _device(name: str, world: World) -> torch.device:
@@ -302,7 +282,9 @@ def _device(name: str, world: World) -> torch.device:
     return device
 
 
-def _save_checkpoint(out_dir, cfg, data_path, vocab_sha, progress, optimizer, scheduler, model, row_map, best, world):
+def _save_checkpoint(
+    out_dir, cfg, data_path, vocab_sha, vectors, progress, optimizer, scheduler, model, row_map, best, world
+):
     tensors = export_tensors(model, row_map)
     if best is not None:
         tensors |= {f"best.{k}": v for k, v in best.items()}
@@ -310,7 +292,8 @@ def _save_checkpoint(out_dir, cfg, data_path, vocab_sha, progress, optimizer, sc
         out_dir,
         {
             "config": cfg.to_dict(),
-            "data": {"path": str(data_path.resolve()), "vocab_sha256": vocab_sha},
+            "data": {"path": str(data_path.resolve()), "vocab_sha256": vocab_sha}
+            | ({"vectors_sha256": vectors.info["sha256"]} if vectors is not None else {}),
             "progress": dataclasses.asdict(progress),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
@@ -321,7 +304,7 @@ def _save_checkpoint(out_dir, cfg, data_path, vocab_sha, progress, optimizer, sc
 
 
 def _save_model(
-    out_dir, data, features, cfg, vocabulary, vocab_sha, train_cfg, embed_dim, progress, best, started, world
+    out_dir, data, features, cfg, vocabulary, vocab_sha, vectors, train_cfg, embed_dim, progress, best, started, world
 ):
     """The best epoch's bundle and the run's metrics, committed together; the run's summary."""
     if best is None or not all_finite(best):
@@ -338,6 +321,8 @@ def _save_model(
     meta["train_effective"] = {"batch_size": train_cfg.batch_size, "lr": train_cfg.lr}  # "auto" resolved
     meta["world_size"] = world.size  # ranks that trained it (torchrun); a global batch is split among them
     meta["model_effective"] = {"embed_dim": embed_dim}
+    if vectors is not None:  # which vectors it started from, and how many of its words they gave
+        meta["vectors"] = vectors.info
     meta["best"] = {k: best_row[k] for k in ("epoch", "val_loss", task.score_name)}
     # the drift reference and (several labels per text) the threshold, chosen on validation
     per_label = cfg.model.thresholds == "per_label"

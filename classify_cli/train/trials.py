@@ -44,8 +44,13 @@ def weightings(several: bool) -> list[str]:
 def suggest(trial, base: Config, several: bool = False) -> Config:
     """``base`` with the settings that matter drawn by ``trial`` (names as in a config file);
     ``several``: the data has several labels per text."""
-    model = {
-        "embed_dim": trial.suggest_categorical("model.embed_dim", [16, 32, 64, 128]),
+    model: dict[str, Any] = {}
+    if base.model.vectors is not None:  # with the vectors given, or without any
+        with_vectors = trial.suggest_categorical("model.vectors", [base.model.vectors, "none"]) != "none"
+        model["vectors"] = base.model.vectors if with_vectors else None
+    if model.get("vectors") is None:  # vectors set the dimension
+        model["embed_dim"] = trial.suggest_categorical("model.embed_dim", [16, 32, 64, 128])
+    model |= {
         "ngrams": trial.suggest_int("model.ngrams", 1, 3),
         "weighting": trial.suggest_categorical("model.weighting", weightings(several)),
         "supervised_weight": trial.suggest_float("model.supervised_weight", 0.0, 8.0),
@@ -74,6 +79,9 @@ def as_params(cfg: Config, several: bool = False) -> dict[str, Any]:
     params = {f"model.{k}": model[k] for k in ("ngrams", "weighting", "supervised_weight", "ngram_weight")}
     params["model.weighting"] = weighting_for(model["weighting"], several)  # "auto" as the task resolves it
     params |= {f"train.{k}": train[k] for k in ("lr", "batch_size", "gamma", "patience", *(["pos_weight"] * several))}
+    if model["vectors"] is not None:  # their dimension, not one of the search's
+        params["model.vectors"] = model["vectors"]
+        return params
     # "auto" is no choice of the search's: the first trial starts from 64 dimensions
     params["model.embed_dim"] = model["embed_dim"] if model["embed_dim"] in (16, 32, 64, 128) else 64
     return params

@@ -94,6 +94,12 @@ class ModelConfig:
     # several labels per text: one threshold for every label, chosen on validation ("global"),
     # or one per label where validation has 20 documents of it ("per_label")
     thresholds: str = "global"
+    # pretrained word vectors (GloVe or word2vec/fastText text, gzipped or not, or word2vec
+    # binary): words of the train vocabulary start from theirs; embed_dim follows them
+    vectors: str | None = None
+    # (vectors) which words that never occur in training keep their vectors, so that a text
+    # using them is still understood: "train" (none), "all", or those among the file's first N
+    vectors_vocab: str | int = "all"
 
     def check(self) -> None:
         _require(
@@ -110,6 +116,17 @@ class ModelConfig:
         _require(self.supervised_weight >= 0, "supervised_weight", "must be >= 0")
         _require(self.ngram_weight > 0, "ngram_weight", "must be > 0")
         _require(self.thresholds in THRESHOLDS, "thresholds", f"must be one of {', '.join(THRESHOLDS)}")
+        _require(self.vectors is None or self.vectors.strip() != "", "vectors", "must name a file")
+        _require(
+            self.vectors_vocab in ("train", "all")
+            or (
+                isinstance(self.vectors_vocab, int)
+                and not isinstance(self.vectors_vocab, bool)
+                and self.vectors_vocab >= 1
+            ),
+            "vectors_vocab",
+            'must be "train", "all" or a number of words (at least 1)',
+        )
 
 
 @dataclass
