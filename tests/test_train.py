@@ -212,3 +212,30 @@ def test_work_arrays_stay_in_memory_where_no_directory_can_be_made(tmp_path):
         assert isinstance(array, np.memmap) and len(names) == 1
         assert names[0].startswith(".tmp-work-") and names[0].endswith("-run")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("validation_docs", [300, 100])
+def test_only_a_validation_split_that_can_tell_epochs_apart_stops_training_early(invoke, tmp_path, validation_docs):
+    """Labels drawn at random: validation loss rises from the first epochs on. 300 validation
+    documents stop the run after `patience` epochs without a lower loss; 100 cannot tell one
+    epoch from the next, so every epoch runs. The best epoch is kept either way."""
+    import random
+
+    from .conftest import make_rows
+
+    rng = random.Random(0)
+    rows = [(rng.choice(["a", "b"]), text) for _, text in make_rows(250, seed=1)]  # 1,000 rows
+    source = write_header_csv(tmp_path / "noise.csv", rows)
+    fraction = validation_docs / 900  # of what the test split (100) leaves
+    data, run = tmp_path / "data", tmp_path / "run"
+    sets = ["--set", f"prepare.validation_fraction={fraction}", "--set", "prepare.test_fraction=0.1"]
+    assert invoke("prepare", "--from", source, "--out", data, *sets).exit_code == 0
+    assert len(load_prepared(data, ("validation",)).splits["validation"]) == validation_docs
+    args = ["--set", "train.epochs=8", "--set", "train.patience=2", "--set", "train.device=cpu", "--lr", "8"]
+    summary = json.loads(invoke("train", "--data", data, "--out", run, *args).stdout)
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert summary["best_epoch"] == min(history, key=lambda r: r["val_loss"])["epoch"]
+    if validation_docs >= 300:
+        assert summary["epochs_run"] == summary["best_epoch"] + 2 < 8
+    else:
+        assert summary["epochs_run"] == 8

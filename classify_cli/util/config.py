@@ -147,8 +147,9 @@ class TrainConfig:
     # loss (BCE's pos_weight; 1: alike). More: a text that joins several stories is not talked
     # out of one label by the others' words (micro-F1 +0.03 and +0.015 on the benchmark corpora)
     pos_weight: float = 8.0
-    # stop after this many epochs without a lower validation loss (0 = never): the saved epoch
-    # is the best one either way, and on the train-only checks it never came later
+    # stop after this many epochs without a lower validation loss (0 = never), where validation
+    # holds 300 documents or more (fewer cannot tell epochs apart: all run): the saved epoch is
+    # the best one either way, and on the train-only checks it never came later
     patience: int = 2
     seed: int = 0
     device: str = "auto"
