@@ -36,7 +36,8 @@ from .tokens import basic_english_utf8
 BLOCK_BYTES = 1 << 21  # bytes parsed at a time: a few thousand lines, temporaries of a few MB
 MAX_DIM = 4096  # as model.embed_dim
 # the mean length the vectors are scaled to: on subsets of 300 and 1,000 AG News documents
-# (judged on other train documents) 1 beat 0.3, 3 and 10 by 0.5 to 12 points of accuracy
+# (judged on other train documents) 1 beat 0.3, 2, 3 and 10, at learning rates 0.5 to 8
+# (docs/benchmarks.md)
 ROW_NORM = 1.0
 
 

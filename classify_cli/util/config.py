@@ -98,8 +98,10 @@ class ModelConfig:
     # binary): words of the train vocabulary start from theirs; embed_dim follows them
     vectors: str | None = None
     # (vectors) which words that never occur in training keep their vectors, so that a text
-    # using them is still understood: "train" (none), "all", or those among the file's first N
-    vectors_vocab: str | int = "all"
+    # using them is still understood: "train" (none), "all", or those among the file's first N.
+    # 100,000 of GloVe's (frequency-ordered) words matched "all" on AG News subsets of 300 to
+    # 3,000 documents, in a model 2.5x smaller
+    vectors_vocab: str | int = 100_000
 
     def check(self) -> None:
         _require(
