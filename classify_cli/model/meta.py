@@ -140,7 +140,7 @@ MODEL_SCHEMA = Obj(
             {"threshold": FRACTION, "chosen_on": Str(("validation",)), "micro_f1": Maybe(FRACTION)},
             {"thresholds": Map(FRACTION, LABEL)},
         ),
-        # the pretrained vectors it started from (inputs/vectors.py)
+        # the pretrained vectors it started from (text/vectors.py)
         "vectors": Obj(
             {
                 "file": Str(),

@@ -43,6 +43,16 @@ def _keys(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndar
     return first, second
 
 
+def token_keys(tokens: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two key words of each token of at most MAX_KEY_BYTES, and which tokens those are."""
+    lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+    short = lengths <= MAX_KEY_BYTES
+    starts = np.zeros(len(tokens), dtype=np.int64)
+    np.cumsum(lengths[:-1] + 1, out=starts[1:])
+    first, second = _keys(b" ".join(tokens), starts[short], lengths[short])
+    return first, second, short
+
+
 def _slots(first: np.ndarray, second: np.ndarray, bits: int) -> np.ndarray:
     h = first * _MIX[0] ^ second * _MIX[1]
     h ^= h >> np.uint64(29)
@@ -73,20 +83,19 @@ class TokenTable:
     @classmethod
     def build(cls, tokens: Sequence[bytes], ids: Sequence[int], default: int) -> TokenTable:
         ids = np.asarray(ids, dtype=np.int32)
-        lengths = np.array([len(t) for t in tokens], dtype=np.int64)
         if any(t.split() != [t] for t in tokens):
             raise ValueError("a token is empty or holds whitespace")
-        short = lengths <= MAX_KEY_BYTES
-        joined = b" ".join(tokens)
-        starts = np.zeros(len(tokens), dtype=np.int64)
-        np.cumsum(lengths[:-1] + 1, out=starts[1:])
-        first, second = _keys(joined, starts[short], lengths[short])
+        first, second, short = token_keys(tokens)
         bits = max(10, int(np.ceil(np.log2(max(short.sum(), 1) / MAX_LOAD))))
         keys = np.zeros((1 << bits, 2), dtype=np.int64)  # a zero second word marks an empty slot
         slot_ids = np.full(1 << bits, -1, dtype=np.int32)
         _insert(keys, slot_ids, first.view(np.int64), second.view(np.int64), ids[short], bits)
         long = [t for t, s in zip(tokens, short, strict=True) if not s]
         return cls(keys, slot_ids, b" ".join(long), ids[~short], default)
+
+    def with_default(self, default: int) -> TokenTable:
+        """The same table, answering ``default`` for a token it does not hold."""
+        return TokenTable(self.keys, self.ids, self._long_tokens, self._long_ids, default)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What a model file stores of the table (``from_arrays`` reads it back)."""

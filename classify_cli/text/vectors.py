@@ -30,7 +30,7 @@ import numpy as np
 
 from ..util.errors import InputError
 from ..util.fs import open_regular
-from .token_table import TokenTable, _keys
+from .token_table import TokenTable, token_keys
 from .tokens import basic_english_utf8
 
 BLOCK_BYTES = 1 << 21  # bytes parsed at a time: a few thousand lines, temporaries of a few MB
@@ -296,28 +296,26 @@ class _Reader:
 
     def __init__(self, path: Path, vocab: TokenTable, vocab_size: int, keep: str | int):
         self.path, self.vocab_size, self.keep = path, vocab_size, keep
-        # the same table, answering -1 for a token it does not hold
-        self.lookup = TokenTable(vocab.keys, vocab.ids, vocab._long_tokens, vocab._long_ids, -1).lookup
+        self.lookup = vocab.with_default(-1).lookup
         self.dim: int | None = None
         self.rows: np.ndarray | None = None
         self.matched = np.zeros(vocab_size, dtype=bool)
         self.extra_tokens: list[bytes] = []
         self.extra_rows: list[np.ndarray] = []
-        self.keys: list[np.ndarray] = []  # every word's key as written, to find a word given twice
-        self.long_words: dict[bytes, int] = {}
+        # every word's key as written and its place in the file, to find a word given twice
+        self.keys: list[np.ndarray] = []
+        self.places: list[np.ndarray] = []
+        self.long_words: set[bytes] = set()
         self.words = 0
-        self.unusable = 0
         self.changed = 0  # words that stand for a token other than themselves ("Paris": "paris")
 
     def add(self, words: list[bytes], values: np.ndarray, line: int) -> None:
         if self.dim is None:
             self.dim = values.shape[1]
             self.rows = np.zeros((self.vocab_size, self.dim), dtype=np.float32)
-        self._remember(words, line)
+        self._remember(words)
         tokens = self._tokens(words, line)
-        usable = np.array([t is not None for t in tokens], dtype=bool)
-        self.unusable += int((~usable).sum())
-        index = np.flatnonzero(usable)
+        index = np.flatnonzero([t is not None for t in tokens])
         ids = self.lookup(b" ".join(tokens[i] for i in index)) if len(index) else np.zeros(0, np.int64)
         # vocabulary words: the first vector given for each
         hit = ids >= 0
@@ -334,18 +332,14 @@ class _Reader:
             self.extra_rows.append(values[others])
         self.words += len(words)
 
-    def _remember(self, words: list[bytes], line: int) -> None:
-        lengths = np.array([len(w) for w in words], dtype=np.int64)
-        joined = b" ".join(words)
-        starts = np.zeros(len(words), dtype=np.int64)
-        np.cumsum(lengths[:-1] + 1, out=starts[1:])
-        short = lengths <= 15
-        first, second = _keys(joined, starts, lengths)
-        self.keys.append(np.stack([first.view(np.int64), second.view(np.int64)], axis=1)[short])
+    def _remember(self, words: list[bytes]) -> None:
+        first, second, short = token_keys(words)
+        self.keys.append(np.stack([first.view(np.int64), second.view(np.int64)], axis=1))
+        self.places.append(np.flatnonzero(short) + self.words)
         for i in np.flatnonzero(~short).tolist():
             if words[i] in self.long_words:
                 raise InputError(f"{self.path}: the word {_shown(words[i])} is given twice")
-            self.long_words[words[i]] = line + i
+            self.long_words.add(words[i])
 
     def _tokens(self, words: list[bytes], line: int) -> list[bytes | None]:
         """The token each word stands for, or None where the tokenizer makes it anything but one."""
@@ -367,7 +361,7 @@ class _Reader:
         ordered = keys[order]
         twice = np.flatnonzero((ordered[1:] == ordered[:-1]).all(axis=1))
         if len(twice):
-            where = np.sort(order[twice[0] : twice[0] + 2])  # the two vectors' positions among the short words
+            where = np.sort(np.concatenate(self.places)[order[twice[0] : twice[0] + 2]])
             raise InputError(f"{self.path}: a word is given twice (vectors {where[0] + 1:,} and {where[1] + 1:,})")
         extra_rows = np.concatenate(self.extra_rows) if self.extra_rows else np.zeros((0, self.dim), np.float32)
         tokens = self.extra_tokens

@@ -120,12 +120,7 @@ class ModelConfig:
         _require(self.thresholds in THRESHOLDS, "thresholds", f"must be one of {', '.join(THRESHOLDS)}")
         _require(self.vectors is None or self.vectors.strip() != "", "vectors", "must name a file")
         _require(
-            self.vectors_vocab in ("train", "all")
-            or (
-                isinstance(self.vectors_vocab, int)
-                and not isinstance(self.vectors_vocab, bool)
-                and self.vectors_vocab >= 1
-            ),
+            self.vectors_vocab in ("train", "all") or (isinstance(self.vectors_vocab, int) and self.vectors_vocab >= 1),
             "vectors_vocab",
             'must be "train", "all" or a number of words (at least 1)',
         )
