@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from classify_cli.text.token_table import TokenTable
 from classify_cli.text.vectors import read_vectors
+from classify_cli.train.net import TextClassifier
 from classify_cli.util.errors import InputError
 
 from .conftest import TOPICS, write_ag_dir
@@ -150,7 +152,7 @@ def test_vectors_reach_words_training_never_saw(invoke, tmp_path, corpus_and_con
         "kept": sum(len(w.split()) for w in SYNONYMS.values()),
         "vocab": "all",
     }
-    assert meta["model_effective"]["embed_dim"] == DIM
+    assert meta["model_effective"]["embed_dim"] > DIM  # learned columns after the vectors'
     # prepared data holds token ids of the train vocabulary only: evaluate says what that leaves out
     report = json.loads(invoke("evaluate", "--model", tmp_path / "run-all", "--data", data, "--format", "json").stdout)
     assert "the 12 words the model knows from vectors alone go unused" in report["data"]
@@ -203,14 +205,35 @@ def test_a_bad_vectors_file_is_refused_and_nothing_is_written(invoke, tmp_path, 
     assert not run.exists()
 
 
-def test_a_dimension_other_than_the_vectors_is_refused(invoke, tmp_path, trained):
+def test_learned_columns_sit_beside_the_vectors(invoke, tmp_path, trained):
     _, data, _ = trained
     vectors = write_glove(tmp_path / "topics.txt", topic_vectors())
     result = invoke(
-        "train", "--data", data, "--out", tmp_path / "run", "--vectors", vectors, "--set", "model.embed_dim=16"
+        "train", "--data", data, "--out", tmp_path / "run16", "--vectors", vectors, "--set", "model.embed_dim=16"
     )
-    assert result.exit_code == 2
-    assert "model.embed_dim is 16, but the vectors in" in result.stderr and "have 8 dimensions" in result.stderr
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "run16" / "model.json").read_text())
+    assert meta["model_effective"]["embed_dim"] == DIM + 16 and meta["vectors"]["dim"] == DIM
+
+
+def test_vectors_fill_the_first_columns_and_the_learned_ones_start_at_zero():
+    model = TextClassifier(num_features=6, embed_dim=DIM + 4, num_classes=2)
+    model.init_weights(4, torch.Generator().manual_seed(0), torch.zeros(2))
+    rows = np.arange(4 * DIM, dtype=np.float32).reshape(4, DIM)
+    known = np.array([False, True, False, True])
+    extra = np.full((1, DIM), 7.0, dtype=np.float32)
+    before = model.embedding.weight[2, :DIM].clone()
+    model.start_from_vectors(rows, known, extra, 0.5)
+    weight = model.embedding.weight.detach()
+    assert torch.equal(weight[[1, 3], :DIM], torch.from_numpy(rows[[1, 3]] * 0.5))
+    assert torch.equal(weight[4, :DIM], torch.full((DIM,), 3.5))
+    assert torch.equal(weight[2, :DIM], before) and before.abs().sum() > 0  # no vector: as without vectors
+    assert not weight[:, DIM:].any()
+
+
+def test_a_missing_file_or_an_unknown_vocab_choice_is_refused(invoke, tmp_path, trained):
+    _, data, _ = trained
+    vectors = write_glove(tmp_path / "topics.txt", topic_vectors())
     missing = invoke("train", "--data", data, "--out", tmp_path / "run", "--vectors", tmp_path / "nope.txt")
     assert missing.exit_code == 2 and "vectors file not found" in missing.stderr
     bad_keep = invoke(

@@ -88,13 +88,17 @@ class TextClassifier(nn.Module):
         self.fc.bias.requires_grad_(False)
 
     def start_from_vectors(self, rows: np.ndarray, known: np.ndarray, extra: np.ndarray, scale: float) -> None:
-        """Word rows start from pretrained vectors (times ``scale``): the vocabulary's words that
-        have one (``known``), then the words after the vocabulary (``extra``); the rest stay."""
+        """The first columns of word rows start from pretrained vectors (times ``scale``): the
+        vocabulary's words that have one (``known``), then the words after the vocabulary
+        (``extra``). The learned columns after them start at zero: the model starts as the
+        vectors' and learns there what they do not know (on tweets, which account writes how)."""
         with torch.no_grad():
             weight = self.embedding.weight
+            dim = rows.shape[1]
+            weight[:, dim:] = 0
             ids = torch.from_numpy(np.flatnonzero(known))
-            weight[ids] = torch.from_numpy(rows[known]).mul_(scale)
-            weight[len(known) : len(known) + len(extra)] = torch.from_numpy(extra).mul(scale)
+            weight[ids, :dim] = torch.from_numpy(rows[known]).mul_(scale)
+            weight[len(known) : len(known) + len(extra), :dim] = torch.from_numpy(extra).mul(scale)
 
     def forward(
         self, feats: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor, grouping: Grouping | None = None

@@ -135,7 +135,7 @@ def _train_locked(
     task = training_task(data.manifest, cfg.train.pos_weight)
     train_cfg = resolve_batch(cfg.train, len(train_set))
     train_cfg = dataclasses.replace(train_cfg, lr=train_cfg.lr * task.step_scale)
-    embed_dim = vectors.dim if vectors is not None else resolve_embed_dim(cfg.model.embed_dim, row_map.num_rows)
+    embed_dim = _embed_dim(cfg, vectors, row_map.num_rows)
     log(
         f"features: {len(train_set):,} train / {len(val_set):,} validation docs, vocabulary {spec.vocab_size:,}, "
         f"{len(seen):,} n-gram buckets seen, {time.perf_counter() - started:.1f}s; device {device}"
@@ -243,23 +243,22 @@ def _load(
     classes, val_docs = len(data.labels), len(data.splits["validation"])
 
     def fits(num_rows: int) -> None:  # once the rows are known, before any table of rows x classes
-        dim = vectors.dim if vectors is not None else resolve_embed_dim(cfg.model.embed_dim, num_rows)
-        check_memory(num_rows, dim, classes, val_docs, copies)
+        check_memory(num_rows, _embed_dim(cfg, vectors, num_rows), classes, val_docs, copies)
 
     features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, classes, work.empty, fits)
     val_set = features.make_set(data.splits["validation"], work.empty)
     return data, vocab, unk_index, vocab_sha, vectors, features, train_set, val_set
 
 
+def _embed_dim(cfg: Config, vectors: Vectors | None, num_rows: int) -> int:
+    """The table's width: the vectors' columns (when given), then ``model.embed_dim`` learned ones."""
+    return (vectors.dim if vectors is not None else 0) + resolve_embed_dim(cfg.model.embed_dim, num_rows)
+
+
 def _read_vectors(cfg: Config, vocab: TokenTable, vocab_size: int, state, on_read, log) -> Vectors:
     """The vectors ``model.vectors`` names, for the train vocabulary and those ``vectors_vocab`` adds."""
     started = time.perf_counter()
     vectors = read_vectors(Path(cfg.model.vectors), vocab, vocab_size, cfg.model.vectors_vocab, on_read)
-    if cfg.model.embed_dim not in ("auto", vectors.dim):
-        raise InputError(
-            f"model.embed_dim is {cfg.model.embed_dim}, but the vectors in {cfg.model.vectors} have "
-            f"{vectors.dim} dimensions: leave embed_dim auto (it follows the vectors)"
-        )
     if state is not None and state["data"].get("vectors_sha256") != vectors.info["sha256"]:
         raise BundleError(f"the vectors file {cfg.model.vectors} changed since the checkpoint was saved; cannot resume")
     info = vectors.info

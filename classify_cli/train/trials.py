@@ -48,8 +48,7 @@ def suggest(trial, base: Config, several: bool = False) -> Config:
     if base.model.vectors is not None:  # with the vectors given, or without any
         with_vectors = trial.suggest_categorical("model.vectors", [base.model.vectors, "none"]) != "none"
         model["vectors"] = base.model.vectors if with_vectors else None
-    if model.get("vectors") is None:  # vectors set the dimension
-        model["embed_dim"] = trial.suggest_categorical("model.embed_dim", [16, 32, 64, 128])
+    model["embed_dim"] = trial.suggest_categorical("model.embed_dim", [16, 32, 64, 128])  # (after any vectors')
     model |= {
         "ngrams": trial.suggest_int("model.ngrams", 1, 3),
         "weighting": trial.suggest_categorical("model.weighting", weightings(several)),

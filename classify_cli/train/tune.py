@@ -195,8 +195,7 @@ def tune(
             row = {"trial": trial.number, **trial.params, "state": "complete", metric: None, "seconds": None}
             if trial.number == 0:  # exactly the config given (the search knows an "auto" embedding size as 64)
                 cfg = base
-                if base.model.vectors is None:  # with vectors, their dimension: none the search drew
-                    row["model.embed_dim"] = base.model.embed_dim
+                row["model.embed_dim"] = base.model.embed_dim
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
             run_dir = work / f"trial-{trial.number}"
             trial_started = time.perf_counter()

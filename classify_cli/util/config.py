@@ -95,7 +95,8 @@ class ModelConfig:
     # or one per label where validation has 20 documents of it ("per_label")
     thresholds: str = "global"
     # pretrained word vectors (GloVe or word2vec/fastText text, gzipped or not, or word2vec
-    # binary): words of the train vocabulary start from theirs; embed_dim follows them
+    # binary): words of the train vocabulary start from theirs, in columns of their own before
+    # embed_dim learned ones (which start at zero: on tweets, the vectors' columns alone lost)
     vectors: str | None = None
     # (vectors) which words that never occur in training keep their vectors, so that a text
     # using them is still understood: "train" (none), "all", or those among the file's first N.
