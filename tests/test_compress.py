@@ -86,6 +86,27 @@ def test_quantized_tables_keep_the_logits(invoke, trained, tmp_path, dtype, tole
     np.testing.assert_allclose(small.logits(texts), full.logits(texts), atol=tolerance, rtol=tolerance)
 
 
+def test_max_size_keeps_as_many_features_as_fit(invoke, trained, tmp_path):
+    _, _, run = trained
+    full, one = (
+        json.loads(invoke("compress", "--model", run, "--out", tmp_path / n, "--max-features", k).stdout)
+        for n, k in (("all", "1000000"), ("one", "1"))
+    )
+    limit = (full["bytes"]["after"] + one["bytes"]["after"]) // 2
+    result = invoke("compress", "--model", run, "--out", tmp_path / "fit", "--max-size", str(limit))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    kept = summary["features"]["after"]
+    assert summary["max_bytes"] == limit and summary["bytes"]["after"] <= limit
+    assert 0 < kept < full["features"]["after"]
+    # one feature more would not have fitted: the same model with max_features one higher is larger
+    more = json.loads(
+        invoke("compress", "--model", run, "--out", tmp_path / "more", "--max-features", str(kept + 1)).stdout
+    )
+    assert more["bytes"]["after"] > limit
+    assert load_bundle(tmp_path / "fit").meta["head"]["compressed"]["max_features"] == kept
+
+
 def _tamper(run):
     meta = json.loads((run / "model.json").read_text())
     weights = run / meta["weights"]["file"]
@@ -102,8 +123,22 @@ def _tamper(run):
         (["--dtype", "int4"], 2, "'int4' is not one of"),
         (["--out", "{user_dir}"], 2, "not a compressed model alone"),
         (["--out", "{run}"], 2, "--out must differ from --model"),
+        (["--max-size", "1K"], 2, "--max-size 1,000 bytes: this model takes"),
+        (["--max-size", "a lot"], 2, "--max-size 'a lot': give bytes"),
+        (["--max-size", "1M", "--max-features", "10"], 2, "give --max-features or --max-size, not both"),
     ],
-    ids=["missing", "tampered", "already-compressed", "zero-features", "unknown-dtype", "user-files", "in-place"],
+    ids=[
+        "missing",
+        "tampered",
+        "already-compressed",
+        "zero-features",
+        "unknown-dtype",
+        "user-files",
+        "in-place",
+        "too-small",
+        "unreadable-size",
+        "both-limits",
+    ],
 )
 def test_compress_refuses_bad_input_and_writes_nothing(invoke, trained, compressed, tmp_path, args, code, message):
     _, _, run = trained

@@ -301,7 +301,7 @@ def test_max_size_below_any_model_is_refused(invoke, tmp_path, prepared):
     "text, size", [("2000", 2000), ("500K", 500_000), ("2M", 2_000_000), ("1.5MB", 1_500_000), ("1KiB", 1024)]
 )
 def test_sizes_read_as_fasttext_reads_them(text, size):
-    from classify_cli.train.tune import parse_size
+    from classify_cli.util.display import parse_size
 
     assert parse_size(text) == size
 

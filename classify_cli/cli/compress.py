@@ -10,8 +10,6 @@ import typer
 from ..util.display import byte_sizes
 from ._util import DEFAULT_RUN, Debug, ModelDir, app, err, run
 
-DEFAULT_MAX_FEATURES = 75_000  # about 3.5 MB at int8, however large the vocabulary
-
 
 class Dtype(StrEnum):
     float32 = "float32"
@@ -24,8 +22,21 @@ def compress_cli(
     out: Annotated[Path, typer.Option("--out", help="Directory for the compressed model (a new bundle).")],
     model: ModelDir = DEFAULT_RUN,
     max_features: Annotated[
-        int, typer.Option("--max-features", help="Keep this many features (words and n-grams) with the largest rows.")
-    ] = DEFAULT_MAX_FEATURES,
+        int | None,
+        typer.Option(
+            "--max-features",
+            help="Keep this many features (words and n-grams) with the largest rows [default: 75,000].",
+            show_default=False,
+        ),
+    ] = None,
+    max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-size",
+            help="Keep as many features as fit in this size (model.json and weights): bytes, or 500K, 1.6MB, 2MiB.",
+            show_default=False,
+        ),
+    ] = None,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="How the class-score table is stored.")] = Dtype.int8,
     data: Annotated[
         Path | None,
@@ -41,12 +52,18 @@ def compress_cli(
     the sizes and the validation accuracy before and after as JSON.
 
     \b
-    Example:
+    Examples:
       classify compress --model runs/ag_news --out runs/ag_news-small
+      classify compress --model runs/ag_news --out runs/ag_news-1mb --max-size 1MB
     """
     from ..train.compress import compress
+    from ..util.display import parse_size
 
-    summary = run(compress, model, out, max_features, dtype.value, data, debug=debug)
+    def compress_to(max_size: str | None) -> dict:
+        max_bytes = None if max_size is None else parse_size(max_size)
+        return compress(model, out, max_features, dtype.value, data, max_bytes)
+
+    summary = run(compress_to, max_size, debug=debug)
     before, after = summary["bytes"]["before"], summary["bytes"]["after"]
     name, acc = next(((k, v) for k, v in summary.items() if k.startswith("validation_") and "before" in v), ("", None))
     line = "compressed {} -> {}".format(*byte_sizes(before, after))

@@ -28,8 +28,9 @@ def tune(
     folds: int | None,
     max_size: str | None,
 ):
-    from ..train.tune import default_metric, parse_size
+    from ..train.tune import default_metric
     from ..train.tune import tune as search
+    from ..util.display import parse_size
 
     metric = metric or default_metric(data)
     max_bytes = None if max_size is None else parse_size(max_size)

@@ -117,7 +117,8 @@ MODEL_SCHEMA = Obj(
             {"compressed": Obj({"from": Str(), "max_features": Int(1), "dtype": Str(tuple(DTYPES))})},
         ),
         "train_effective": Obj({"batch_size": Int(1), "lr": Float(0)}),
-        "model_effective": Obj({"embed_dim": Int(1, MAX_EMBED_DIM)}),
+        # the table's width: model.embed_dim learned columns, after the vectors' own (as many at most)
+        "model_effective": Obj({"embed_dim": Int(1, 2 * MAX_EMBED_DIM)}),
         # the chosen epoch and its validation numbers: accuracy, or micro-F1 for a set of labels
         "best": Obj({"epoch": Int(1), "val_loss": Float(0)}, {"val_accuracy": FRACTION, "val_micro_f1": FRACTION}),
         "reference": Obj(

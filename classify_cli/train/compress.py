@@ -32,6 +32,7 @@ from ..util.lock import DirectoryLock
 from ..util.swap import atomic_directory, check_replaceable
 
 COMPRESSED_MODEL = "a compressed model alone"
+DEFAULT_MAX_FEATURES = 75_000  # about 3.5 MB at int8, however large the vocabulary
 
 
 def is_compressed_output(path: Path) -> bool:
@@ -42,11 +43,22 @@ def is_compressed_output(path: Path) -> bool:
 
 
 def compress(
-    run_dir: Path, out: Path, max_features: int = 75_000, dtype: str = "int8", data: Path | None = None
+    run_dir: Path,
+    out: Path,
+    max_features: int | None = None,
+    dtype: str = "int8",
+    data: Path | None = None,
+    max_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """Write a compressed copy of the model in ``run_dir`` to ``out``; return sizes and accuracies."""
-    if max_features < 1:
+    """Write a compressed copy of the model in ``run_dir`` to ``out``; return sizes and accuracies.
+    It keeps the ``max_features`` most important features, or as many as fit in ``max_bytes``
+    (model.json and the weights file), or else ``DEFAULT_MAX_FEATURES``."""
+    if max_features is not None and max_bytes is not None:
+        raise InputError("give --max-features or --max-size, not both")
+    if max_features is not None and max_features < 1:
         raise InputError(f"--max-features must be at least 1 (got {max_features})")
+    if max_bytes is not None and max_bytes < 1:
+        raise InputError(f"--max-size must be at least 1 byte (got {max_bytes})")
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)} (got {dtype!r})")
     run_dir, out = Path(run_dir), Path(out)
@@ -61,8 +73,12 @@ def compress(
             raise InputError(f"{run_dir} is already compressed; compress the full model it came from")
         validation = _validation_split(bundle, data)
 
-        keep = feature_order(bundle)[:max_features]
-        tensors, meta = compressed(bundle, keep, dtype, validation, str(run_dir.resolve()), max_features)
+        origin = str(run_dir.resolve())
+        if max_bytes is None:
+            asked = max_features or DEFAULT_MAX_FEATURES
+            tensors, meta = compressed(bundle, feature_order(bundle)[:asked], dtype, validation, origin, asked)
+        else:
+            tensors, meta = _to_fit(bundle, max_bytes, validation, origin, dtype)
         with atomic_directory(out, is_compressed_output, COMPRESSED_MODEL) as tmp:
             save_bundle(tmp, tensors, meta)
     sizes = {name: model_bytes(path) for name, path in (("before", run_dir), ("after", out))}
@@ -71,6 +87,7 @@ def compress(
         "features": {"before": features_of(bundle.meta), "after": features_of(meta)},
         "bytes": sizes,
         "dtype": dtype,
+        **({"max_bytes": max_bytes} if max_bytes is not None else {}),
         "seconds": round(time.perf_counter() - started, 3),
     }
     if validation is not None:
@@ -78,6 +95,19 @@ def compress(
         summary[f"validation_{task_of(meta).main_metric}"] = {"before": before[0], "after": after[0]}
         summary["validation_mean_confidence"] = {"before": before[1], "after": after[1]}
     return summary
+
+
+def _to_fit(bundle: Bundle, max_bytes: int, validation, origin: str, dtype: str):
+    """``compressed_to_fit``, or the error that says how small this model can get."""
+    from ..model.bundle import bundle_bytes
+
+    fitted = compressed_to_fit(bundle, max_bytes, validation, origin, dtype)
+    if fitted is None:
+        smallest = bundle_bytes(*compressed(bundle, feature_order(bundle)[:1], dtype, None, origin))
+        raise InputError(
+            f"--max-size {max_bytes:,} bytes: this model takes {smallest:,} bytes with one feature at {dtype}"
+        )
+    return fitted
 
 
 def features_of(meta: dict[str, Any]) -> int:

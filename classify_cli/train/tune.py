@@ -81,18 +81,6 @@ def check_tune_inputs(
     return manifest, k
 
 
-def parse_size(text: str) -> int:
-    """Bytes from ``2000000``, ``500K``, ``2M``, ``1.5MB`` or ``1GiB`` (K, M, G: powers of 1000,
-    as fastText's ``-autotune-modelsize``; KiB, MiB, GiB: of 1024)."""
-    import re
-
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmg]?)(i?)(b?)\s*", text, re.IGNORECASE)
-    if not match or (match[3] and not match[2]):
-        raise InputError(f"--max-size {text!r}: give bytes, or a size such as 500K, 2M or 1.5MB")
-    base = 1024 if match[3] else 1000
-    return int(float(match[1]) * base ** " kmg".index(match[2].lower() or " "))
-
-
 def tune(
     data_dir: Path,
     out_dir: Path,

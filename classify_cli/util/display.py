@@ -37,6 +37,20 @@ def byte_sizes(*sizes: int) -> list[str]:
     return [f"{n} B" for n in sizes]
 
 
+def parse_size(text: str) -> int:
+    """Bytes from ``2000000``, ``500K``, ``2M``, ``1.5MB`` or ``1GiB`` (K, M, G: powers of 1000,
+    as fastText's ``-autotune-modelsize``; KiB, MiB, GiB: of 1024)."""
+    import re
+
+    from .errors import InputError
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmg]?)(i?)(b?)\s*", text, re.IGNORECASE)
+    if not match or (match[3] and not match[2]):
+        raise InputError(f"--max-size {text!r}: give bytes, or a size such as 500K, 2M or 1.5MB")
+    base = 1024 if match[3] else 1000
+    return int(float(match[1]) * base ** " kmg".index(match[2].lower() or " "))
+
+
 NUMBER_WIDTH = 13
 
 
