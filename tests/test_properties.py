@@ -431,7 +431,8 @@ def _check_table(out: str, records: list[dict], table: FixedTable, k: int) -> No
         text_cell, label_cell = rest[: -table.label_width].removesuffix("   "), rest[-table.label_width :].strip()
         expected = record["top"][rank]
         label = expected["label"] if rank or record["label"] is not None else f"({expected['label']}: abstained)"
-        assert label_cell == label and abs(float(number) - expected["probability"]) <= 5e-5
+        # the table rounds to 4 places and the JSON to 6: 0.05324951 reads 0.0532 and 0.05325
+        assert label_cell == label and abs(float(number) - expected["probability"]) <= 5e-5 + 5e-7 + 1e-12
         text = shown(record["text"]) if rank == 0 else ""
         if text_cell.endswith("...") and text_cell.rstrip() != text.rstrip():
             assert text.startswith(text_cell[:-3].rstrip())
