@@ -23,7 +23,9 @@ What runs, each step in its own child process
       predict   classify predict --model RUN "Stocks rally as the Fed holds rates": one untimed
                 warm-up run (page cache), then 5 timed runs
       compress  only when `classify compress --help` exits 0: classify compress --model RUN
-                --out WORK/NAME/small [--compress-args], then size, evaluate and predict as above
+                --out WORK/NAME/classify-compressed [--compress-args], then size, evaluate and
+                predict as above; after fastText, again with --max-size the .ftz's bytes
+                ("classify at the .ftz size": model.json and weights against the .ftz file)
     fastText (fasttext-wheel, in this interpreter), the paper recipe of Joulin et al. 2016:
     dim 10, lr 0.25, wordNgrams 2, epoch 5, minCount 1, bucket 10,000,000, thread 2, softmax,
     on all of train.csv, tokenized exactly as classify tokenizes (basic_english after
@@ -347,7 +349,7 @@ def ratio(a: Any, b: Any) -> float | None:
 
 
 def classify_rows(runner: Runner, classify: Path, corpus: Path, work: Path, compress_args: list[str]) -> list[Row]:
-    data, run, small = work / "data", work / "run", work / "small"
+    data, run = work / "data", work / "run"
     test_csv = corpus / "test.csv"
     log(f"== classify on {corpus}")
     prep = runner.run([classify, "prepare", "--from", corpus, "--out", data], "classify-prepare")
@@ -394,49 +396,54 @@ def classify_rows(runner: Runner, classify: Path, corpus: Path, work: Path, comp
         log(f"`classify compress --help` exited {has_compress.returncode}: no compress command, its row is n/a")
         rows.append(Row("classify compressed", accuracy="n/a (no compress command)"))
         return rows
-    comp = runner.run(
-        [classify, "compress", "--model", run, "--out", small, *compress_args], "classify-compress", check=False
-    )
+    rows.append(compressed_row(runner, classify, corpus, work, "classify compressed", compress_args, row))
+    return rows
+
+
+def compressed_row(
+    runner: Runner, classify: Path, corpus: Path, work: Path, name: str, compress_args: list[str], full: Row
+) -> Row:
+    """``classify compress`` of WORK/run with ``compress_args``: its size, test accuracy and start-up."""
+    run, small = work / "run", work / name.replace(" ", "-")
+    test_csv = corpus / "test.csv"
+    step = name.replace(" ", "-")
+    comp = runner.run([classify, "compress", "--model", run, "--out", small, *compress_args], step, check=False)
     if comp.returncode != 0:
         stderr = comp.stderr_log.read_text(errors="replace") if comp.stderr_log else ""
         log(f"classify compress exited {comp.returncode}:\n{stderr[-2000:]}")
-        rows.append(Row("classify compressed", accuracy=f"n/a (compress exited {comp.returncode})"))
-        return rows
+        return Row(name, accuracy=f"n/a (compress exited {comp.returncode})")
     try:
         comp_out: Any = json.loads(comp.stdout)
     except ValueError:
         comp_out = comp.stdout.strip()[:2000]
     small_size, small_files = dir_size(small)
     small_eval = runner.run(
-        [classify, "evaluate", "--model", small, "--data", test_csv, "--format", "json"], "classify-small-evaluate"
+        [classify, "evaluate", "--model", small, "--data", test_csv, "--format", "json"], f"{step}-evaluate"
     )
     small_report = json.loads(small_eval.stdout)
-    small_cold = runner.cold_start([classify, "predict", "--model", small, PREDICT_TEXT], "classify-small-predict")
-    rows.append(
-        Row(
-            "classify compressed",
-            train_docs=train_docs,
-            prepare_s=prep.wall_s,
-            prepare_mb=prep.peak_mb,
-            train_s=f"+{comp.wall_s:.1f} (compress)",
-            train_mb=f"+{comp.peak_mb:,.0f} (compress)",
-            epochs=row.epochs,
-            model_mb=small_size / MB,
-            accuracy=small_report["accuracy"],
-            cold_s=small_cold["median_s"],
-            cold_mb=small_cold["peak_mb"],
-            extra={
-                "compress_args": compress_args,
-                "compress": {"wall_s": comp.wall_s, "peak_mb": comp.peak_mb, "stdout": comp_out},
-                "model_dir": str(small),
-                "model_files_bytes": small_files,
-                "model_bytes": small_size,
-                "evaluate": {"wall_s": small_eval.wall_s, "peak_mb": small_eval.peak_mb, "n": small_report.get("n")},
-                "predict_cold_start": small_cold,
-            },
-        )
+    small_cold = runner.cold_start([classify, "predict", "--model", small, PREDICT_TEXT], f"{step}-predict")
+    return Row(
+        name,
+        train_docs=full.train_docs,
+        prepare_s=full.prepare_s,
+        prepare_mb=full.prepare_mb,
+        train_s=f"+{comp.wall_s:.1f} (compress)",
+        train_mb=f"+{comp.peak_mb:,.0f} (compress)",
+        epochs=full.epochs,
+        model_mb=small_size / MB,
+        accuracy=small_report["accuracy"],
+        cold_s=small_cold["median_s"],
+        cold_mb=small_cold["peak_mb"],
+        extra={
+            "compress_args": compress_args,
+            "compress": {"wall_s": comp.wall_s, "peak_mb": comp.peak_mb, "stdout": comp_out},
+            "model_dir": str(small),
+            "model_files_bytes": small_files,
+            "model_bytes": small_size,
+            "evaluate": {"wall_s": small_eval.wall_s, "peak_mb": small_eval.peak_mb, "n": small_report.get("n")},
+            "predict_cold_start": small_cold,
+        },
     )
-    return rows
 
 
 # -- fastText --------------------------------------------------------------------------
@@ -652,6 +659,9 @@ def ratio_lines(rows: list[Row]) -> list[str]:
     ]
     if cc is not None and fq is not None:
         pairs.append(("model size (compressed vs .ftz)", cc.model_mb, fq.model_mb))
+    at = by.get("classify at the .ftz size")
+    if at is not None and fq is not None:
+        pairs.append(("model size (at the .ftz size vs .ftz)", at.model_mb, fq.model_mb))
     pairs.append(("predict cold start", c.cold_s, f.cold_s))
     out = []
     for name, a, b in pairs:
@@ -711,6 +721,12 @@ def main(argv: list[str] | None = None) -> int:
         if not skip_ft:
             try:
                 rows += fasttext_rows(runner, sys.executable, corpus, work)
+                ftz = next((r for r in rows if r.system == "fastText quantized" and r.extra), None)
+                if ftz is not None and rows[0].extra:  # the same size as fastText's .ftz, file for file
+                    at = ["--max-size", str(ftz.extra["model_bytes"])]
+                    rows.append(
+                        compressed_row(runner, classify, corpus, work, "classify at the .ftz size", at, rows[0])
+                    )
             except CommandFailed as error:
                 log(f"fastText failed: {error}")
                 rows.append(Row("fastText", accuracy=f"failed: {str(error).splitlines()[0]}"))
