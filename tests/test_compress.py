@@ -1,15 +1,18 @@
 """classify compress: a small bundle that predict and evaluate read, and its refusals."""
 
 import json
+import random
 import shutil
 
 import numpy as np
 import pytest
 
-from classify_cli.model.bundle import load_bundle
+from classify_cli.model.bundle import bundle_bytes, load_bundle
 from classify_cli.model.inference import Predictor
+from classify_cli.train import compress as compressing
 from classify_cli.util.display import byte_sizes
 
+from .conftest import TOPICS, write_header_csv
 from .test_output_safety import assert_one_clean_error, snapshot
 
 
@@ -99,12 +102,44 @@ def test_max_size_keeps_as_many_features_as_fit(invoke, trained, tmp_path):
     kept = summary["features"]["after"]
     assert summary["max_bytes"] == limit and summary["bytes"]["after"] <= limit
     assert 0 < kept < full["features"]["after"]
-    # one feature more would not have fitted: the same model with max_features one higher is larger
-    more = json.loads(
-        invoke("compress", "--model", run, "--out", tmp_path / "more", "--max-features", str(kept + 1)).stdout
+    # the most important features first, as --max-features keeps them: nothing more fits here
+    prefix = json.loads(
+        invoke("compress", "--model", run, "--out", tmp_path / "prefix", "--max-features", str(kept + 1)).stdout
     )
-    assert more["bytes"]["after"] > limit
+    assert prefix["bytes"]["after"] > limit
     assert load_bundle(tmp_path / "fit").meta["head"]["compressed"]["max_features"] == kept
+
+
+def test_max_size_fills_the_room_a_larger_word_table_would_take_with_buckets(invoke, tmp_path):
+    rng = random.Random(0)
+    fillers = [f"w{i:04d}" for i in range(1500)]  # enough words to outgrow the smallest word table
+    rows = [(t, " ".join(TOPICS[t].split()[:2] + rng.sample(fillers, 6))) for t in TOPICS for _ in range(100)]
+    config = tmp_path / "small.toml"
+    config.write_text('[model]\nembed_dim = 16\nbuckets = 5000\n\n[train]\nepochs = 1\ndevice = "cpu"\n')
+    data, run = tmp_path / "data", tmp_path / "run"
+    corpus = write_header_csv(tmp_path / "train.csv", rows)
+    assert invoke("prepare", "--from", corpus, "--out", data, "--config", config).exit_code == 0
+    assert invoke("train", "--data", data, "--out", run, "--config", config).exit_code == 0
+    bundle = load_bundle(run)
+    order, n_words = compressing.feature_order(bundle), bundle.meta["head"]["kept_words"]
+
+    def smaller(n: int):
+        return compressing.compressed(bundle, order[:n], "int8", None, "test")
+
+    # the most features before the next one would double the word table
+    lo, hi = 1, len(order)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if len(smaller(mid)[0]["vocab.keys"]) == 1024 else (lo, mid - 1)
+    limit = bundle_bytes(*smaller(lo)) + 1000
+    assert bundle_bytes(*smaller(lo + 1)) > limit  # that word's table would not fit
+    result = invoke("compress", "--model", run, "--out", tmp_path / "fit", "--max-size", str(limit))
+    assert result.exit_code == 0, result.output
+    assert limit - 100 < json.loads(result.stdout)["bytes"]["after"] <= limit  # short of it by a row or so
+    fit = load_bundle(tmp_path / "fit").tensors
+    words = order[:lo][order[:lo] < n_words]
+    assert sorted(fit["kept_words"].tolist()) == sorted(words.tolist())  # the same words, and more buckets
+    assert len(fit["ngram_buckets"]) > (order[:lo] >= n_words).sum()
 
 
 def _tamper(run):
