@@ -292,3 +292,13 @@ def test_a_vectors_run_resumes_exactly_and_only_with_the_same_file(invoke, tmp_p
     assert result.exit_code == 2
     assert "the vectors file" in result.stderr and "changed since the checkpoint was saved" in result.stderr
     assert (tmp_path / "changed" / "checkpoint" / "state.json").exists()  # still there to resume from
+    # a checkpoint whose table another version built (vectors' columns alone, before learned ones)
+    write_glove(vectors, topic_vectors())
+    state_file = tmp_path / "changed" / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    state["config"]["model"]["embed_dim"] = 32
+    state_file.write_text(json.dumps(state))
+    result = invoke("train", "--resume", tmp_path / "changed")
+    assert result.exit_code == 2 and result.stderr.count("error:") == 1, result.stderr
+    assert "the checkpoint's word table is" in result.stderr and "cannot resume" in result.stderr
+    assert "Traceback" not in result.stderr and state_file.exists()

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..model.features import RowMap
 from ..model.head import TRAINING
-from ..util.errors import InputError
+from ..util.errors import BundleError, InputError
 
 
 class Grouping(NamedTuple):
@@ -194,6 +194,12 @@ def export_tensors(model: TextClassifier, row_map: RowMap) -> dict[str, np.ndarr
 def import_tensors(model: TextClassifier, tensors: dict[str, np.ndarray], row_map: RowMap) -> None:
     """Load exported weights back (the unseen-bucket row stays zero)."""
     vocab = row_map.spec.vocab_size
+    stored, built = tuple(tensors["word_embedding"].shape), (vocab, model.embedding.embedding_dim)
+    if stored != built:  # e.g. a vectors run checkpointed before the learned columns came
+        raise BundleError(
+            f"the checkpoint's word table is {stored[0]:,} x {stored[1]}, but this version of classify builds "
+            f"{built[0]:,} x {built[1]} from its config: it cannot resume; train the run again"
+        )
     with torch.no_grad():
         weight = model.embedding.weight
         weight.zero_()
