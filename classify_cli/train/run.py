@@ -157,12 +157,12 @@ def _train_locked(
     if state is not None:
         if world.is_main:
             best = {k.removeprefix("best."): v for k, v in checkpoint.items() if k.startswith("best.")} or None
-        world.together(  # a checkpoint another version wrote can be refused: no rank left waiting
-            lambda: (
-                world.is_main
-                and import_tensors(model, {k: v for k, v in checkpoint.items() if not k.startswith("best.")}, row_map)
-            )
-        )
+
+        def load_weights() -> None:
+            if world.is_main:
+                import_tensors(model, {k: v for k, v in checkpoint.items() if not k.startswith("best.")}, row_map)
+
+        world.together(load_weights)  # a checkpoint another version wrote can be refused: no rank left waiting
         world.broadcast_([model.embedding.weight.data, model.fc.weight.data, model.fc.bias.data])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
