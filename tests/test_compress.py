@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 import shutil
 
 import numpy as np
@@ -108,6 +109,16 @@ def test_max_size_keeps_as_many_features_as_fit(invoke, trained, tmp_path):
     )
     assert prefix["bytes"]["after"] > limit
     assert load_bundle(tmp_path / "fit").meta["head"]["compressed"]["max_features"] == kept
+
+
+def test_the_size_a_too_small_limit_names_is_enough(invoke, trained, tmp_path):
+    _, _, run = trained
+    refused = invoke("compress", "--model", run, "--out", tmp_path / "small", "--max-size", "1K")
+    assert refused.exit_code == 2 and not (tmp_path / "small").exists()
+    named = int(re.search(r"this model takes ([\d,]+) bytes", refused.stderr)[1].replace(",", ""))
+    result = invoke("compress", "--model", run, "--out", tmp_path / "small", "--max-size", str(named))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["features"]["after"] == 1
 
 
 def test_max_size_fills_the_room_a_larger_word_table_would_take_with_buckets(invoke, tmp_path):

@@ -25,7 +25,8 @@ def compress_cli(
         int | None,
         typer.Option(
             "--max-features",
-            help="Keep this many features (words and n-grams) with the largest rows [default: 75,000].",
+            help="Keep this many features (words and n-grams) with the largest rows [default: 75,000; "
+            "not with --max-size].",
             show_default=False,
         ),
     ] = None,
@@ -33,7 +34,8 @@ def compress_cli(
         str | None,
         typer.Option(
             "--max-size",
-            help="Keep as many features as fit in this size (model.json and weights): bytes, or 500K, 1.6MB, 2MiB.",
+            help="Keep as many features as fit in this size (model.json and weights): bytes, or 500K, 1.6MB, 2MiB "
+            "[not with --max-features].",
             show_default=False,
         ),
     ] = None,

@@ -103,7 +103,7 @@ def _to_fit(bundle: Bundle, max_bytes: int, validation, origin: str, dtype: str)
 
     fitted = compressed_to_fit(bundle, max_bytes, validation, origin, dtype)
     if fitted is None:
-        smallest = bundle_bytes(*compressed(bundle, feature_order(bundle)[:1], dtype, None, origin))
+        smallest = bundle_bytes(*compressed(bundle, feature_order(bundle)[:1], dtype, validation, origin))
         raise InputError(
             f"--max-size {max_bytes:,} bytes: this model takes {smallest:,} bytes with one feature at {dtype}"
         )
