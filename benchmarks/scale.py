@@ -404,9 +404,8 @@ def compressed_row(
     runner: Runner, classify: Path, corpus: Path, work: Path, name: str, compress_args: list[str], full: Row
 ) -> Row:
     """``classify compress`` of WORK/run with ``compress_args``: its size, test accuracy and start-up."""
-    run, small = work / "run", work / name.replace(" ", "-")
-    test_csv = corpus / "test.csv"
     step = name.replace(" ", "-")
+    run, small, test_csv = work / "run", work / step, corpus / "test.csv"
     comp = runner.run([classify, "compress", "--model", run, "--out", small, *compress_args], step, check=False)
     if comp.returncode != 0:
         stderr = comp.stderr_log.read_text(errors="replace") if comp.stderr_log else ""

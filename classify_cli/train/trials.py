@@ -78,9 +78,8 @@ def as_params(cfg: Config, several: bool = False) -> dict[str, Any]:
     params = {f"model.{k}": model[k] for k in ("ngrams", "weighting", "supervised_weight", "ngram_weight")}
     params["model.weighting"] = weighting_for(model["weighting"], several)  # "auto" as the task resolves it
     params |= {f"train.{k}": train[k] for k in ("lr", "batch_size", "gamma", "patience", *(["pos_weight"] * several))}
-    if model["vectors"] is not None:  # their dimension, not one of the search's
+    if model["vectors"] is not None:
         params["model.vectors"] = model["vectors"]
-        return params
     # "auto" is no choice of the search's: the first trial starts from 64 dimensions
     params["model.embed_dim"] = model["embed_dim"] if model["embed_dim"] in (16, 32, 64, 128) else 64
     return params
