@@ -471,9 +471,10 @@ def test_many_texts_encode_as_each_one_alone(predictor, texts):
     lengths=st.lists(st.integers(0, 5), max_size=40),
     data=st.data(),
     block=st.integers(1, 7),
+    block_values=st.integers(1, 12),
     in_place=st.booleans(),
 )
-def test_select_rows_picks_the_rows_in_order(lengths, data, block, in_place):
+def test_select_rows_picks_the_rows_in_order(lengths, data, block, block_values, in_place):
     """Rows of a ragged array, in blocks of any size, copied or moved to the front in place."""
     import classify_cli.util.ragged as ragged
 
@@ -483,16 +484,51 @@ def test_select_rows_picks_the_rows_in_order(lengths, data, block, in_place):
     offsets = ragged.offsets_from_lengths(np.array(lengths, dtype=np.int64))
     values = np.arange(offsets[-1], dtype=np.int32) * 7
     expected = [values[offsets[r] : offsets[r + 1]].tolist() for r in rows]
-    original, saved = values.copy(), ragged._BLOCK_ROWS
-    ragged._BLOCK_ROWS = block
+    original, saved = values.copy(), (ragged._BLOCK_ROWS, ragged._BLOCK_VALUES)
+    whole = ragged.fingerprints(values, offsets)
+    ragged._BLOCK_ROWS, ragged._BLOCK_VALUES = block, block_values
     try:
         out, new_offsets = ragged.select_rows(values, offsets, np.array(rows, dtype=np.int64), in_place=in_place)
+        blocked = ragged.fingerprints(original, offsets)
     finally:
-        ragged._BLOCK_ROWS = saved
+        ragged._BLOCK_ROWS, ragged._BLOCK_VALUES = saved
+    np.testing.assert_array_equal(blocked, whole)  # a row's fingerprint does not depend on its block
     assert [out[new_offsets[i] : new_offsets[i + 1]].tolist() for i in range(len(rows))] == expected
     assert len(new_offsets) == len(rows) + 1 and new_offsets[-1] == len(out)
     if not in_place:
         assert (values == original).all()  # the input is left as it was
+
+
+@PROPS
+@given(
+    st.lists(st.lists(st.text(max_size=3) | st.sampled_from(["\ud800", "é", "<unk>"]), max_size=8), max_size=10),
+    st.data(),
+)
+def test_provisional_ids_are_a_dict_of_first_occurrences(docs, data):
+    """prepare's compact token ids, merged after any documents: the ids a growing dict gives
+    (each new token the next id), and the tokens back in id order, lone surrogates and all."""
+    from classify_cli.data.token_ids import ProvisionalIds
+
+    index, reference, got, pending = ProvisionalIds(), {}, [], []
+    for doc in docs:
+        pending.extend(index.block_ids(doc))
+        if data.draw(st.booleans()):  # a block ends here
+            got.extend(index.merge(np.array(pending, dtype=np.int32)).tolist())
+            pending = []
+    got.extend(index.merge(np.array(pending, dtype=np.int32)).tolist())
+    assert got == [reference.setdefault(t, len(reference)) for doc in docs for t in doc]
+    assert index.tokens() == list(reference) and len(index) == len(reference)
+
+
+@PROPS
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"]))), st.integers(1, 4))
+def test_a_json_list_written_in_slices_is_json_text(items, every):
+    from classify_cli.util.fs import atomic_write_json_list, json_text
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "list.json"
+        atomic_write_json_list(path, items, every)
+        assert path.read_text(encoding="utf-8") == json_text(items)
 
 
 @PROPS

@@ -1,8 +1,8 @@
 """``prepare``: a corpus into tokenized, numericalized train / validation / test splits.
 
-It reads a source once, tokenizing each row as it streams by into provisional token ids,
-which go to a scratch file (no text is kept, and no ids: memory grows with the vocabulary
-and by a few bytes a document). It then carves the missing splits, counts the vocabulary
+It reads a source once, tokenizing each row as it streams by into provisional token ids
+(``token_ids.py``), which go to a scratch file (no text is kept, and no ids: memory grows
+by a few dozen bytes per distinct token and a few bytes a document). It then carves the missing splits, counts the vocabulary
 from the train split alone and writes each split's final ids as it reads them back, a
 block at a time, with labels, the vocabulary and a manifest (the format is
 ``prepared.py``'s). Training reads the ids back and never tokenizes again.
@@ -43,6 +43,7 @@ from .prepared import (
     write_vocab,
 )
 from .spill import SpilledIds, TokenSink
+from .token_ids import ProvisionalIds
 
 Log = Callable[[str], None]
 
@@ -84,8 +85,7 @@ class _Numericalizer:
 
     def __init__(self, tokenize: Callable[[str], list[str]], cfg: PrepareConfig):
         self.tokenize = tokenize
-        self.index: defaultdict[str, int] = defaultdict()
-        self.index.default_factory = self.index.__len__
+        self.index = ProvisionalIds()
         self.label_index: defaultdict[str, int] = defaultdict()
         self.label_index.default_factory = self.label_index.__len__
         self.written: dict[str, str] = {}  # label -> the first way it was written (surrounding spaces and all)
@@ -99,10 +99,9 @@ class _Numericalizer:
         return list(self.label_index)  # in provisional id order
 
     def take_tokens(self) -> list[str]:
-        """Every token read, in provisional id order; the index of them is dropped (it is the
-        largest thing that grows with the corpus, and a cycle the collector would free late)."""
-        tokens = list(self.index)
-        self.index.clear()
+        """Every token read, in provisional id order; the index of them is dropped."""
+        tokens = self.index.tokens()
+        self.index.release()
         return tokens
 
     def _kind(self, label: Label, split: str, n: int) -> None:
@@ -121,7 +120,7 @@ class _Numericalizer:
 
     def read(self, rows: Iterable[tuple[str, Label]], split: str, spill: Path) -> _Part:
         index, label_index, tokenize, written = self.index, self.label_index, self.tokenize, self.written
-        sink = TokenSink(spill)
+        sink = TokenSink(spill, translate=index.merge)
         labels, flat = array("i"), array("i")
         skipped = 0
         try:
@@ -145,7 +144,7 @@ class _Numericalizer:
                             "whitespace; write them alike"
                         )
                     labels.append(label_index[label])
-                sink.add([index[t] for t in tokens])
+                sink.add(index.block_ids(tokens))
         except BaseException:
             sink.close()
             raise

@@ -19,7 +19,14 @@ from ..text.tokens import TOKENIZER, Vocab
 from ..util import safetensors
 from ..util.config import SPLITS, section_schema
 from ..util.errors import BundleError, InputError
-from ..util.fs import atomic_write_json, atomic_write_with, open_regular, read_regular, sha256_file
+from ..util.fs import (
+    atomic_write_json,
+    atomic_write_json_list,
+    atomic_write_with,
+    open_regular,
+    read_regular,
+    sha256_file,
+)
 from ..util.schema import (
     CHECKSUM,
     COUNT,
@@ -172,7 +179,7 @@ def write_split(
 
 
 def write_vocab(tmp: Path, vocab: Vocab) -> None:
-    atomic_write_json(tmp / VOCAB, vocab.itos)
+    atomic_write_json_list(tmp / VOCAB, vocab.itos)  # a large vocabulary's strings are not copied
 
 
 def seal_prepared(

@@ -7,7 +7,7 @@ import mmap
 import os
 import shutil
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +16,15 @@ from ..util.errors import EnvironmentFailure
 from ..util.ragged import offsets_from_lengths, select_rows
 
 FLUSH_TOKENS = 1 << 20  # int32 ids buffered before a write (4 MiB)
-READ_TOKENS = 1 << 22  # ids read back at a time (16 MiB, a few such temporaries at once)
+READ_TOKENS = 1 << 20  # ids read back at a time (4 MiB, a few such temporaries at once)
 
 
 class TokenSink:
-    """Documents' int32 ids appended to ``path``; the documents' lengths kept in memory."""
+    """Documents' int32 ids appended to ``path``; the documents' lengths kept in memory. With
+    ``translate``, each buffer of ids is passed through it on its way to the file."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Path, translate: Callable[[np.ndarray], np.ndarray] | None = None):
+        self.path, self.translate = Path(path), translate
         self._file = open(self.path, "wb")  # noqa: SIM115 (closed by ``finish``)
         self._buffer = array("i")
         self._lengths = array("q")
@@ -35,8 +36,15 @@ class TokenSink:
             self._flush()
 
     def _flush(self) -> None:
+        if not self._buffer:
+            return
         try:
-            self._buffer.tofile(self._file)
+            if self.translate is None:
+                self._buffer.tofile(self._file)
+            else:
+                self.translate(np.frombuffer(self._buffer, dtype=np.int32)).astype(np.int32, copy=False).tofile(
+                    self._file
+                )
         except OSError as exc:  # a full disk, most likely
             raise EnvironmentFailure(f"cannot write the work file {self.path}: {exc.strerror or exc}") from None
         del self._buffer[:]

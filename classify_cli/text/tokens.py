@@ -109,6 +109,14 @@ class Vocab:
             raise ValueError(f"vocabulary lacks the default token {unk!r}")
         self.unk_index = self.itos.index(unk)
 
+    @classmethod
+    def of_distinct(cls, itos: list[str], unk: str = UNK) -> Vocab:
+        """A vocabulary of tokens known to be distinct, without the set that checks it (which
+        costs more than the list for a large one)."""
+        vocab = cls.__new__(cls)
+        vocab.itos, vocab.unk_index = itos, itos.index(unk)
+        return vocab
+
     @functools.cached_property
     def stoi(self) -> TokenIndex:
         # built on first use: training needs only the list, and a dict of a large vocabulary costs
@@ -187,20 +195,21 @@ def vocab_from_id_counts(
         raise ValueError("min_freq must be at least 1")
     if max_tokens is not None and max_tokens <= len(specials):
         raise ValueError("max_tokens must exceed the number of special tokens")
-    present = sorted(np.flatnonzero(counts).tolist(), key=tokens.__getitem__)  # ties: by token
-    order = np.array(present, dtype=np.int64)
-    del present
+    words = np.empty(len(tokens), dtype=object)  # the strings themselves: no Python int per token
+    words[:] = tokens
+    present = np.flatnonzero(counts)
+    order = present[np.argsort(words[present], kind="stable")]  # ties: by token
     order = order[np.argsort(-counts[order], kind="stable")]  # by count, descending
     if max_tokens is not None:
         order = order[: max_tokens - len(specials)]
     order = order[counts[order] >= min_freq]
-    special = set(specials)
-    order = order[[tokens[i] not in special for i in order.tolist()]] if special else order
-    vocab = Vocab([*specials, *(tokens[i] for i in order.tolist())])
+    at = {tok: np.flatnonzero(words == tok) for tok in specials}  # a special the corpus holds
+    order = order[~np.isin(order, np.concatenate([np.zeros(0, np.int64), *at.values()]))]
+    vocab = Vocab.of_distinct([*specials, *words[order].tolist()])
+    del words
     remap = np.full(max(len(tokens), 1), vocab.unk_index, dtype=np.int32)
     for k, tok in enumerate(specials):  # a special the corpus holds maps to its own place
-        if tok in tokens:
-            remap[tokens.index(tok)] = k
+        remap[at[tok]] = k
     remap[order] = np.arange(len(specials), len(specials) + len(order), dtype=np.int32)
     return vocab, remap
 

@@ -95,6 +95,22 @@ def json_text(obj: Any) -> str:
     return json.dumps(obj, indent=1, ensure_ascii=False) + "\n"
 
 
+def atomic_write_json_list(path: Path, items: list[Any], every: int = 8192) -> None:
+    """``atomic_write_json(path, items)``, the same text, written ``every`` items at a time:
+    ``json.dumps`` with an indent holds a string per item and per separator until it joins
+    them, several times the list's own size for a vocabulary of short words."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("[" if items else "[]\n")
+            for lo in range(0, len(items), every):
+                part = json.dumps(items[lo : lo + every], indent=1, ensure_ascii=False)[1:-2]
+                fh.write(("," if lo else "") + part)
+            fh.write("\n]\n" if items else "")
+
+    atomic_write_with(path, write)
+
+
 def write_output(path: Path, data: bytes) -> None:
     """Write a file the user named (``--output``) without replacing anything but a regular
     file: through a symlink to the file it names (each link checked by ``_check_link``),

@@ -15,8 +15,7 @@ def fingerprints(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     Each value is mixed with its position in the row (splitmix64) and the row sums them."""
     out = np.zeros(len(offsets) - 1, dtype=np.uint64)
     row_lengths = np.diff(offsets)
-    for lo in range(0, len(out), _BLOCK_ROWS):  # a block at a time: temporaries stay small
-        hi = min(lo + _BLOCK_ROWS, len(out))
+    for lo, hi in _blocks(offsets):  # a block at a time: temporaries stay small
         block = values[offsets[lo] : offsets[hi]].astype(np.uint64)
         starts = np.repeat(offsets[lo:hi] - offsets[lo], row_lengths[lo:hi])
         z = block * np.uint64(0x9E3779B97F4A7C15) + (np.arange(len(block), dtype=np.uint64) - starts.astype(np.uint64))
@@ -71,8 +70,7 @@ def select_rows(
     new_offsets = offsets_from_lengths(row_lengths[rows])
     out = values if in_place else np.empty(new_offsets[-1], dtype=values.dtype)
     written = 0
-    for lo in range(0, n_rows, _BLOCK_ROWS):
-        hi = min(lo + _BLOCK_ROWS, n_rows)
+    for lo, hi in _blocks(offsets):
         # a copy of the block's kept values: writing them at ``written`` <= offsets[lo] is safe in place
         block = values[offsets[lo] : offsets[hi]][np.repeat(keep[lo:hi], row_lengths[lo:hi])]
         out[written : written + len(block)] = block
@@ -80,7 +78,20 @@ def select_rows(
     return out[:written], new_offsets
 
 
+# a block of rows holds at most this many rows and, unless one row is longer, values: its
+# temporaries (a few 8-byte copies of its values) stay a few MiB however long the rows are
 _BLOCK_ROWS = 65_536
+_BLOCK_VALUES = 1 << 20
+
+
+def _blocks(offsets: np.ndarray):
+    """``(lo, hi)`` row ranges covering a ragged array's rows in order, block by block."""
+    n_rows, lo = len(offsets) - 1, 0
+    while lo < n_rows:
+        hi = min(lo + _BLOCK_ROWS, int(np.searchsorted(offsets, offsets[lo] + _BLOCK_VALUES, side="right")) - 1)
+        hi = min(max(hi, lo + 1), n_rows)
+        yield lo, hi
+        lo = hi
 
 
 def row_ids(offsets: np.ndarray) -> np.ndarray:
