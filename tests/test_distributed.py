@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from classify_cli.data.prepared import load_prepared
-from classify_cli.model.features import fit_features
+from classify_cli.model.feature_sets import fit_features
 from classify_cli.model.task import TASKS
 from classify_cli.train.distributed import World
 from classify_cli.train.loop import batches, train_step

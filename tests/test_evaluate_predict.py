@@ -166,7 +166,8 @@ def test_scoring_table_matches_torch_model(trained, weighting):
     the table, the norm per document, unseen n-grams on the shared zero row."""
     torch = pytest.importorskip("torch")
     from classify_cli.data.prepared import load_prepared
-    from classify_cli.model.features import fit_features, norm_of
+    from classify_cli.model.feature_sets import fit_features
+    from classify_cli.model.features import norm_of
     from classify_cli.model.head import Head, describe, scoring_tensors
     from classify_cli.text.token_table import TokenTable
     from classify_cli.text.tokens import encode_token
@@ -185,9 +186,10 @@ def test_scoring_table_matches_torch_model(trained, weighting):
         model.embedding.weight.normal_()
         model.embedding.weight[-1].zero_()
         model.fc.bias.normal_()
+        rows, offsets = feature_set.all_rows()
         expected = model(
-            torch.from_numpy(feature_set.feats.astype(np.int64)),
-            torch.from_numpy(feature_set.offsets[:-1]),
+            torch.from_numpy(rows.astype(np.int64)),
+            torch.from_numpy(offsets[:-1]),
             torch.from_numpy(feature_set.all_weights()),
         ).numpy()
     vocab = TokenTable.build([encode_token(t) for t in data.vocab.itos], range(len(data.vocab)), data.vocab.unk_index)

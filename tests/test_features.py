@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from classify_cli.data.prepared import Split
-from classify_cli.model.features import class_document_frequency, class_focus, fit_features
+from classify_cli.model.feature_sets import fit_features
+from classify_cli.model.features import class_document_frequency, class_focus
 from classify_cli.util.config import ModelConfig
 
 
@@ -52,10 +53,40 @@ def test_ngram_weight_scales_ngram_rows_only():
     np.testing.assert_allclose(half.idf[5:], 0.5 * full.idf[5:], rtol=1e-6)
     assert half.unseen_idf() == pytest.approx(0.5 * full.unseen_idf())
     # the bag weights follow: within a document, an n-gram now weighs half as much against a word
-    is_ngram = full_set.feats >= 5
+    rows, offsets = full_set.all_rows()
+    is_ngram = rows >= 5
     ratio = half_set.all_weights() / full_set.all_weights()
     for d in range(len(docs)):
-        lo, hi = full_set.offsets[d], full_set.offsets[d + 1]
+        lo, hi = offsets[d], offsets[d + 1]
         words, ngrams = ratio[lo:hi][~is_ngram[lo:hi]], ratio[lo:hi][is_ngram[lo:hi]]
         np.testing.assert_allclose(ngrams, 0.5 * words[0], rtol=1e-5)
         np.testing.assert_allclose(words, words[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_a_batch_of_documents_has_the_rows_the_whole_split_has(monkeypatch, stored):
+    """A batch's rows, kept from fitting or made from its token ids (in any order, any subset),
+    are the rows of the whole split featurized at once, chunk boundaries and all."""
+    import classify_cli.model.feature_sets as feature_sets
+    import classify_cli.model.features as features
+
+    monkeypatch.setattr(feature_sets, "CHUNK_DOCS", 3)  # fitting passes over several chunks
+    monkeypatch.setattr(feature_sets, "STORED_FEATURES", feature_sets.STORED_FEATURES if stored else 0)
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(0, 20, rng.integers(0, 7)).tolist() for _ in range(25)]
+    split = Split(
+        np.array([t for d in docs for t in d], dtype=np.int32),
+        np.cumsum([0] + [len(d) for d in docs]),
+        rng.integers(0, 3, len(docs)),
+    )
+    fitted, train_set = fit_features(split, 20, ModelConfig(buckets=31), num_classes=3)
+    assert (train_set.row_map is None) == stored == fitted.stores
+    rows, offsets = fitted.row_map.rows(split.ids, split.offsets)
+    for chosen in (rng.permutation(len(docs)), rng.permutation(len(docs))[:7], np.array([4, 4, 0])):
+        got, got_offsets = train_set.gather(chosen)
+        expected = [rows[offsets[d] : offsets[d + 1]].tolist() for d in chosen]
+        assert [got[got_offsets[i] : got_offsets[i + 1]].tolist() for i in range(len(chosen))] == expected
+        assert got.dtype == np.int32
+    # each document's norm from the rows of its own chunk, as the whole split gives it
+    whole = features.doc_norms(offsets, fitted.idf[rows], features.norm_of(fitted.spec.weighting))
+    np.testing.assert_allclose(train_set.norms, whole)

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from classify_cli.model.features import FeatureSet
+from classify_cli.model.feature_sets import FeatureSet
 from classify_cli.model.task import TASKS
 from classify_cli.train.loop import batches, train_step
 from classify_cli.train.net import SGD, TextClassifier, clip_grad_norm

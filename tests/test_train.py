@@ -154,7 +154,7 @@ def many_labels(path: Path, labels: int, per_label: int = 3) -> Path:
 def test_many_labels_are_refused_before_their_tables_are_made(invoke, tmp_path, monkeypatch):
     """500 labels on a machine of 4 MiB: the embedding table alone would fit (the check before
     counted only it), the rows x classes tables do not, and nothing of them is allocated."""
-    import classify_cli.model.features
+    import classify_cli.model.feature_sets
     import classify_cli.train.net
 
     corpus = many_labels(tmp_path / "many.csv", 500)
@@ -162,7 +162,7 @@ def test_many_labels_are_refused_before_their_tables_are_made(invoke, tmp_path, 
     assert result.exit_code == 0, result.output
     monkeypatch.setattr(classify_cli.train.net, "machine_memory", lambda: 4 << 20)
     made = []
-    monkeypatch.setattr(classify_cli.model.features, "class_document_frequency", lambda *a, **k: made.append(1))
+    monkeypatch.setattr(classify_cli.model.feature_sets, "class_document_frequency", lambda *a, **k: made.append(1))
     config = tmp_path / "c.toml"
     config.write_text('[model]\nembed_dim = 16\nbuckets = 2000\n[train]\nepochs = 1\ndevice = "cpu"\n')
     result = invoke("train", "--data", tmp_path / "data", "--out", tmp_path / "run", "--config", config)
@@ -172,46 +172,25 @@ def test_many_labels_are_refused_before_their_tables_are_made(invoke, tmp_path, 
     assert not made and not (tmp_path / "run").exists()
 
 
-def test_features_on_disk_train_the_same_model(invoke, tmp_path, prepared, tiny_config, monkeypatch):
-    """Features in files beside the run (every array, however small) give the model features in
-    memory give, and the work directory is gone afterwards."""
-    import classify_cli.data.spill as spill
+def test_features_made_batch_by_batch_train_the_same_model(invoke, tmp_path, prepared, tiny_config, monkeypatch):
+    """A train split too large to keep its features makes them batch by batch from its token
+    ids, read from the prepared data's memory map; that, and letting go of their pages after
+    every step, give the model features kept in memory give, and no file is left beside it."""
+    import classify_cli.model.feature_sets as feature_sets
     import classify_cli.train.loop as training
+    from classify_cli.data.spill import mapping_of
 
-    assert invoke("train", "--data", prepared, "--out", tmp_path / "memory", "--config", tiny_config).exit_code == 0
-    mapped, dropped = [], []
-    real_empty, real_drop = spill.WorkArrays.empty, spill.drop_resident
-
-    def empty(self, size, dtype):
-        array = real_empty(self, size, dtype)
-        mapped.append(isinstance(array, np.memmap))
-        return array
-
-    monkeypatch.setattr(spill, "MAPPED_FROM", 0)
-    monkeypatch.setattr(spill.WorkArrays, "empty", empty)
+    assert invoke("train", "--data", prepared, "--out", tmp_path / "kept", "--config", tiny_config).exit_code == 0
+    dropped, real_drop = [], training.drop_resident
+    monkeypatch.setattr(feature_sets, "STORED_FEATURES", 0)
     monkeypatch.setattr(training, "RELEASE_STEPS", 1)
     monkeypatch.setattr(training, "drop_resident", lambda a: (dropped.append(a), real_drop(a)))
-    assert invoke("train", "--data", prepared, "--out", tmp_path / "disk", "--config", tiny_config).exit_code == 0
-    assert mapped == [True, True]  # train and validation features
-    assert dropped and all(isinstance(a, np.memmap) for a in dropped)
-    a, b = load_bundle(tmp_path / "memory"), load_bundle(tmp_path / "disk")
+    assert invoke("train", "--data", prepared, "--out", tmp_path / "dropped", "--config", tiny_config).exit_code == 0
+    assert dropped and all(mapping_of(a) is not None for a in dropped)
+    a, b = load_bundle(tmp_path / "kept"), load_bundle(tmp_path / "dropped")
     for key in a.tensors:
         assert np.array_equal(a.tensors[key], b.tensors[key]), key
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "data", "disk", "memory", "tiny.toml"]
-
-
-def test_work_arrays_stay_in_memory_where_no_directory_can_be_made(tmp_path):
-    from classify_cli.data.spill import MAPPED_FROM, WorkArrays
-
-    with WorkArrays(Path("/proc/self/no/such/run")) as work:  # /proc takes no directories
-        array = work.empty(MAPPED_FROM, np.int32)
-    assert not isinstance(array, np.memmap) and len(array) == MAPPED_FROM
-    with WorkArrays(tmp_path / "run") as work:
-        array = work.empty(MAPPED_FROM, np.int32)
-        names = [p.name for p in tmp_path.iterdir()]
-        assert isinstance(array, np.memmap) and len(names) == 1
-        assert names[0].startswith(".tmp-work-") and names[0].endswith("-run")
-    assert list(tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "data", "dropped", "kept", "tiny.toml"]
 
 
 @pytest.mark.parametrize("validation_docs", [300, 100])

@@ -1,11 +1,10 @@
 """Token ids on disk while ``prepare`` works: written as they are made, read back a block of
-documents at a time, so memory holds a block and the per-document arrays, not the corpus."""
+documents at a time, so memory holds a block and the per-document arrays, not the corpus.
+And ``drop_resident``, which lets go of a mapped file's pages once a pass is done with them."""
 
 from __future__ import annotations
 
 import mmap
-import os
-import shutil
 from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -94,69 +93,20 @@ class SpilledIds:
         return np.diff(self.offsets)[rows]
 
 
-# arrays from this size on go to a file: below it, memory is cheaper than a file and its page faults
-MAPPED_FROM = 16 << 20
-
-
-class WorkArrays:
-    """Large arrays backed by files in a work directory beside ``near`` instead of anonymous
-    memory: the kernel pages them in and out as they are used, so a corpus's features need
-    not fit in memory, and ``drop_resident`` lets go of the pages a pass has touched. The
-    directory is made for the first such array and removed by ``close``; where it cannot be
-    made, or the disk lacks the room, arrays stay in memory."""
-
-    def __init__(self, near: Path):
-        self.near, self.folder, self._count = Path(near), None, 0
-
-    def __enter__(self) -> WorkArrays:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
-
-    def empty(self, size: int, dtype) -> np.ndarray:
-        nbytes = size * np.dtype(dtype).itemsize
-        if nbytes < MAPPED_FROM or (path := self._file(nbytes)) is None:
-            return np.empty(size, dtype=dtype)
-        array = np.memmap(path, dtype=dtype, mode="r+", shape=(max(size, 1),))
-        if hasattr(mmap, "MADV_RANDOM"):  # training reads documents in random order: no readahead
-            array._mmap.madvise(mmap.MADV_RANDOM)
-        return array[:size]
-
-    def _file(self, nbytes: int) -> Path | None:
-        """A file of ``nbytes`` with its disk space reserved (so a full disk is found here,
-        not as a crash when a page is written), or None where that cannot be."""
-        from ..util.lock import new_work_directory
-
-        path = None
-        try:
-            if self.folder is None:
-                self.folder = new_work_directory(self.near)
-            self._count += 1
-            path = self.folder / f"array-{self._count}.bin"
-            with open(path, "wb") as fh:
-                if hasattr(os, "posix_fallocate"):
-                    os.posix_fallocate(fh.fileno(), 0, nbytes)
-                else:
-                    fh.truncate(nbytes)
-            return path
-        except OSError:
-            if path is not None:
-                path.unlink(missing_ok=True)
-            return None
-
-
 def drop_resident(array: np.ndarray) -> None:
-    """Unmap the pages of a file-backed ``array`` (a ``WorkArrays`` one, or a view of a mapped
-    file) from this process: they stay in the page cache, written ones too, and come back on
+    """Unmap the pages of a memory-mapped ``array`` (a view of a mapped file) from this process: they stay in the page cache, written ones too, and come back on
     the next touch, so the resident size stays a window instead of growing to the file's."""
-    base = array
-    while base is not None and not isinstance(base, mmap.mmap):
-        base = getattr(base, "_mmap", None) or getattr(base, "base", None)
+    base = mapping_of(array)
     if base is not None and hasattr(mmap, "MADV_DONTNEED"):
         base.madvise(mmap.MADV_DONTNEED)
+
+
+def mapping_of(array: np.ndarray) -> mmap.mmap | None:
+    """The memory map ``array`` is a view of, or None for an array in memory."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        if isinstance(base, memoryview):  # np.frombuffer's, over a mapped file
+            base = base.obj
+        else:
+            base = getattr(base, "_mmap", None) or getattr(base, "base", None)
+    return base

@@ -12,24 +12,19 @@ Training calls these; inference folds the same weights into the model's table (`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data.labels import label_shares
-from ..data.spill import drop_resident
 from ..text.tokens import ngram_ids
-from ..util.config import ModelConfig
-from ..util.ragged import offsets_from_lengths, row_ids
+from ..util.ragged import row_ids
 
 if TYPE_CHECKING:
-    from ..data.prepared import Split
+    pass
 
 TFIDF = ("tfidf", "tfidf-l2", "tfidf-sum")  # the weightings that need the train split's IDF
-# (size, dtype) -> an empty array: in memory, or file-backed for corpora larger than memory
-Alloc = Callable[[int, Any], np.ndarray]
 
 
 def weighting_for(weighting: str, several_labels: bool) -> str:
@@ -74,7 +69,7 @@ class RowMap:
         n_words = spec.vocab_size if kept_words is None else len(kept_words)
         self.unseen_row = n_words + len(self.seen_buckets)
         self.num_rows = self.unseen_row + 1
-        self._bucket_rows: np.ndarray | None = None  # bucket -> row for every bucket, built when worth it
+        self._feature_rows: np.ndarray | None = None  # feature id -> row for every one, built when worth it
 
     @classmethod
     def fit(cls, spec: FeatureSpec, train_feats: Iterable[np.ndarray]) -> RowMap:
@@ -91,6 +86,8 @@ class RowMap:
 
     def to_rows(self, feats: np.ndarray) -> np.ndarray:
         """Map feature ids to table rows."""
+        if self._feature_rows is not None or len(feats) >= DENSE_FROM:
+            return self._dense()[feats]
         is_ngram = feats >= self.spec.vocab_size
         if self.kept_words is None and not is_ngram.any():
             return feats
@@ -100,11 +97,9 @@ class RowMap:
             rows[words] = _positions(self.kept_words, feats[words], 0, self.unseen_row)
         if is_ngram.any():
             buckets = feats[is_ngram] - self.spec.vocab_size
-            first_bucket_row = self.unseen_row - len(self.seen_buckets)
-            if self._bucket_rows is None and len(buckets) < DENSE_FROM:
-                rows[is_ngram] = _positions(self.seen_buckets, buckets, first_bucket_row, self.unseen_row)
-            else:
-                rows[is_ngram] = self._dense()[buckets]
+            rows[is_ngram] = _positions(
+                self.seen_buckets, buckets, self.unseen_row - len(self.seen_buckets), self.unseen_row
+            )
         return rows
 
     def known_words(self, ids: np.ndarray, default: int) -> np.ndarray:
@@ -115,15 +110,21 @@ class RowMap:
         return np.where(kept, ids, default)
 
     def _dense(self) -> np.ndarray:
-        if self._bucket_rows is None:
-            dense = np.full(self.spec.buckets if self.spec.ngrams > 1 else 0, self.unseen_row, dtype=np.int32)
-            dense[self.seen_buckets] = np.arange(self.unseen_row - len(self.seen_buckets), self.unseen_row)
-            self._bucket_rows = dense
-        return self._bucket_rows
+        """The row of every feature id, in one int32 array (4 bytes a word and a bucket)."""
+        if self._feature_rows is None:
+            spec, n_words = self.spec, self.unseen_row - len(self.seen_buckets)
+            dense = np.full(spec.num_features, self.unseen_row, dtype=np.int32)
+            if self.kept_words is None:
+                dense[: spec.vocab_size] = np.arange(spec.vocab_size, dtype=np.int32)
+            else:
+                dense[self.kept_words] = np.arange(n_words, dtype=np.int32)
+            dense[spec.vocab_size + self.seen_buckets] = np.arange(n_words, self.unseen_row, dtype=np.int32)
+            self._feature_rows = dense
+        return self._feature_rows
 
 
-# a lookup of at least this many buckets builds the dense bucket -> row array (4 bytes a bucket)
-# instead of binary searches; predicting a few texts never does
+# a lookup of at least this many features builds the dense feature -> row array (4 bytes a
+# feature id) instead of binary searches; predicting a few texts never does
 DENSE_FROM = 1 << 16
 
 
@@ -234,165 +235,3 @@ def occurrence_weights(idf: np.ndarray | None, norms: np.ndarray, docs: np.ndarr
     if idf is None:
         return (1.0 / norms)[docs].astype(np.float32)
     return (np.asarray(idf, dtype=np.float64) / norms[docs]).astype(np.float32)
-
-
-# --- fitting the features of a train split ----------------------------------------------------
-
-
-@dataclass
-class FeatureSet:
-    """A split as the model reads it: table rows of each document's features, offsets and
-    labels, and what weighs each occurrence: its row's weight (IDF; None for the mean) over
-    its document's norm. Weights are worked out batch by batch: one per occurrence, kept for
-    the whole split, would take as much memory as the features themselves."""
-
-    feats: np.ndarray
-    offsets: np.ndarray
-    norms: np.ndarray  # per document, float64
-    labels: np.ndarray
-    row_weight: np.ndarray | None
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def weights(self, rows: np.ndarray, docs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """The weights of ``rows``, the features of documents ``docs`` laid out by ``offsets``."""
-        occurrence_docs = np.repeat(np.arange(len(docs)), np.diff(offsets))
-        idf = None if self.row_weight is None else self.row_weight[rows]
-        return occurrence_weights(idf, self.norms[docs], occurrence_docs)
-
-    def all_weights(self) -> np.ndarray:
-        """Every occurrence's weight, documents in order."""
-        return self.weights(self.feats, np.arange(len(self)), self.offsets)
-
-
-@dataclass
-class Features:
-    """Everything derived from the train split that turns token ids into model input."""
-
-    row_map: RowMap
-    # one weight per table row, from train documents only: IDF (times class_focus when on)
-    idf: np.ndarray | None
-    n_train_docs: int
-
-    @property
-    def spec(self) -> FeatureSpec:
-        return self.row_map.spec
-
-    def unseen_idf(self) -> float:
-        """The weight of a feature training never saw (the shared zero row's)."""
-        if self.idf is not None:
-            return float(self.idf[self.row_map.unseen_row])
-        return float(smooth_idf(np.zeros(1), self.n_train_docs)[0])
-
-    def make_set(self, split: Split, alloc: Alloc = np.empty) -> FeatureSet:
-        chunks = _doc_chunks(len(split))
-        rows, offsets = _chunked_int32(split, chunks, self.row_map.rows, self.spec.ngrams, alloc)
-        return FeatureSet(
-            rows, offsets, _norms(rows, offsets, self.idf, norm_of(self.spec.weighting), chunks), split.labels, self.idf
-        )
-
-
-def fit_features(
-    train: Split,
-    vocab_size: int,
-    cfg: ModelConfig,
-    num_classes: int,
-    alloc: Alloc = np.empty,
-    fits: Callable[[int], None] = lambda num_rows: None,
-) -> tuple[Features, FeatureSet]:
-    """Learn from the train split which n-gram buckets occur and (for tfidf) each row's weight:
-    its IDF, times how concentrated on one class its documents are (``class_focus``), times
-    ``ngram_weight`` for n-gram rows.
-
-    Works through the documents in chunks and keeps one int32 array of features, which
-    becomes the table rows in place: the temporaries of one chunk stay small, so memory grows
-    with the corpus, not with a multiple of it. ``alloc(size, dtype)`` makes that array (a
-    file-backed one, for corpora whose features need not fit in memory). ``fits(num_rows)``
-    may refuse the table sizes once the rows are known, before anything of rows x classes.
-    """
-    weighting = weighting_for(cfg.weighting, train.labels.ndim == 2)
-    spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, weighting)
-    chunks = _doc_chunks(len(train))
-    rows, offsets = _chunked_int32(train, chunks, lambda ids, offs: featurize(ids, offs, spec), spec.ngrams, alloc)
-    row_map = RowMap.fit(spec, _chunk_values(rows, offsets, chunks))
-    fits(row_map.num_rows)
-    for r in _chunk_values(rows, offsets, chunks):
-        r[:] = row_map.to_rows(r)  # feature ids -> table rows, in place
-    idf = None
-    if weighting in TFIDF:
-        # in how many train documents of each class each row occurs; summed, its document
-        # frequency (a text of several labels, or none, adds a column that counts every document)
-        several = train.labels.ndim == 2
-        columns = num_classes + several
-        class_df = np.zeros((row_map.num_rows, columns), dtype=np.int32)
-        for lo, hi in chunks:
-            r, o = _ragged_slice(rows, offsets, lo, hi)
-            labels = train.labels[lo:hi]
-            if several:
-                labels = np.concatenate([labels, np.ones((len(labels), 1), labels.dtype)], axis=1)
-            class_document_frequency(r, o, labels, row_map.num_rows, columns, out=class_df)
-            drop_resident(rows)
-        idf = smooth_idf(class_df[:, -1] if several else class_df.sum(axis=1), len(train))
-        if cfg.supervised_weight > 0:
-            class_df = class_df[:, :num_classes]
-            idf = idf * class_focus(class_df, label_shares(train.labels, num_classes), cfg.supervised_weight)
-        # n-gram rows (seen buckets and the shared unseen row) weigh ngram_weight times less
-        idf[spec.vocab_size :] *= np.float32(cfg.ngram_weight)
-        if weighting == "tfidf-sum":  # one scale for all: a train document's l2 norm, on average
-            idf /= np.float32(_norms(rows, offsets, idf, "l2", chunks).mean())
-    norms = _norms(rows, offsets, idf, norm_of(weighting), chunks)
-    return Features(row_map, idf, len(train)), FeatureSet(rows, offsets, norms, train.labels, idf)
-
-
-CHUNK_DOCS = 16_384  # documents featurized at a time: their int64 temporaries stay near 50 MB
-
-
-def _doc_chunks(n_docs: int) -> list[tuple[int, int]]:
-    return [(lo, min(lo + CHUNK_DOCS, n_docs)) for lo in range(0, n_docs, CHUNK_DOCS)]
-
-
-def _ragged_slice(values: np.ndarray, offsets: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    return values[offsets[lo] : offsets[hi]], offsets[lo : hi + 1] - offsets[lo]
-
-
-def _chunk_values(values: np.ndarray, offsets: np.ndarray, chunks) -> Iterator[np.ndarray]:
-    """Views of each chunk's values (writable: changes land in ``values``); a file-backed
-    ``values`` lets go of each chunk's pages once the caller is done with it."""
-    for lo, hi in chunks:
-        yield values[offsets[lo] : offsets[hi]]
-        drop_resident(values)
-
-
-def _chunked_int32(split: Split, chunks, fn, per_token: int, alloc: Alloc) -> tuple[np.ndarray, np.ndarray]:
-    """``fn(ids, offsets)`` (a ragged array of int64) applied chunk by chunk, kept as int32.
-
-    ``per_token`` bounds the values per token (n-gram orders: each order starts at most one
-    n-gram per token), so one array of that size takes every chunk's values as it comes; the
-    part never written is never touched and takes no memory.
-    """
-    out = alloc(len(split.ids) * per_token, np.int32)
-    lengths, end = [], 0
-    for lo, hi in chunks:
-        values, offsets = fn(*_ragged_slice(split.ids, split.offsets, lo, hi))
-        out[end : end + len(values)] = values  # a broken bound fails loudly here (shapes differ)
-        drop_resident(out)
-        drop_resident(split.ids)
-        end += len(values)
-        lengths.append(np.diff(offsets))
-    return out[:end], offsets_from_lengths(np.concatenate(lengths) if lengths else np.zeros(0, np.int64))
-
-
-def _norms(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, norm: str, chunks) -> np.ndarray:
-    norms = np.empty(len(offsets) - 1, dtype=np.float64)
-    for lo, hi in chunks:
-        r, o = _ragged_slice(rows, offsets, lo, hi)
-        norms[lo:hi] = doc_norms(o, None if idf is None else idf[r], norm)
-        drop_resident(rows)
-    return norms
-
-
-# batch_size = "auto": the batch grows with the corpus, so a large corpus takes fewer,
-# cheaper steps (a step's fixed cost dominates at small batches), and the learning rate grows
-# in proportion (the linear scaling rule). Chosen on validation: a corpus of 81k documents,
-# validated on 1,000 held-out ones, gave the same accuracy at batch 512 / lr 16 as at 64 / 2.

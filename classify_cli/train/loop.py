@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..data.spill import drop_resident
-from ..model.features import FeatureSet
+from ..model.feature_sets import FeatureSet
 from ..model.task import Task
 from ..util.config import TrainConfig
 from ..util.errors import DivergedError
@@ -29,6 +29,10 @@ from ..util.ragged import take_rows
 from .distributed import SINGLE, World
 from .net import Grouping, TextClassifier, clip_grad_norm
 
+# batch_size = "auto": the batch grows with the corpus, so a large corpus takes fewer,
+# cheaper steps (a step's fixed cost dominates at small batches), and the learning rate grows
+# in proportion (the linear scaling rule). Chosen on validation: a corpus of 81k documents,
+# validated on 1,000 held-out ones, gave the same accuracy at batch 512 / lr 16 as at 64 / 2.
 BASE_BATCH = 64
 AUTO_BATCHES = ((16_000, 64), (32_000, 128), (64_000, 256))
 AUTO_BATCH_MAX = 512
@@ -98,8 +102,7 @@ def batches(
     for first in range(start * batch_size, len(order), batch_size):
         docs = order[first : first + batch_size]
         # gathered batch by batch: small arrays stay in cache (a whole shuffled epoch would not)
-        index, offsets = take_rows(data.offsets, docs)
-        rows = data.feats[index]
+        rows, offsets = data.gather(docs)
         weights = data.weights(rows, docs, offsets)
         grouping = None
         if for_training and len(rows):
@@ -251,7 +254,7 @@ class RunState:
     history: list[dict] = field(default_factory=list)
 
 
-RELEASE_STEPS = 64  # steps between letting go of file-backed features' pages (each time: a few % of an epoch)
+RELEASE_STEPS = 64  # steps between letting go of the mapped token ids' pages (each time: a few % of an epoch)
 EXPLODED = 10  # a validation loss this many times a uniform guess's is no model: training diverged
 
 
@@ -294,8 +297,8 @@ def train_while_improving(
             progress.loss_sum += loss * batch_docs
             progress.seen += batch_docs
             progress.step += 1
-            if progress.step % RELEASE_STEPS == 0:  # file-backed features: keep a window resident
-                drop_resident(train_set.feats)
+            if progress.step % RELEASE_STEPS == 0:  # memory-mapped token ids: keep a window resident
+                drop_resident(train_set.values)
             on_step(progress.epoch, progress.step, steps)
             if stop:
                 progress.seconds = time.perf_counter() - started

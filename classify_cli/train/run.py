@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from ..data.prepared import VOCAB, load_prepared, read_manifest
-from ..data.spill import WorkArrays
 from ..model.bundle import Bundle, save_bundle
-from ..model.features import TFIDF, fit_features, norm_of
+from ..model.feature_sets import fit_features
+from ..model.features import TFIDF, norm_of
 from ..model.head import describe, scoring_tensors
 from ..model.rundir import METRICS_LOG, TRIALS, TUNED
 from ..model.task import task_of, training_task
@@ -33,7 +33,7 @@ from ..text.tokens import encode_token
 from ..text.vectors import Vectors, read_vectors
 from ..util.config import Config, config_from_dict
 from ..util.errors import BundleError, DivergedError, InputError, Interrupted
-from ..util.fs import sha256_file, staged_file, through_link
+from ..util.fs import release_freed_memory, sha256_file, staged_file, through_link
 from ..util.version import __version__
 from .checkpoint import remove_checkpoint, save_checkpoint
 from .claim import claim
@@ -81,14 +81,12 @@ def train(
         if resume or cfg is None:
             cfg = config_from_dict(plan["config"])
         data_dir = Path(plan["data"]) if resume or data_dir is None else data_dir
-        work = held.enter_context(WorkArrays(out_dir))  # large features go to files beside the run
         return _train_locked(
             data_dir,
             out_dir,
             cfg,
             plan["state"],
             checkpoint,
-            work,
             started,
             log,
             on_epoch,
@@ -105,7 +103,6 @@ def _train_locked(
     cfg: Config,
     state: dict[str, Any] | None,
     checkpoint: dict[str, np.ndarray],
-    work: WorkArrays,
     started: float,
     log: Callable[[str], None],
     on_epoch: Callable[[EpochResult], None] | None,
@@ -126,7 +123,7 @@ def _train_locked(
     )
     data, vocab, unk_index, vocab_sha, vectors, features, train_set, val_set = world.together(
         # ranks that share a node each hold a table
-        lambda: _load(data_dir, cfg, state, work, world.per_node, on_read, log)
+        lambda: _load(data_dir, cfg, state, world.per_node, on_read, log)
     )
     seed = cfg.train.seed
     torch.manual_seed(seed)
@@ -197,6 +194,9 @@ def _train_locked(
             f"interrupted at epoch {progress.epoch}, step {progress.step}; checkpoint saved. Resume with: "
             + f"{train_command(world)} --resume {out_dir}"
         ) from None
+    # the bundle is made from `best`: the live model and the mapped train split go first, so
+    # their memory is not held beside the bundle's tables and the validation pass
+    model = optimizer = scheduler = train_set = val_set = None  # (not del: the except clause's lambda names them)
     return world.from_main(
         lambda: _save_model(
             out_dir,
@@ -220,7 +220,6 @@ def _load(
     data_dir: Path,
     cfg: Config,
     state: dict[str, Any] | None,
-    work: WorkArrays,
     copies: int,
     on_read: Callable[[int, int], None],
     log: Callable[[str], None],
@@ -250,8 +249,9 @@ def _load(
     def fits(num_rows: int) -> None:  # once the rows are known, before any table of rows x classes
         check_memory(num_rows, _embed_dim(cfg, vectors, num_rows), classes, val_docs, copies)
 
-    features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, classes, work.empty, fits)
-    val_set = features.make_set(data.splits["validation"], work.empty)
+    features, train_set = fit_features(data.splits.pop("train"), vocab_size, cfg.model, classes, fits)
+    val_set = features.make_set(data.splits["validation"])
+    release_freed_memory()  # the vocabulary's strings and the passes' temporaries, before the tables
     return data, vocab, unk_index, vocab_sha, vectors, features, train_set, val_set
 
 

@@ -1,0 +1,209 @@
+"""The features of prepared splits: fitting them on the train split (``fit_features``: which
+n-gram buckets get rows, each row's weight), making any split's (``Features.make_set``), and
+each batch's rows and weights (``FeatureSet``). No torch here; ``features.py`` holds the
+pieces, and inference uses them without this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..data.labels import label_shares
+from ..data.spill import drop_resident
+from ..util.config import ModelConfig
+from ..util.ragged import offsets_from_lengths, take_rows
+from .features import (
+    TFIDF,
+    FeatureSpec,
+    RowMap,
+    class_document_frequency,
+    class_focus,
+    doc_norms,
+    featurize,
+    norm_of,
+    occurrence_weights,
+    smooth_idf,
+    weighting_for,
+)
+
+if TYPE_CHECKING:
+    from ..data.prepared import Split
+
+
+@dataclass
+class FeatureSet:
+    """A split as the model reads it: each document's features as table rows, its label, and
+    what weighs each occurrence: its row's weight (IDF; None for the mean) over its
+    document's norm.
+
+    Rows and weights are made batch by batch (``gather``, ``weights``) from the split's token
+    ids, which stay where the prepared data maps them: a split's features kept whole would
+    take twice the memory of its ids (a token and an n-gram per token), and training's random
+    order over a file-backed copy of them kept most of it resident. Without ``row_map``,
+    ``values`` are table rows already (a set made by hand).
+    """
+
+    values: np.ndarray  # the split's token ids end to end (or table rows, without row_map)
+    value_offsets: np.ndarray  # where each document starts in ``values``
+    norms: np.ndarray  # per document, float64
+    labels: np.ndarray
+    row_weight: np.ndarray | None
+    row_map: RowMap | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def gather(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The table rows (int32) of documents ``docs``, in that order, and their offsets."""
+        index, offsets = take_rows(self.value_offsets, docs)
+        values = self.values[index]
+        if self.row_map is None:
+            return values, offsets
+        rows, offsets = self.row_map.rows(values, offsets)
+        return rows.astype(np.int32), offsets  # rows index a table far below 2**31 rows
+
+    def weights(self, rows: np.ndarray, docs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """The weights of ``rows``, the features of documents ``docs`` laid out by ``offsets``."""
+        occurrence_docs = np.repeat(np.arange(len(docs)), np.diff(offsets))
+        idf = None if self.row_weight is None else self.row_weight[rows]
+        return occurrence_weights(idf, self.norms[docs], occurrence_docs)
+
+    def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every document's rows and their offsets, documents in order."""
+        return self.gather(np.arange(len(self)))
+
+    def all_weights(self) -> np.ndarray:
+        """Every occurrence's weight, documents in order."""
+        rows, offsets = self.all_rows()
+        return self.weights(rows, np.arange(len(self)), offsets)
+
+
+@dataclass
+class Features:
+    """Everything derived from the train split that turns token ids into model input."""
+
+    row_map: RowMap
+    # one weight per table row, from train documents only: IDF (times class_focus when on)
+    idf: np.ndarray | None
+    n_train_docs: int
+    # whether sets keep their rows in memory (see STORED_FEATURES): decided by the train split's
+    # size for every set, as the split that dominates memory
+    stores: bool = True
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.row_map.spec
+
+    def unseen_idf(self) -> float:
+        """The weight of a feature training never saw (the shared zero row's)."""
+        if self.idf is not None:
+            return float(self.idf[self.row_map.unseen_row])
+        return float(smooth_idf(np.zeros(1), self.n_train_docs)[0])
+
+    def make_set(self, split: Split) -> FeatureSet:
+        """The split's features: rows kept in memory (batches then only gather them) or, for a
+        train split of over ``STORED_FEATURES``, made batch by batch from its token ids."""
+        chunks = _chunk_rows(split, self.row_map)
+        if self.stores:
+            # at most one feature per token and n-gram order: untouched, the rest takes no memory
+            stored, lengths = np.empty(len(split.ids) * self.spec.ngrams, np.int32), np.empty(len(split), np.int64)
+            chunks = _storing(chunks, stored, lengths)
+        norms = _norms(chunks, len(split), self.idf, norm_of(self.spec.weighting))
+        if not self.stores:
+            return FeatureSet(split.ids, split.offsets, norms, split.labels, self.idf, self.row_map)
+        offsets = offsets_from_lengths(lengths)
+        return FeatureSet(stored[: offsets[-1]], offsets, norms, split.labels, self.idf)
+
+
+def fit_features(
+    train: Split,
+    vocab_size: int,
+    cfg: ModelConfig,
+    num_classes: int,
+    fits: Callable[[int], None] = lambda num_rows: None,
+) -> tuple[Features, FeatureSet]:
+    """Learn from the train split which n-gram buckets occur and (for tfidf) each row's weight:
+    its IDF, times how concentrated on one class its documents are (``class_focus``), times
+    ``ngram_weight`` for n-gram rows.
+
+    Works through the documents in chunks, featurizing each again where a pass needs it
+    (cheaper than keeping the features, which are twice the ids): the temporaries of one
+    chunk stay small, and nothing kept grows with the corpus but per-document numbers.
+    ``fits(num_rows)`` may refuse the table sizes once the rows are known, before anything
+    of rows x classes.
+    """
+    weighting = weighting_for(cfg.weighting, train.labels.ndim == 2)
+    spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, weighting)
+    row_map = RowMap.fit(spec, (featurize(ids, offsets, spec)[0] for ids, offsets in _chunks(train)))
+    fits(row_map.num_rows)
+    idf = None
+    if weighting in TFIDF:
+        # in how many train documents of each class each row occurs; summed, its document
+        # frequency (a text of several labels, or none, adds a column that counts every document)
+        several = train.labels.ndim == 2
+        columns = num_classes + several
+        class_df = np.zeros((row_map.num_rows, columns), dtype=np.int32)
+        for (lo, hi), (r, o) in zip(_doc_chunks(len(train)), _chunk_rows(train, row_map), strict=True):
+            labels = train.labels[lo:hi]
+            if several:
+                labels = np.concatenate([labels, np.ones((len(labels), 1), labels.dtype)], axis=1)
+            class_document_frequency(r, o, labels, row_map.num_rows, columns, out=class_df)
+        idf = smooth_idf(class_df[:, -1] if several else class_df.sum(axis=1), len(train))
+        if cfg.supervised_weight > 0:
+            class_df = class_df[:, :num_classes]
+            idf = idf * class_focus(class_df, label_shares(train.labels, num_classes), cfg.supervised_weight)
+        # n-gram rows (seen buckets and the shared unseen row) weigh ngram_weight times less
+        idf[spec.vocab_size :] *= np.float32(cfg.ngram_weight)
+        if weighting == "tfidf-sum":  # one scale for all: a train document's l2 norm, on average
+            idf /= np.float32(_norms(_chunk_rows(train, row_map), len(train), idf, "l2").mean())
+    features = Features(row_map, idf, len(train), stores=len(train.ids) * spec.ngrams <= STORED_FEATURES)
+    return features, features.make_set(train)
+
+
+# a train split of up to this many features (4 bytes each: 128 MiB, some 400,000 news
+# articles) keeps them in memory, which makes each batch a gather; a larger one makes them
+# batch by batch from its mapped token ids (half the bytes, and pages the kernel may drop),
+# which costs about a tenth of an epoch's time
+STORED_FEATURES = 32 << 20
+CHUNK_DOCS = 16_384  # documents featurized at a time: their int64 temporaries stay near 50 MB
+
+
+def _doc_chunks(n_docs: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + CHUNK_DOCS, n_docs)) for lo in range(0, n_docs, CHUNK_DOCS)]
+
+
+def _chunks(split: Split) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The split's token ids a chunk of documents at a time, as ragged ``(ids, offsets)``; a
+    memory-mapped split lets go of each chunk's pages once the caller is done with it."""
+    for lo, hi in _doc_chunks(len(split)):
+        yield split.ids[split.offsets[lo] : split.offsets[hi]], split.offsets[lo : hi + 1] - split.offsets[lo]
+        drop_resident(split.ids)
+
+
+def _chunk_rows(split: Split, row_map: RowMap) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The split's table rows and their offsets, a chunk of documents at a time."""
+    for ids, offsets in _chunks(split):
+        yield row_map.rows(ids, offsets)
+
+
+def _storing(chunk_rows, out: np.ndarray, lengths: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``chunk_rows`` as they pass, their rows written one after another into ``out`` and their
+    documents' lengths into ``lengths``."""
+    end = done = 0
+    for rows, offsets in chunk_rows:
+        out[end : end + len(rows)], lengths[done : done + len(offsets) - 1] = rows, np.diff(offsets)
+        end, done = end + len(rows), done + len(offsets) - 1
+        yield rows, offsets
+
+
+def _norms(chunk_rows: Iterable[tuple[np.ndarray, np.ndarray]], n_docs: int, idf: np.ndarray | None, norm: str):
+    """Each document's norm (float64), from its rows given a chunk of documents at a time."""
+    norms, done = np.empty(n_docs, dtype=np.float64), 0
+    for rows, offsets in chunk_rows:
+        norms[done : done + len(offsets) - 1] = doc_norms(offsets, None if idf is None else idf[rows], norm)
+        done += len(offsets) - 1
+    return norms
