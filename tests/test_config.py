@@ -81,7 +81,14 @@ def test_shipped_config_matches_builtin_defaults():
 
 @pytest.mark.parametrize(
     "n_docs, batch, lr",
-    [(1_000, 64, 2.0), (15_999, 64, 2.0), (16_000, 128, 4.0), (50_000, 256, 8.0), (92_416, 512, 16.0)],
+    [
+        (1_000, 64, 2.0),
+        (15_999, 64, 2.0),
+        (16_000, 128, 4.0),
+        (50_000, 256, 8.0),
+        (92_416, 512, 8.0),
+        (1_000_000, 512, 8.0),
+    ],
 )
 def test_auto_batch_grows_with_the_corpus_and_scales_lr(n_docs, batch, lr):
     cfg = load_config(None).train

@@ -130,16 +130,33 @@ def fit_features(
     its IDF, times how concentrated on one class its documents are (``class_focus``), times
     ``ngram_weight`` for n-gram rows.
 
-    Works through the documents in chunks, featurizing each again where a pass needs it
-    (cheaper than keeping the features, which are twice the ids): the temporaries of one
-    chunk stay small, and nothing kept grows with the corpus but per-document numbers.
-    ``fits(num_rows)`` may refuse the table sizes once the rows are known, before anything
-    of rows x classes.
+    Works through the documents in chunks, so the temporaries of one chunk stay small. A
+    train split of up to ``STORED_FEATURES`` is featurized once, into one array that becomes
+    the table rows in place; a larger one is featurized again by each pass that needs it
+    (cheaper than keeping features twice the size of the ids), so nothing kept grows with
+    the corpus but per-document numbers. ``fits(num_rows)`` may refuse the table sizes once
+    the rows are known, before anything of rows x classes.
     """
     weighting = weighting_for(cfg.weighting, train.labels.ndim == 2)
     spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, weighting)
-    row_map = RowMap.fit(spec, (featurize(ids, offsets, spec)[0] for ids, offsets in _chunks(train)))
+    stores = len(train.ids) * spec.ngrams <= STORED_FEATURES
+    if stores:
+        # at most one feature per token and n-gram order: untouched, the rest takes no memory
+        feats, lengths = np.empty(len(train.ids) * spec.ngrams, np.int32), np.empty(len(train), np.int64)
+        for _ in _storing((featurize(ids, offs, spec) for ids, offs in _chunks(train)), feats, lengths):  # fills both
+            pass
+        offsets = offsets_from_lengths(lengths)
+        feats = feats[: offsets[-1]]
+        row_map = RowMap.fit(spec, (f for f, _ in _ragged_chunks(feats, offsets)))
+        for f, _ in _ragged_chunks(feats, offsets):
+            f[:] = row_map.to_rows(f)  # feature ids -> table rows, in place
+    else:
+        row_map = RowMap.fit(spec, (featurize(ids, offsets, spec)[0] for ids, offsets in _chunks(train)))
     fits(row_map.num_rows)
+
+    def train_rows() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return _ragged_chunks(feats, offsets) if stores else _chunk_rows(train, row_map)
+
     idf = None
     if weighting in TFIDF:
         # in how many train documents of each class each row occurs; summed, its document
@@ -147,7 +164,7 @@ def fit_features(
         several = train.labels.ndim == 2
         columns = num_classes + several
         class_df = np.zeros((row_map.num_rows, columns), dtype=np.int32)
-        for (lo, hi), (r, o) in zip(_doc_chunks(len(train)), _chunk_rows(train, row_map), strict=True):
+        for (lo, hi), (r, o) in zip(_doc_chunks(len(train)), train_rows(), strict=True):
             labels = train.labels[lo:hi]
             if several:
                 labels = np.concatenate([labels, np.ones((len(labels), 1), labels.dtype)], axis=1)
@@ -159,9 +176,12 @@ def fit_features(
         # n-gram rows (seen buckets and the shared unseen row) weigh ngram_weight times less
         idf[spec.vocab_size :] *= np.float32(cfg.ngram_weight)
         if weighting == "tfidf-sum":  # one scale for all: a train document's l2 norm, on average
-            idf /= np.float32(_norms(_chunk_rows(train, row_map), len(train), idf, "l2").mean())
-    features = Features(row_map, idf, len(train), stores=len(train.ids) * spec.ngrams <= STORED_FEATURES)
-    return features, features.make_set(train)
+            idf /= np.float32(_norms(train_rows(), len(train), idf, "l2").mean())
+    features = Features(row_map, idf, len(train), stores)
+    if not stores:
+        return features, features.make_set(train)
+    norms = _norms(train_rows(), len(train), idf, norm_of(weighting))
+    return features, FeatureSet(feats, offsets, norms, train.labels, idf)
 
 
 # a train split of up to this many features (4 bytes each: 128 MiB, some 400,000 news
@@ -182,6 +202,12 @@ def _chunks(split: Split) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     for lo, hi in _doc_chunks(len(split)):
         yield split.ids[split.offsets[lo] : split.offsets[hi]], split.offsets[lo : hi + 1] - split.offsets[lo]
         drop_resident(split.ids)
+
+
+def _ragged_chunks(values: np.ndarray, offsets: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Views of a ragged array a chunk of documents at a time (writable: changes land in ``values``)."""
+    for lo, hi in _doc_chunks(len(offsets) - 1):
+        yield values[offsets[lo] : offsets[hi]], offsets[lo : hi + 1] - offsets[lo]
 
 
 def _chunk_rows(split: Split, row_map: RowMap) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -174,8 +174,12 @@ def class_document_frequency(
     # documents come in order, so the keys are sorted but within each document
     pairs = unique(docs * np.int64(num_rows) + rows)
     row, label = pairs % num_rows, labels[pairs // num_rows]
+    if label.ndim == 1:  # one count per (row, class) pair: a single bincount in the table's own layout
+        flat = np.bincount(row * num_classes + label, minlength=num_rows * num_classes)
+        np.add(counts, flat.reshape(num_rows, num_classes), out=counts, casting="unsafe")
+        return counts
     for c in range(num_classes):
-        of_class = label[:, c] > 0 if label.ndim == 2 else label == c
+        of_class = label[:, c] > 0
         np.add(counts[:, c], np.bincount(row[of_class], minlength=num_rows), out=counts[:, c], casting="unsafe")
     return counts
 
