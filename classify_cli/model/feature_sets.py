@@ -68,9 +68,8 @@ class FeatureSet:
 
     def weights(self, rows: np.ndarray, docs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """The weights of ``rows``, the features of documents ``docs`` laid out by ``offsets``."""
-        occurrence_docs = np.repeat(np.arange(len(docs)), np.diff(offsets))
         idf = None if self.row_weight is None else self.row_weight[rows]
-        return occurrence_weights(idf, self.norms[docs], occurrence_docs)
+        return occurrence_weights(idf, self.norms[docs], np.diff(offsets))
 
     def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Every document's rows and their offsets, documents in order."""

@@ -216,7 +216,7 @@ def bag_weights(rows: np.ndarray, offsets: np.ndarray, idf: np.ndarray | None, n
     weight then shrinks as 1/sqrt(length) instead of 1/length, so long documents still move
     the model, where with the mean corpora of long documents barely trained.
     """
-    return occurrence_weights(idf, doc_norms(offsets, idf, norm), row_ids(offsets))
+    return occurrence_weights(idf, doc_norms(offsets, idf, norm), np.diff(offsets))
 
 
 def doc_norms(offsets: np.ndarray, idf: np.ndarray | None, norm: str = "l1") -> np.ndarray:
@@ -234,8 +234,9 @@ def doc_norms(offsets: np.ndarray, idf: np.ndarray | None, norm: str = "l1") -> 
     return np.sqrt(np.maximum(np.bincount(docs, weights=raw * raw, minlength=len(lengths)), 1e-12))
 
 
-def occurrence_weights(idf: np.ndarray | None, norms: np.ndarray, docs: np.ndarray) -> np.ndarray:
-    """Each occurrence's weight: its idf (1 for the mean) over its document's norm (float32)."""
+def occurrence_weights(idf: np.ndarray | None, norms: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each occurrence's weight: its idf (1 for the mean) over its document's norm (float32);
+    ``norms`` and ``lengths`` (its occurrences) per document, occurrences document by document."""
     if idf is None:
-        return (1.0 / norms)[docs].astype(np.float32)
-    return (np.asarray(idf, dtype=np.float64) / norms[docs]).astype(np.float32)
+        return np.repeat(1.0 / norms, lengths).astype(np.float32)
+    return (np.asarray(idf, dtype=np.float64) / np.repeat(norms, lengths)).astype(np.float32)
