@@ -9,7 +9,11 @@ from classify_cli.model.features import class_document_frequency, class_focus
 from classify_cli.util.config import ModelConfig
 
 
-def test_class_document_frequency_counts_documents_not_occurrences():
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_class_document_frequency_counts_documents_not_occurrences(monkeypatch, one_pass):
+    import classify_cli.model.features as features
+
+    monkeypatch.setattr(features, "ONE_PASS_CLASSES", 8 if one_pass else 0)  # one bincount, or one per class
     docs = [[1, 1, 2], [2, 3], [], [1, 3, 3]]
     labels = np.array([0, 1, 1, 0])
     rows = np.array([r for d in docs for r in d])
@@ -63,8 +67,9 @@ def test_ngram_weight_scales_ngram_rows_only():
         np.testing.assert_allclose(words, words[0], rtol=1e-5)
 
 
+@pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("stored", [True, False])
-def test_a_batch_of_documents_has_the_rows_the_whole_split_has(monkeypatch, stored):
+def test_a_batch_of_documents_has_the_rows_the_whole_split_has(monkeypatch, stored, dense):
     """A batch's rows, kept from fitting or made from its token ids (in any order, any subset),
     are the rows of the whole split featurized at once, chunk boundaries and all."""
     import classify_cli.model.feature_sets as feature_sets
@@ -72,6 +77,9 @@ def test_a_batch_of_documents_has_the_rows_the_whole_split_has(monkeypatch, stor
 
     monkeypatch.setattr(feature_sets, "CHUNK_DOCS", 3)  # fitting passes over several chunks
     monkeypatch.setattr(feature_sets, "STORED_FEATURES", feature_sets.STORED_FEATURES if stored else 0)
+    monkeypatch.setattr(
+        features, "DENSE_FROM", 0 if dense else features.DENSE_FROM
+    )  # feature -> row table, or searches
     rng = np.random.default_rng(0)
     docs = [rng.integers(0, 20, rng.integers(0, 7)).tolist() for _ in range(25)]
     split = Split(
@@ -90,3 +98,21 @@ def test_a_batch_of_documents_has_the_rows_the_whole_split_has(monkeypatch, stor
     # each document's norm from the rows of its own chunk, as the whole split gives it
     whole = features.doc_norms(offsets, fitted.idf[rows], features.norm_of(fitted.spec.weighting))
     np.testing.assert_allclose(train_set.norms, whole)
+
+
+@pytest.mark.parametrize("kept_words", [None, np.array([0, 3, 4, 9])])
+def test_the_feature_to_row_table_is_the_searches(kept_words):
+    """Large lookups go through one feature -> row array; it gives the rows binary searches
+    give: words (all, or a compressed model's kept ones, the rest on the unseen row), seen
+    buckets in order, unseen ones on the shared zero row."""
+    from classify_cli.model.features import FeatureSpec, RowMap
+
+    spec = FeatureSpec(vocab_size=10, ngrams=2, buckets=20, weighting="tfidf-l2")
+    feats = np.arange(spec.num_features)
+    searched = RowMap(spec, np.array([1, 5, 6, 19]), kept_words).to_rows(feats)  # few: searches
+    dense = RowMap(spec, np.array([1, 5, 6, 19]), kept_words)
+    assert dense._dense()[feats].tolist() == searched.tolist()
+    assert dense.to_rows(feats).tolist() == searched.tolist()  # the table, once built, serves any lookup
+    n_words = 10 if kept_words is None else 4
+    assert searched[10 + np.array([1, 5, 6, 19])].tolist() == list(range(n_words, n_words + 4))
+    assert set(searched[10 + np.array([0, 2, 18])].tolist()) == {n_words + 4}  # unseen buckets: the zero row

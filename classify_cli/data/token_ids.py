@@ -5,20 +5,33 @@ A dict of every distinct token (its string, its int and its slot: about 130 byte
 the largest thing that grew with a corpus. Here rows are looked up in a dict of the current
 block's tokens only, and at the end of each block (``merge``) its tokens are found among
 those of earlier blocks by their 64-bit hash: distinct tokens are kept as a sorted array of
-hashes, the id of each, and their UTF-8 bytes end to end. Two tokens with equal hashes would
-share an id; among a million distinct tokens the odds of that are 10⁻⁸ (n²/2⁶⁵), as for the
-documents' fingerprints.
+hashes, the id of each, and their UTF-8 bytes end to end. A token whose hash equals an
+earlier token's would be counted as that token (its text lost); among a million distinct
+tokens the odds of any such pair are 10⁻⁸ (n²/2⁶⁵), as for the documents' fingerprints.
+Where Python's str hash is narrower than 64 bits, an 8-byte BLAKE2b digest stands in.
 """
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from array import array
 from collections import defaultdict
 
 import numpy as np
 
-# lone surrogates (from JSON escapes) are kept, as the tokenizer keeps them, not refused
+# defensive: the readers refuse lone surrogates, but a token holding one must not stop this
 _ENCODING, _ERRORS = "utf-8", "surrogatepass"
+
+
+def _digest(token: str) -> int:
+    """A 64-bit hash of ``token``, for builds whose str hash is narrower."""
+    return int.from_bytes(
+        hashlib.blake2b(token.encode(_ENCODING, _ERRORS), digest_size=8).digest(), "little", signed=True
+    )
+
+
+_hash = hash if sys.hash_info.width >= 64 else _digest
 
 
 class ProvisionalIds:
@@ -45,7 +58,7 @@ class ProvisionalIds:
         Starts a new block."""
         words = list(self.block)
         self.block.clear()
-        hashes = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
+        hashes = np.fromiter(map(_hash, words), dtype=np.int64, count=len(words))
         at = np.searchsorted(self.hashes, hashes)
         known = at < len(self.hashes)
         known[known] = self.hashes[at[known]] == hashes[known]

@@ -40,14 +40,16 @@ class FeatureSet:
     what weighs each occurrence: its row's weight (IDF; None for the mean) over its
     document's norm.
 
-    Rows and weights are made batch by batch (``gather``, ``weights``) from the split's token
-    ids, which stay where the prepared data maps them: a split's features kept whole would
-    take twice the memory of its ids (a token and an n-gram per token), and training's random
-    order over a file-backed copy of them kept most of it resident. Without ``row_map``,
-    ``values`` are table rows already (a set made by hand).
+    Each batch's rows and weights are worked out when asked for (``gather``, ``weights``),
+    in one of two ways. Without ``row_map``, ``values`` are the split's table rows, kept in
+    memory (``fit_features`` and ``make_set`` keep them for a train split of up to
+    ``STORED_FEATURES``): a batch is a gather. With it, ``values`` are the split's token ids,
+    where the prepared data maps them, and each batch's rows are made from them: a large
+    split's features kept whole would take twice the memory of its ids (a token and an
+    n-gram per token).
     """
 
-    values: np.ndarray  # the split's token ids end to end (or table rows, without row_map)
+    values: np.ndarray  # table rows end to end, or with row_map the split's token ids
     value_offsets: np.ndarray  # where each document starts in ``values``
     norms: np.ndarray  # per document, float64
     labels: np.ndarray
@@ -64,7 +66,7 @@ class FeatureSet:
         if self.row_map is None:
             return values, offsets
         rows, offsets = self.row_map.rows(values, offsets)
-        return rows.astype(np.int32), offsets  # rows index a table far below 2**31 rows
+        return rows.astype(np.int32, copy=False), offsets  # rows index a table far below 2**31 rows
 
     def weights(self, rows: np.ndarray, docs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """The weights of ``rows``, the features of documents ``docs`` laid out by ``offsets``."""

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..text.tokens import ngram_ids
 from ..util.ragged import row_ids
-
-if TYPE_CHECKING:
-    pass
 
 TFIDF = ("tfidf", "tfidf-l2", "tfidf-sum")  # the weightings that need the train split's IDF
 
@@ -156,6 +152,11 @@ def smooth_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
     return (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(np.float32)
 
 
+# up to this many classes, counted in one bincount of rows x classes (8 bytes a cell, briefly);
+# more, one class at a time (8 bytes a row)
+ONE_PASS_CLASSES = 8
+
+
 def class_document_frequency(
     rows: np.ndarray,
     offsets: np.ndarray,
@@ -174,12 +175,12 @@ def class_document_frequency(
     # documents come in order, so the keys are sorted but within each document
     pairs = unique(docs * np.int64(num_rows) + rows)
     row, label = pairs % num_rows, labels[pairs // num_rows]
-    if label.ndim == 1:  # one count per (row, class) pair: a single bincount in the table's own layout
+    if label.ndim == 1 and num_classes <= ONE_PASS_CLASSES:  # a single bincount in the table's own layout
         flat = np.bincount(row * num_classes + label, minlength=num_rows * num_classes)
         np.add(counts, flat.reshape(num_rows, num_classes), out=counts, casting="unsafe")
         return counts
     for c in range(num_classes):
-        of_class = label[:, c] > 0
+        of_class = label[:, c] > 0 if label.ndim == 2 else label == c
         np.add(counts[:, c], np.bincount(row[of_class], minlength=num_rows), out=counts[:, c], casting="unsafe")
     return counts
 

@@ -196,7 +196,9 @@ def _train_locked(
         ) from None
     # the bundle is made from `best`: the live model and the mapped train split go first, so
     # their memory is not held beside the bundle's tables and the validation pass
-    model = optimizer = scheduler = train_set = val_set = None  # (not del: the except clause's lambda names them)
+    model = optimizer = scheduler = train_set = val_set = (
+        None  # not del: ruff reads the except clause's lambda as a use after it
+    )
     return world.from_main(
         lambda: _save_model(
             out_dir,

@@ -134,7 +134,7 @@ class TrainConfig:
     # (halved for several labels per text: their summed per-label losses are steeper)
     lr: float = 2.0
     # documents per step, or "auto": 64 below 16k training documents, 128 below 32k, 256
-    # below 64k, 512 above; lr then grows in proportion (lr * batch / 64)
+    # below 64k, 512 above; lr then grows in proportion up to 256 (lr * min(batch, 256) / 64)
     batch_size: int | str = "auto"
     # StepLR: multiply lr by gamma every step_size epochs
     step_size: int = 1

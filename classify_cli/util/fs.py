@@ -101,7 +101,7 @@ def atomic_write_json_list(path: Path, items: list[Any], every: int = 8192) -> N
     them, several times the list's own size for a vocabulary of short words."""
 
     def write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.write("[" if items else "[]\n")
             for lo in range(0, len(items), every):
                 part = json.dumps(items[lo : lo + every], indent=1, ensure_ascii=False)[1:-2]
