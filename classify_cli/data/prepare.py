@@ -2,10 +2,10 @@
 
 It reads a source once, tokenizing each row as it streams by into provisional token ids
 (``token_ids.py``), which go to a scratch file (no text is kept, and no ids: memory grows
-by a few dozen bytes per distinct token and a few bytes a document). It then carves the missing splits, counts the vocabulary
-from the train split alone and writes each split's final ids as it reads them back, a
-block at a time, with labels, the vocabulary and a manifest (the format is
-``prepared.py``'s). Training reads the ids back and never tokenizes again.
+by a few dozen bytes per distinct token and a few bytes a document). It then carves the
+missing splits, counts the vocabulary from the train split alone and writes each split's
+final ids as it reads them back, a block at a time, with labels, the vocabulary and a
+manifest (the format is ``prepared.py``'s). Training reads the ids back and never tokenizes again.
 """
 
 from __future__ import annotations

@@ -38,12 +38,10 @@ class TokenSink:
         if not self._buffer:
             return
         try:
-            if self.translate is None:
-                self._buffer.tofile(self._file)
-            else:
-                self.translate(np.frombuffer(self._buffer, dtype=np.int32)).astype(np.int32, copy=False).tofile(
-                    self._file
-                )
+            ids = self._buffer
+            if self.translate is not None:
+                ids = self.translate(np.frombuffer(ids, dtype=np.int32)).astype(np.int32, copy=False)
+            ids.tofile(self._file)
         except OSError as exc:  # a full disk, most likely
             raise EnvironmentFailure(f"cannot write the work file {self.path}: {exc.strerror or exc}") from None
         del self._buffer[:]
@@ -94,8 +92,9 @@ class SpilledIds:
 
 
 def drop_resident(array: np.ndarray) -> None:
-    """Unmap the pages of a memory-mapped ``array`` (a view of a mapped file) from this process: they stay in the page cache, written ones too, and come back on
-    the next touch, so the resident size stays a window instead of growing to the file's."""
+    """Unmap the pages of a memory-mapped ``array`` (a view of a mapped file) from this
+    process: they stay in the page cache, written ones too, and come back on the next
+    touch, so the resident size stays a window instead of growing to the file's."""
     base = mapping_of(array)
     if base is not None and hasattr(mmap, "MADV_DONTNEED"):
         base.madvise(mmap.MADV_DONTNEED)

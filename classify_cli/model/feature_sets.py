@@ -108,16 +108,13 @@ class Features:
     def make_set(self, split: Split) -> FeatureSet:
         """The split's features: rows kept in memory (batches then only gather them) or, for a
         train split of over ``STORED_FEATURES``, made batch by batch from its token ids."""
-        chunks = _chunk_rows(split, self.row_map)
-        if self.stores:
-            # at most one feature per token and n-gram order: untouched, the rest takes no memory
-            stored, lengths = np.empty(len(split.ids) * self.spec.ngrams, np.int32), np.empty(len(split), np.int64)
-            chunks = _storing(chunks, stored, lengths)
-        norms = _norms(chunks, len(split), self.idf, norm_of(self.spec.weighting))
+        norm = norm_of(self.spec.weighting)
         if not self.stores:
+            norms = _norms(_chunk_rows(split, self.row_map), len(split), self.idf, norm)
             return FeatureSet(split.ids, split.offsets, norms, split.labels, self.idf, self.row_map)
-        offsets = offsets_from_lengths(lengths)
-        return FeatureSet(stored[: offsets[-1]], offsets, norms, split.labels, self.idf)
+        rows, offsets = _kept(_chunk_rows(split, self.row_map), split, self.spec.ngrams)
+        norms = _norms(_ragged_chunks(rows, offsets), len(split), self.idf, norm)
+        return FeatureSet(rows, offsets, norms, split.labels, self.idf)
 
 
 def fit_features(
@@ -142,12 +139,7 @@ def fit_features(
     spec = FeatureSpec(vocab_size, cfg.ngrams, cfg.buckets, weighting)
     stores = len(train.ids) * spec.ngrams <= STORED_FEATURES
     if stores:
-        # at most one feature per token and n-gram order: untouched, the rest takes no memory
-        feats, lengths = np.empty(len(train.ids) * spec.ngrams, np.int32), np.empty(len(train), np.int64)
-        for _ in _storing((featurize(ids, offs, spec) for ids, offs in _chunks(train)), feats, lengths):  # fills both
-            pass
-        offsets = offsets_from_lengths(lengths)
-        feats = feats[: offsets[-1]]
+        feats, offsets = _kept((featurize(ids, offs, spec) for ids, offs in _chunks(train)), train, spec.ngrams)
         row_map = RowMap.fit(spec, (f for f, _ in _ragged_chunks(feats, offsets)))
         for f, _ in _ragged_chunks(feats, offsets):
             f[:] = row_map.to_rows(f)  # feature ids -> table rows, in place
@@ -200,8 +192,8 @@ def _doc_chunks(n_docs: int) -> list[tuple[int, int]]:
 def _chunks(split: Split) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The split's token ids a chunk of documents at a time, as ragged ``(ids, offsets)``; a
     memory-mapped split lets go of each chunk's pages once the caller is done with it."""
-    for lo, hi in _doc_chunks(len(split)):
-        yield split.ids[split.offsets[lo] : split.offsets[hi]], split.offsets[lo : hi + 1] - split.offsets[lo]
+    for chunk in _ragged_chunks(split.ids, split.offsets):
+        yield chunk
         drop_resident(split.ids)
 
 
@@ -217,14 +209,20 @@ def _chunk_rows(split: Split, row_map: RowMap) -> Iterator[tuple[np.ndarray, np.
         yield row_map.rows(ids, offsets)
 
 
-def _storing(chunk_rows, out: np.ndarray, lengths: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``chunk_rows`` as they pass, their rows written one after another into ``out`` and their
-    documents' lengths into ``lengths``."""
-    end = done = 0
-    for rows, offsets in chunk_rows:
-        out[end : end + len(rows)], lengths[done : done + len(offsets) - 1] = rows, np.diff(offsets)
-        end, done = end + len(rows), done + len(offsets) - 1
-        yield rows, offsets
+def _kept(
+    chunks: Iterable[tuple[np.ndarray, np.ndarray]], split: Split, per_token: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ragged chunks of ``split``'s documents end to end in one int32 array, and offsets.
+
+    ``per_token`` bounds the values per token (n-gram orders: each starts at most one n-gram
+    per token), so one array of that size takes every chunk as it comes; the part never
+    written is never touched and takes no memory.
+    """
+    out, lengths, end, done = np.empty(len(split.ids) * per_token, np.int32), np.empty(len(split), np.int64), 0, 0
+    for values, offsets in chunks:
+        out[end : end + len(values)], lengths[done : done + len(offsets) - 1] = values, np.diff(offsets)
+        end, done = end + len(values), done + len(offsets) - 1
+    return out[:end], offsets_from_lengths(lengths)
 
 
 def _norms(chunk_rows: Iterable[tuple[np.ndarray, np.ndarray]], n_docs: int, idf: np.ndarray | None, norm: str):
