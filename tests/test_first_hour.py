@@ -43,7 +43,7 @@ INFO_KEYS = {
     "task": None,
     "labels": None,
     "vocabulary": None,
-    "features": {"words_kept", "ngram_buckets_kept", "ngrams", "weighting"},
+    "features": {"words_kept", "ngram_buckets_kept", "ngrams", "ngram_hash", "weighting"},
     "embed_dim": None,
     "best_epoch": None,
     "val_accuracy": None,

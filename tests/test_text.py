@@ -7,6 +7,7 @@ import pytest
 
 from classify_cli.text.token_table import TokenTable
 from classify_cli.text.tokens import (
+    NGRAM_HASHES,
     STR_ONLY_WHITESPACE,
     UNK,
     Vocab,
@@ -15,6 +16,7 @@ from classify_cli.text.tokens import (
     build_vocab,
     clean_text,
     encode_token,
+    ngram_bucket,
     ngram_ids,
     ngram_orders,
     ngrams_iterator,
@@ -86,33 +88,58 @@ def test_ngrams_iterator_order():
     assert list(ngrams_iterator(["a", "b", "c"], 2)) == ["a", "b", "c", "a b", "b c"]
 
 
-def naive_doc_ngram_ids(doc, ngrams, vocab_size, buckets):
-    """The features of one document with plain loops: the reference for the vectorized version."""
+def naive_doc_ngram_ids(doc, ngrams, vocab_size, buckets, kind="multiply-shift"):
+    """The features of one document with plain loops and the hashes written out as arithmetic:
+    the reference for the vectorized version and for ``ngram_bucket``."""
     feats = list(doc)
     if ngrams <= 1 or buckets <= 0:
         return feats
     for n in range(2, ngrams + 1):
         for i in range(len(doc) - n + 1):
-            h = doc[i]
+            h = int(doc[i])
             for k in range(1, n):
-                h = (h * 1_000_003 + doc[i + k]) % buckets
-            feats.append(vocab_size + h % buckets)
+                if kind == "prime-mod":
+                    h = (h * 1_000_003 + int(doc[i + k])) % buckets
+                else:
+                    h = (h * 0x9E3779B97F4A7C15 + int(doc[i + k])) % 2**64
+            if kind != "prime-mod":
+                h = (h * 0xBF58476D1CE4E5B9 % 2**64) // 2**32 * buckets // 2**32
+            feats.append(vocab_size + h)
     return feats
 
 
-def _naive_ngram_ids(docs, ngrams, vocab_size, buckets):
-    return [naive_doc_ngram_ids(doc, ngrams, vocab_size, buckets) for doc in docs]
+def _naive_ngram_ids(docs, ngrams, vocab_size, buckets, kind="multiply-shift"):
+    return [naive_doc_ngram_ids(doc, ngrams, vocab_size, buckets, kind) for doc in docs]
 
 
+@pytest.mark.parametrize("kind", NGRAM_HASHES)
 @pytest.mark.parametrize("ngrams", [1, 2, 3])
-def test_ngram_ids_match_a_plain_loop(ngrams):
+def test_ngram_ids_match_a_plain_loop(ngrams, kind):
     rng = np.random.default_rng(0)
-    docs = [list(rng.integers(0, 50, size=rng.integers(0, 7))) for _ in range(30)]
+    docs = [rng.integers(0, 50, size=rng.integers(0, 7)).tolist() for _ in range(30)]
+    docs.append([2**31 - 1, 2**31 - 2, 2**31 - 1])  # the largest ids: no overflow either way
     ids = np.array([t for d in docs for t in d], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])])
-    feats, feat_offsets = ngram_ids(ids, offsets, ngrams, vocab_size=50, buckets=97)
+    feats, feat_offsets = ngram_ids(ids, offsets, ngrams, vocab_size=50, buckets=97, kind=kind)
     got = [list(feats[a:b]) for a, b in zip(feat_offsets[:-1], feat_offsets[1:], strict=True)]
-    assert got == _naive_ngram_ids(docs, ngrams, 50, 97)
+    assert got == _naive_ngram_ids(docs, ngrams, 50, 97, kind)
+    plain = [
+        [*d, *(50 + ngram_bucket(d[i : i + n], 97, kind) for n in range(2, ngrams + 1) for i in range(len(d) - n + 1))]
+        for d in docs
+    ]
+    assert got == plain  # predict's pure-Python path hashes alike
+
+
+def test_ngram_hash_spreads_the_bigrams_of_frequent_words():
+    # the bigrams of the 300 commonest words (ids 0-299) among 2M buckets: the old hash put
+    # these 90,000 into a few thousand buckets (2 x 1000003 = 6 mod 2M); a good one nearly all apart
+    a, b = np.divmod(np.arange(300 * 300, dtype=np.int64), 300)
+    ids = np.stack([a, b], axis=1).reshape(-1)
+    offsets = np.arange(0, len(ids) + 1, 2)
+    for kind, least in (("multiply-shift", 88_000), ("prime-mod", 0)):
+        feats, _ = ngram_ids(ids, offsets, 2, vocab_size=300, buckets=2_000_000, kind=kind)
+        used = len(np.unique(feats[feats >= 300]))
+        assert used >= least and (kind != "prime-mod" or used < 3_000), (kind, used)
 
 
 def test_counter_is_not_mutated_beyond_specials():
@@ -137,7 +164,7 @@ def test_ngram_orders_are_ngram_ids_split_by_order(ngrams):
     docs = [[1, 2, 3, 4], [], [5], [6, 7], [8, 9, 1]]
     ids = np.array([t for d in docs for t in d], dtype=np.int64)
     offsets = np.cumsum([0] + [len(d) for d in docs])
-    orders = ngram_orders(ids, offsets, ngrams, vocab_size=50, buckets=97)
+    orders = ngram_orders(ids, offsets, ngrams, vocab_size=50, buckets=97)  # multiply-shift, the default
     assert len(orders) == ngrams
     for doc, expected in enumerate(_naive_ngram_ids(docs, ngrams, 50, 97)):
         got = [int(f) for feats, offs in orders for f in feats[offs[doc] : offs[doc + 1]]]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..text.tokens import ngram_ids
+from ..text.tokens import NGRAM_HASHES, ngram_ids, ngram_orders
 from ..util.ragged import row_ids
 
 TFIDF = ("tfidf", "tfidf-l2", "tfidf-sum")  # the weightings that need the train split's IDF
@@ -38,14 +38,19 @@ class FeatureSpec:
     ngrams: int
     buckets: int
     weighting: str
+    ngram_hash: str = NGRAM_HASHES[0]  # how n-grams find their bucket (``tokens.ngram_bucket``)
 
     @property
     def num_features(self) -> int:
         return self.vocab_size + (self.buckets if self.ngrams > 1 else 0)
 
+    def orders(self, ids: np.ndarray, offsets: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The documents' features order by order (``tokens.ngram_orders``)."""
+        return ngram_orders(ids, offsets, self.ngrams, self.vocab_size, self.buckets, self.ngram_hash)
+
 
 def featurize(ids: np.ndarray, offsets: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
-    return ngram_ids(ids, offsets, spec.ngrams, spec.vocab_size, spec.buckets)
+    return ngram_ids(ids, offsets, spec.ngrams, spec.vocab_size, spec.buckets, spec.ngram_hash)
 
 
 class RowMap:

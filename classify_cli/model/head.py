@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..text.token_table import TokenTable
-from ..text.tokens import ngram_orders
+from ..text.tokens import LEGACY_NGRAM_HASH
 from ..util.errors import BundleError
 from ..util.ragged import segment_sum
 from .features import FeatureSpec, RowMap
@@ -81,6 +81,7 @@ def describe(tensors: dict[str, np.ndarray], spec: FeatureSpec, unk_index: int, 
         "unk_index": unk_index,
         "ngrams": spec.ngrams,
         "buckets": spec.buckets,
+        "ngram_hash": spec.ngram_hash,
         "norm": norm,
         "dtype": str(tensors["scores"].dtype),
         "kept_words": len(tensors["kept_words"]) if "kept_words" in tensors else spec.vocab_size,
@@ -93,7 +94,8 @@ def describe(tensors: dict[str, np.ndarray], spec: FeatureSpec, unk_index: int, 
 
 def spec_of(head: dict) -> FeatureSpec:
     """The features a ``head`` section describes (its weighting is folded into the table)."""
-    return FeatureSpec(head["vocab_size"], head["ngrams"], head["buckets"], "mean")
+    hashed = head.get("ngram_hash", LEGACY_NGRAM_HASH)
+    return FeatureSpec(head["vocab_size"], head["ngrams"], head["buckets"], "mean", hashed)
 
 
 def vocab_table(tensors: dict[str, np.ndarray], default: int) -> TokenTable:
@@ -159,7 +161,7 @@ class Head:
         s = self.spec
         total = np.zeros((len(offsets) - 1, len(self.bias)), dtype=np.float32)
         mass = np.zeros(len(offsets) - 1, dtype=np.float32)
-        for feats, order_offsets in ngram_orders(ids, offsets, s.ngrams, s.vocab_size, s.buckets):
+        for feats, order_offsets in s.orders(ids, offsets):
             rows = self.row_map.to_rows(feats)
             total += segment_sum(self.score_rows(rows), order_offsets)
             mass += segment_sum(np.take(self.norm_terms, rows), order_offsets)
@@ -173,9 +175,7 @@ class Head:
         logit: ``scores[fᵢ] / norm``; they sum to the logits less the bias."""
         ids = self.known_ids(ids)
         offsets = np.array([0, len(ids)], dtype=np.int64)
-        feats = np.concatenate(
-            [f for f, _ in ngram_orders(ids, offsets, self.spec.ngrams, self.spec.vocab_size, self.spec.buckets)]
-        )
+        feats = np.concatenate([f for f, _ in self.spec.orders(ids, offsets)])
         rows = self.row_map.to_rows(feats)
         mass = float(np.take(self.norm_terms, rows).sum(dtype=np.float64))
         norm = 1.0 if self.norm == "none" else np.sqrt(mass) if self.norm == "l2" else mass

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..text.tokens import TOKENIZER
+from ..text.tokens import LEGACY_NGRAM_HASH, NGRAM_HASHES, TOKENIZER
 from ..util.config import MAX_BUCKETS, MAX_EMBED_DIM, SPLITS, WEIGHTINGS, config_from_dict, section_schema
 from ..util.errors import BundleError
 from ..util.fs import open_regular
@@ -114,7 +114,10 @@ MODEL_SCHEMA = Obj(
                 "long_bytes": COUNT,
                 "long_tokens": COUNT,
             },
-            {"compressed": Obj({"from": Str(), "max_features": Int(1), "dtype": Str(tuple(DTYPES))})},
+            {
+                "compressed": Obj({"from": Str(), "max_features": Int(1), "dtype": Str(tuple(DTYPES))}),
+                "ngram_hash": Str(NGRAM_HASHES),  # absent: the hash of models saved before it was recorded
+            },
         ),
         "train_effective": Obj({"batch_size": Int(1), "lr": Float(0)}),
         # the table's width: model.embed_dim learned columns, after the vectors' own (as many at most)
@@ -254,6 +257,7 @@ def model_info(run_dir: Path) -> dict[str, Any]:
             "words_kept": head["kept_words"],
             "ngram_buckets_kept": head["kept_buckets"],
             "ngrams": head["ngrams"],
+            "ngram_hash": head.get("ngram_hash", LEGACY_NGRAM_HASH),
             "weighting": meta["features"]["weighting"],
         },
         "embed_dim": meta["model_effective"]["embed_dim"],

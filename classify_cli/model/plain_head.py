@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..text.token_keys import MAX_KEY_BYTES, key_of, slot_of
-from ..text.tokens import HASH_PRIME, make_normalizer
+from ..text.tokens import LEGACY_NGRAM_HASH, make_normalizer, ngram_bucket
 from ..util.errors import BundleError
 from ..util.floats import f32, pairwise_sum
 from ..util.safetensors import ITEMSIZE, extents
@@ -108,6 +108,7 @@ class PlainHead:
         self.normalize = make_normalizer(meta["tokenizer"])
         self.unk, self.norm, self.vocab_size = h["unk_index"], h["norm"], h["vocab_size"]
         self.ngrams, self.buckets = h["ngrams"], h["buckets"]
+        self.ngram_hash = h.get("ngram_hash", LEGACY_NGRAM_HASH)
         self.scores, self.norm_terms, self.scale = t["scores"], t["norm_terms"], t.get("scale")
         self.buckets_kept, self.words_kept = t["ngram_buckets"], t.get("kept_words")
         self.keys, self.ids, self.bits = t["vocab.keys"], t["vocab.ids"], h["vocab_bits"]
@@ -171,13 +172,8 @@ class PlainHead:
         orders = [ids]
         if self.ngrams > 1 and self.buckets > 0:
             for n in range(2, self.ngrams + 1):
-                grams = []
-                for i in range(len(ids) - n + 1):
-                    h = ids[i]
-                    for k in range(1, n):
-                        h = (h * HASH_PRIME + ids[i + k]) % self.buckets
-                    grams.append(self.vocab_size + h)
-                orders.append(grams)
+                grams = (ids[i : i + n] for i in range(len(ids) - n + 1))
+                orders.append([self.vocab_size + ngram_bucket(g, self.buckets, self.ngram_hash) for g in grams])
         return orders
 
     def score_row(self, row: int) -> list[float]:

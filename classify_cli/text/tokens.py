@@ -225,22 +225,62 @@ def ngrams_iterator(tokens: Sequence[str], ngrams: int) -> Iterable[str]:
 # Hashed n-grams: n-grams are never stored in the vocabulary. Each n-gram of token ids is
 # hashed into one of `buckets` rows placed after the vocabulary rows of the embedding table
 # (fastText's trick), so the model size does not grow with the corpus.
+#
+# "multiply-shift": the ids folded into 64 bits (h·K1 + id, mod 2⁶⁴), multiplied by K2, and the
+# product's top 32 bits scaled to [0, buckets). "prime-mod", of models that record no hash:
+# (h·1000003 + id) mod buckets, which sends the bigrams of frequent words (small ids) to a few
+# thousand buckets, as 2·1000003 ≡ 6 (mod 2,000,000): docs/benchmarks.md measures both.
+NGRAM_HASHES = ("multiply-shift", "prime-mod")
+LEGACY_NGRAM_HASH = "prime-mod"  # what a model without a recorded hash used
 HASH_PRIME = 1_000_003
+_K1, _K2, _MASK = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, (1 << 64) - 1
+
+
+def ngram_bucket(gram: Sequence[int], buckets: int, kind: str) -> int:
+    """The bucket of one n-gram of token ids, in plain Python (``ngram_orders`` hashes arrays alike)."""
+    h = gram[0]
+    if kind == "prime-mod":
+        for i in gram[1:]:
+            h = (h * HASH_PRIME + i) % buckets
+        return h
+    for i in gram[1:]:
+        h = (h * _K1 + i) & _MASK
+    return ((((h * _K2) & _MASK) >> 32) * buckets) >> 32
+
+
+def _hashed(ids: np.ndarray, n: int, total: int, buckets: int, kind: str) -> np.ndarray:
+    """The bucket of the n-gram starting at each of ``ids[:total]`` (int64)."""
+    import numpy as np
+
+    if kind == "prime-mod":
+        h = ids[:total].copy()
+        for k in range(1, n):
+            h = (h * np.int64(HASH_PRIME) + ids[k : k + total]) % buckets
+        return h
+    u = ids.view(np.uint64)  # ids are non-negative; uint64 arithmetic wraps mod 2⁶⁴
+    h = u[:total].copy()
+    for k in range(1, n):
+        h *= np.uint64(_K1)
+        h += u[k : k + total]
+    h *= np.uint64(_K2)
+    h >>= np.uint64(32)
+    h *= np.uint64(buckets)  # below 2⁶⁴: buckets < 2³²
+    h >>= np.uint64(32)
+    return h.view(np.int64)
 
 
 def ngram_orders(
-    ids: np.ndarray, offsets: np.ndarray, ngrams: int, vocab_size: int, buckets: int
+    ids: np.ndarray, offsets: np.ndarray, ngrams: int, vocab_size: int, buckets: int, kind: str = NGRAM_HASHES[0]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each document's features, one ragged array per n-gram order.
 
     ``ids`` holds every document's token ids end to end and ``offsets`` (length n_docs + 1)
     where each starts. Item 0 is the tokens themselves; item n-1 holds, per document and in
-    order of position, the bucket ids (``vocab_size + hash % buckets``) of its n-grams.
+    order of position, the bucket ids (``vocab_size`` + its ``kind`` of hash) of its n-grams.
     Vectorized: an n-gram starts at every position but the last n-1 of its document.
     """
     import numpy as np
 
-    prime = np.int64(HASH_PRIME)
     ids = np.asarray(ids, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
     orders = [(ids, offsets)]
@@ -252,9 +292,7 @@ def ngram_orders(
     for n in range(2, ngrams + 1):
         begins[ends[lengths >= n - 1] - (n - 1)] = False
         total = max(len(ids) - (n - 1), 0)
-        h = ids[:total].copy()
-        for k in range(1, n):
-            h = (h * prime + ids[k : k + total]) % buckets
+        h = _hashed(ids, n, total, buckets, kind)
         counts = np.maximum(lengths - (n - 1), 0)
         n_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(counts, out=n_offsets[1:])
@@ -263,7 +301,7 @@ def ngram_orders(
 
 
 def ngram_ids(
-    ids: np.ndarray, offsets: np.ndarray, ngrams: int, vocab_size: int, buckets: int
+    ids: np.ndarray, offsets: np.ndarray, ngrams: int, vocab_size: int, buckets: int, kind: str = NGRAM_HASHES[0]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Add hashed n-gram features to flat token ids (see ``ngram_orders``).
 
@@ -272,7 +310,7 @@ def ngram_ids(
     """
     import numpy as np
 
-    orders = ngram_orders(ids, offsets, ngrams, vocab_size, buckets)
+    orders = ngram_orders(ids, offsets, ngrams, vocab_size, buckets, kind)
     if len(orders) == 1:
         return orders[0]
     new_offsets = np.sum([o for _, o in orders], axis=0)

@@ -23,7 +23,7 @@ from ..util.schema import COUNT, SHA256, Checked, Float, Int, Invalid, List, Map
 from ..util.swap import atomic_directory
 
 CHECKPOINT_FORMAT = "classify-checkpoint"
-CHECKPOINT_VERSION = 2  # 2: the best epoch kept as its class table
+CHECKPOINT_VERSION = 3  # 2: the best epoch kept as its class table; 3: n-grams hashed by multiply-shift
 
 
 def save_checkpoint(run_dir: Path, state: dict[str, Any], tensors: dict[str, np.ndarray]) -> Path:
@@ -85,7 +85,9 @@ def read_state(run_dir: Path) -> dict[str, Any]:
         or state.get("format") != CHECKPOINT_FORMAT
         or state.get("version") != CHECKPOINT_VERSION
     ):
-        raise BundleError(f"{folder}: not a supported classify checkpoint")
+        raise BundleError(
+            f"{folder}: not a checkpoint this classify can resume (another version wrote it); train again without --resume"
+        )
     try:
         STATE_SCHEMA.check(state, "")
     except Invalid as exc:
