@@ -80,7 +80,7 @@ def main() -> None:
         for kind in NGRAM_HASHES:
             m = measure(ids, offsets, vocab, args.buckets, kind)
             print(
-                f"| {path.name} | {kind} | {occurrences:,} / {m['distinct']:,} | {m['used']:,} | {m['shared']:.3f} "
+                f"| {'/'.join(path.parts[-2:])} | {kind} | {occurrences:,} / {m['distinct']:,} | {m['used']:,} | {m['shared']:.3f} "
                 f"| {m['foreign']:.3f} | {m['top10k']:,} | {m['seconds']:.2f} |"
             )
 
