@@ -27,6 +27,7 @@ from classify_cli.model.task import TASKS
 from classify_cli.serve.prediction import Labeled, Options, csv_field, json_rows, records_of, write_labels
 from classify_cli.text.token_table import TokenTable
 from classify_cli.text.tokens import (
+    NGRAM_HASHES,
     UNK,
     Vocab,
     basic_english,
@@ -37,7 +38,7 @@ from classify_cli.text.tokens import (
     ngram_ids,
     vocab_from_id_counts,
 )
-from classify_cli.util.config import PrepareConfig
+from classify_cli.util.config import MAX_BUCKETS, PrepareConfig
 from classify_cli.util.display import NUMBER_WIDTH, FixedTable, shown
 
 from .conftest import FILLER, TOPICS
@@ -201,14 +202,15 @@ def test_vocab_from_itos_round_trips(tokens, data):
 @given(
     st.integers(1, 1_000_000),
     st.integers(1, 5),
-    st.integers(1, 2_000_000),
+    st.integers(1, MAX_BUCKETS),
+    st.sampled_from(NGRAM_HASHES),
     st.data(),
 )
-def test_ngram_ids_layout_and_range(vocab_size, ngrams, buckets, data):
+def test_ngram_ids_layout_and_range(vocab_size, ngrams, buckets, kind, data):
     docs = data.draw(st.lists(st.lists(st.integers(0, vocab_size - 1), max_size=9), max_size=8))
     ids = np.array([t for d in docs for t in d], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs], dtype=np.int64)]).astype(np.int64)
-    feats, feat_offsets = ngram_ids(ids, offsets, ngrams, vocab_size, buckets)
+    feats, feat_offsets = ngram_ids(ids, offsets, ngrams, vocab_size, buckets, kind)
 
     assert len(feat_offsets) == len(docs) + 1
     assert feat_offsets[0] == 0
@@ -220,9 +222,9 @@ def test_ngram_ids_layout_and_range(vocab_size, ngrams, buckets, data):
         grams = got[len(doc) :]
         assert len(grams) == sum(max(0, len(doc) - n + 1) for n in range(2, ngrams + 1))
         assert all(vocab_size <= g < vocab_size + buckets for g in grams)
-        assert got == naive_doc_ngram_ids(doc, ngrams, vocab_size, buckets)
+        assert got == naive_doc_ngram_ids(doc, ngrams, vocab_size, buckets, kind)
     # deterministic, and the inputs are left alone
-    again, again_offsets = ngram_ids(ids.copy(), offsets.copy(), ngrams, vocab_size, buckets)
+    again, again_offsets = ngram_ids(ids.copy(), offsets.copy(), ngrams, vocab_size, buckets, kind)
     assert np.array_equal(again, feats) and np.array_equal(again_offsets, feat_offsets)
 
 

@@ -130,6 +130,13 @@ def test_ngram_ids_match_a_plain_loop(ngrams, kind):
     assert got == plain  # predict's pure-Python path hashes alike
 
 
+def test_an_unknown_ngram_hash_is_refused():
+    with pytest.raises(ValueError, match="unknown n-gram hash"):
+        ngram_bucket([1, 2], 97, "md5")
+    with pytest.raises(ValueError, match="unknown n-gram hash"):
+        ngram_ids(np.array([1, 2]), np.array([0, 2]), 2, vocab_size=5, buckets=97, kind="md5")
+
+
 def test_ngram_hash_spreads_the_bigrams_of_frequent_words():
     # the bigrams of the 300 commonest words (ids 0-299) among 2M buckets: the old hash put
     # these 90,000 into a few thousand buckets (2 x 1000003 = 6 mod 2M); a good one nearly all apart

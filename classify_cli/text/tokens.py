@@ -236,6 +236,11 @@ HASH_PRIME = 1_000_003
 _K1, _K2, _MASK = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, (1 << 64) - 1
 
 
+def _check_hash(kind: str) -> None:
+    if kind not in NGRAM_HASHES:
+        raise ValueError(f"unknown n-gram hash {kind!r} (known: {', '.join(NGRAM_HASHES)})")
+
+
 def ngram_bucket(gram: Sequence[int], buckets: int, kind: str) -> int:
     """The bucket of one n-gram of token ids, in plain Python (``ngram_orders`` hashes arrays alike)."""
     h = gram[0]
@@ -243,6 +248,7 @@ def ngram_bucket(gram: Sequence[int], buckets: int, kind: str) -> int:
         for i in gram[1:]:
             h = (h * HASH_PRIME + i) % buckets
         return h
+    _check_hash(kind)
     for i in gram[1:]:
         h = (h * _K1 + i) & _MASK
     return ((((h * _K2) & _MASK) >> 32) * buckets) >> 32
@@ -257,6 +263,7 @@ def _hashed(ids: np.ndarray, n: int, total: int, buckets: int, kind: str) -> np.
         for k in range(1, n):
             h = (h * np.int64(HASH_PRIME) + ids[k : k + total]) % buckets
         return h
+    _check_hash(kind)
     u = ids.view(np.uint64)  # ids are non-negative; uint64 arithmetic wraps mod 2⁶⁴
     h = u[:total].copy()
     for k in range(1, n):
